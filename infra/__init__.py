@@ -1,0 +1,1 @@
+"""Infrastructure: the embedded stack runner, the sandboxes, deployment files."""

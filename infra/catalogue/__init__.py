@@ -1,0 +1,1 @@
+"""Builds fieldsync's field catalogue (shared/data/catalogue.json) from the Dynamics field reference."""

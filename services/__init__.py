@@ -1,0 +1,1 @@
+"""fieldsync services: one flat package each, one composition root (main.py) each."""

@@ -1,0 +1,1 @@
+"""The `fieldsync` command line: the stack, the sandbox, and the policy."""

@@ -1,0 +1,1 @@
+"""fieldsync contracts: events, topics, settings, Redis keys, the field catalogue and protocol clients."""

@@ -1,0 +1,66 @@
+"""The field catalogue: the 98 documented field pairs of the 8 synced entities, loaded from shared/data."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events import Direction
+
+
+class FieldPair(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    crm_field: str
+    crm_attributes: tuple[str, ...]
+    exchange_field: str
+    exchange_properties: tuple[str, ...]
+    default_direction: Direction
+    changeable: bool
+    allowed_directions: tuple[Direction, ...]
+    note: str | None = None
+
+
+class EntitySpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    display_name: str
+    entity_set: str
+    key_attribute: str
+    exchange_item_class: str
+    exchange_folder: str
+    fields: tuple[FieldPair, ...]
+
+    def field(self, key: str) -> FieldPair | None:
+        return next((f for f in self.fields if f.key == key), None)
+
+    def field_for_attribute(self, attribute: str) -> FieldPair | None:
+        """The pair a CRM attribute belongs to (an attribute of a composite maps to the whole pair)."""
+        return next((f for f in self.fields if attribute in f.crm_attributes or attribute == f.key), None)
+
+
+class Catalogue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    entities: dict[str, EntitySpec]
+
+    def entity(self, name: str) -> EntitySpec | None:
+        return self.entities.get(name)
+
+    def default_directions(self) -> dict[str, dict[str, Direction]]:
+        return {
+            name: {f.key: f.default_direction for f in spec.fields} for name, spec in self.entities.items()
+        }
+
+
+@cache
+def load_catalogue() -> Catalogue:
+    raw = json.loads(resources.files("shared").joinpath("data/catalogue.json").read_text(encoding="utf-8"))
+    return Catalogue(
+        entities={name: EntitySpec(name=name, **spec) for name, spec in raw["entities"].items()}
+    )

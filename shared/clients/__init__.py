@@ -1,0 +1,1 @@
+"""One client per external system, shared by that system's capture and applier."""

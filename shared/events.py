@@ -1,0 +1,129 @@
+"""Event models: one envelope for every event on the bus; frozen pydantic v2 models, parsed at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Direction = Literal["both", "to_exchange", "to_crm", "none"]
+DIRECTIONS: tuple[Direction, ...] = ("both", "to_exchange", "to_crm", "none")
+Op = Literal["create", "update", "delete"]
+System = Literal["crm", "exchange"]
+Origin = Literal["user", "fieldsync"]
+# Why a field was not synced to a target (a SyncDecision outcome); None means it was synced.
+Reason = Literal["direction", "fixed", "out_of_scope", "untracked", "echo", "unmapped", "unchanged", "security"]
+ApplyResult = Literal["applied", "duplicate", "conflict_resolved", "skipped", "failed"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(Frozen):
+    system: System
+    position: str | None = None  # the cursor (delta link, sync state) the change was read at
+
+
+class Envelope(Frozen):
+    """What every event carries: identity, timing, source, the item's ids and the changed fields."""
+
+    event_id: str
+    event_type: str
+    schema_version: int = 1
+    occurred_at: datetime  # when the source modified the item
+    captured_at: datetime
+    source: Source
+    entity: str
+    op: Op
+    crm_id: str | None = None
+    mailbox: str | None = None
+    exchange_id: str | None = None
+    changed: dict[str, Any] = Field(default_factory=dict)  # field key (CRM logical name) -> new value
+    origin: Origin = "user"
+    causation_id: str | None = None  # the event this one was caused by
+
+
+class ItemChanged(Envelope):
+    """A create, update or delete seen by a capture service; `changed` holds only changed fields."""
+
+    event_type: Literal["ItemChanged"] = "ItemChanged"
+    version: str | None = None  # versionnumber (CRM) or ChangeKey (Exchange) after the change
+    # Values needed to decide scope and tracking but not synced themselves: owner, state, categories.
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class ItemDelta(Envelope):
+    """What one target must write: only the fields the policy let through for that target."""
+
+    event_type: Literal["ItemDelta"] = "ItemDelta"
+    target: System
+    policy_version: int
+    decided_at: datetime
+    source_version: str | None = None
+
+
+class FieldOutcome(Frozen):
+    field: str
+    target: System
+    mailbox: str | None = None
+    synced: bool
+    reason: Reason | None = None
+
+
+class SyncDecision(Envelope):
+    """Every field's outcome for one change, per target, with the policy version that decided."""
+
+    event_type: Literal["SyncDecision"] = "SyncDecision"
+    policy_version: int
+    decided_at: datetime
+    outcomes: tuple[FieldOutcome, ...] = ()
+
+
+class DeltaApplied(Envelope):
+    """An applier's result for one delta, with the timings from source to target."""
+
+    event_type: Literal["DeltaApplied"] = "DeltaApplied"
+    target: System
+    result: ApplyResult
+    decided_at: datetime
+    applied_at: datetime
+    written_version: str | None = None
+    error: str | None = None
+
+
+class Policy(Frozen):
+    """The organisation-wide sync policy: a direction per entity and field key, with its version."""
+
+    version: int
+    updated_at: datetime
+    updated_by: str
+    directions: dict[str, dict[str, Direction]]
+
+    def direction(self, entity: str, field: str) -> Direction | None:
+        return self.directions.get(entity, {}).get(field)
+
+
+class PolicyChanged(Frozen):
+    """Published after every policy change: the full new policy, so consumers switch in place."""
+
+    event_id: str
+    event_type: Literal["PolicyChanged"] = "PolicyChanged"
+    schema_version: int = 1
+    occurred_at: datetime
+    actor: str
+    policy: Policy
+
+
+class SecurityChanged(Frozen):
+    """A change in a security table (roles, ownership, shares, field security) captured from CRM."""
+
+    event_id: str
+    event_type: Literal["SecurityChanged"] = "SecurityChanged"
+    schema_version: int = 1
+    occurred_at: datetime
+    principal: str
+    table: str
+    row: dict[str, Any] = Field(default_factory=dict)
+    deleted: bool = False

@@ -1,0 +1,49 @@
+"""Every Redis key fieldsync uses, built in one place; all keys carry the `fs:` prefix."""
+
+from __future__ import annotations
+
+PREFIX = "fs:"
+
+# Policy: the current policy (JSON with version) and its history (a list of JSON entries, oldest first).
+POLICY = PREFIX + "policy"
+POLICY_HISTORY = PREFIX + "policy:history"
+
+
+def crm_cursor(entity: str) -> str:
+    """The Web API delta link crm_capture resumes from."""
+    return f"{PREFIX}cursor:crm:{entity}"
+
+
+def exchange_cursor(mailbox: str, folder: str) -> str:
+    """The SyncFolderItems sync state exchange_capture resumes from."""
+    return f"{PREFIX}cursor:exchange:{mailbox}:{folder}"
+
+
+def crm_snapshot(entity: str, crm_id: str) -> str:
+    """Last seen field values of a CRM item (a hash), to emit only what changed."""
+    return f"{PREFIX}seen:crm:{entity}:{crm_id}"
+
+
+def exchange_snapshot(mailbox: str, exchange_id: str) -> str:
+    """Last seen field values of an Exchange item (a hash)."""
+    return f"{PREFIX}seen:exchange:{mailbox}:{exchange_id}"
+
+
+def link_by_crm(entity: str, crm_id: str) -> str:
+    """Hash mailbox -> Exchange id for one CRM record."""
+    return f"{PREFIX}link:crm:{entity}:{crm_id}"
+
+
+def link_by_exchange(mailbox: str, exchange_id: str) -> str:
+    """The CRM record ("entity:crm_id") an Exchange item is linked to."""
+    return f"{PREFIX}link:exchange:{mailbox}:{exchange_id}"
+
+
+def applied_version(target: str, key: str) -> str:
+    """The last delta applied to one target item, for idempotent replays."""
+    return f"{PREFIX}applied:{target}:{key}"
+
+
+def echo_fingerprint(system: str, key: str) -> str:
+    """The version or value fingerprint of what fieldsync last wrote to an item."""
+    return f"{PREFIX}echo:{system}:{key}"

@@ -1,0 +1,66 @@
+"""Settings mixins: every service composes the parts it needs; all variables carry the FIELDSYNC_ prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SANDBOX_CRM_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's documented placeholder
+SANDBOX_EXCHANGE_PASSWORD = "sandbox-password"  # noqa: S105
+SANDBOX_ADMIN_TOKEN = "sandbox-admin-token"  # noqa: S105
+SANDBOX_VIEWER_TOKEN = "sandbox-viewer-token"  # noqa: S105
+PLACEHOLDER_SECRETS = frozenset(
+    {SANDBOX_CRM_SECRET, SANDBOX_EXCHANGE_PASSWORD, SANDBOX_ADMIN_TOKEN, SANDBOX_VIEWER_TOKEN}
+)
+
+
+class Base(BaseSettings):
+    """Common configuration: env prefix, optional .env file, and the sandbox switch."""
+
+    model_config = SettingsConfigDict(env_prefix="FIELDSYNC_", env_file=".env", extra="ignore")
+
+    sandbox: bool = True
+    data_dir: Path = Path(".fieldsync")
+    log_level: str = "INFO"
+
+
+class KafkaSettings(Base):
+    bootstrap_servers: str = "127.0.0.1:19092"
+    topic_partitions: int = 6
+    # Tansu holds every fetch for the full wait even when data is ready: keep it small (DESIGN 5).
+    fetch_max_wait_ms: int = 10
+
+
+class RedisSettings(Base):
+    redis_url: str = "redis://127.0.0.1:16379/0"
+
+
+class CrmSettings(Base):
+    crm_base_url: str = "http://127.0.0.1:8101/api/data/v9.2/"
+    crm_token_url: str = "http://127.0.0.1:8101/oauth2/token"
+    crm_client_id: str = "fieldsync"
+    crm_client_secret: SecretStr = SecretStr(SANDBOX_CRM_SECRET)
+
+
+class ExchangeSettings(Base):
+    ews_url: str = "http://127.0.0.1:8102/EWS/Exchange.asmx"
+    ews_username: str = "fieldsync-svc@sandbox.local"
+    ews_password: SecretStr = SecretStr(SANDBOX_EXCHANGE_PASSWORD)
+    ews_max_workers: int = 8
+
+
+class BusSettings(KafkaSettings, RedisSettings):
+    """What every pipeline service needs: the broker and Redis."""
+
+
+def refuse_placeholders(settings: Base, *secrets: SecretStr) -> None:
+    """Outside the sandbox, placeholder secrets are a misconfiguration: refuse to start."""
+    if settings.sandbox:
+        return
+    if any(secret.get_secret_value() in PLACEHOLDER_SECRETS for secret in secrets):
+        raise ValueError(
+            "a sandbox placeholder secret is configured while FIELDSYNC_SANDBOX=false; "
+            "set real credentials (see infra/env/example.env)"
+        )
