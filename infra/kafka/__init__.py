@@ -1,0 +1,1 @@
+"""Kafka administration for fieldsync: topics are created explicitly, from shared/topics.py."""

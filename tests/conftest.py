@@ -1,0 +1,56 @@
+"""Session fixtures: one real Tansu broker and one real redis-server on free ports, started once, stopped at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from infra.kafka.topics import ensure_topics
+from infra.runner.infra import broker, broker_ready, redis_process, redis_ready
+from tests.support import free_port
+
+REDIS_DATABASES = 64
+_db_numbers = itertools.cycle(range(1, REDIS_DATABASES))
+
+
+@pytest.fixture(scope="session")
+def infra_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("infra")
+
+
+@pytest.fixture(scope="session")
+def redis_port(infra_dir: Path) -> Iterator[int]:
+    port = free_port()
+    proc = redis_process(port, infra_dir / "redis", infra_dir / "logs", databases=REDIS_DATABASES).start()
+    try:
+        proc.wait_ready(lambda: redis_ready(port))
+        yield port
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def redis_url(redis_port: int) -> str:
+    """A dedicated, empty database of the session's redis-server (databases rotate; each is flushed first)."""
+    db = next(_db_numbers)
+    redis.Redis(host="127.0.0.1", port=redis_port, db=db).flushdb()
+    return f"redis://127.0.0.1:{redis_port}/{db}"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(infra_dir: Path) -> Iterator[str]:
+    """The session's broker with every fieldsync topic created (consumers should use unique group ids)."""
+    port = free_port()
+    proc = broker(port, infra_dir / "logs").start()
+    try:
+        proc.wait_ready(lambda: broker_ready(port))
+        bootstrap = f"127.0.0.1:{port}"
+        asyncio.run(ensure_topics(bootstrap, partitions=3))
+        yield bootstrap
+    finally:
+        proc.stop()
