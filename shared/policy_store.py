@@ -45,6 +45,19 @@ class HistoryEntry(BaseModel):
     new: Direction
 
 
+class Outcome(BaseModel):
+    """What one apply/reset did: the policy after it, and the history entries it appended (none: no-op)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    policy: Policy
+    entries: tuple[HistoryEntry, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.entries)
+
+
 class VersionConflict(Exception):
     """The caller's expected_version is not the stored version: the change was refused, nothing moved."""
 
@@ -88,6 +101,10 @@ class PolicyStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
+    async def ping(self) -> None:
+        """Raise unless Redis answers (readiness probes)."""
+        await self._redis.ping()
+
     async def get(self) -> Policy | None:
         raw = await self._redis.get(redis_keys.POLICY)
         return None if raw is None else Policy.model_validate_json(raw)
@@ -111,12 +128,28 @@ class PolicyStore:
         expected_version: int | None = None,
     ) -> Policy:
         """Apply all changes as one new version, or none of them."""
+        return (await self.change(changes, actor, now, expected_version)).policy
+
+    async def change(
+        self,
+        changes: list[DirectionChange],
+        actor: str,
+        now: datetime,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Like apply, also telling which history entries (if any) the call appended."""
         return await self._update(_with_changes(changes), actor, now, expected_version)
 
     async def reset(
         self, catalogue: Catalogue, actor: str, now: datetime, expected_version: int | None = None
     ) -> Policy:
         """Back to the catalogue defaults as one new version."""
+        return (await self.restore_defaults(catalogue, actor, now, expected_version)).policy
+
+    async def restore_defaults(
+        self, catalogue: Catalogue, actor: str, now: datetime, expected_version: int | None = None
+    ) -> Outcome:
+        """Like reset, also telling which history entries (if any) the call appended."""
         defaults = catalogue.default_directions()
         return await self._update(lambda _current: defaults, actor, now, expected_version)
 
@@ -139,7 +172,7 @@ class PolicyStore:
         actor: str,
         now: datetime,
         expected_version: int | None,
-    ) -> Policy:
+    ) -> Outcome:
         for _attempt in range(MAX_ATTEMPTS):
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
@@ -153,21 +186,19 @@ class PolicyStore:
                     directions = transform(current.directions)
                     changed = _diff(current.directions, directions)
                     if not changed:  # leaving the block resets the pipeline, which unwatches
-                        return current
+                        return Outcome(policy=current)
                     new = Policy(
                         version=current.version + 1, updated_at=now, updated_by=actor, directions=directions
                     )
-                    entries = [
-                        HistoryEntry(
-                            version=new.version, actor=actor, at=now, entity=e, field=f, old=o, new=n
-                        ).model_dump_json()
+                    entries = tuple(
+                        HistoryEntry(version=new.version, actor=actor, at=now, entity=e, field=f, old=o, new=n)
                         for e, f, o, n in changed
-                    ]
+                    )
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(redis_keys.POLICY, new.model_dump_json())
-                    pipe.rpush(redis_keys.POLICY_HISTORY, *entries)
+                    pipe.rpush(redis_keys.POLICY_HISTORY, *(entry.model_dump_json() for entry in entries))
                     await pipe.execute()
-                    return new
+                    return Outcome(policy=new, entries=entries)
                 except WatchError:
                     continue
         raise RuntimeError(f"policy update lost the race {MAX_ATTEMPTS} times in a row")

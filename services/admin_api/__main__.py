@@ -1,0 +1,29 @@
+"""`python -m services.admin_api`: serve the admin API on the configured host and port with uvicorn."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from services.admin_api.settings import AdminApiSettings
+
+
+def serve() -> None:
+    """Serve until interrupted; a refused configuration exits with its reason (status 1)."""
+    settings = AdminApiSettings()
+    try:
+        settings.token_records()
+    except ValueError as exc:
+        sys.exit(f"fieldsync admin API refuses to start: {exc}")
+    uvicorn.run(
+        "services.admin_api.main:create_app",
+        factory=True,
+        host=settings.admin_api_host,
+        port=settings.admin_api_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+if __name__ == "__main__":
+    serve()

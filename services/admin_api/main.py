@@ -1,0 +1,120 @@
+"""The admin API's composition root: settings, Redis, the producer and the routes are wired only here.
+
+Run: `uvicorn --factory services.admin_api.main:create_app` or `python -m services.admin_api`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.admin_api.context import AppContext
+from services.admin_api.publisher import PolicyPublisher
+from services.admin_api.routes import api, probes
+from services.admin_api.service import PolicyError
+from services.admin_api.settings import AdminApiSettings
+from services.admin_api.tokens import TokenRegistry
+from shared.catalogue import load_catalogue
+from shared.policy_store import PolicyStore, VersionConflict
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """One readable line from pydantic's error list, e.g. "body.direction: Input should be ..."."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts) if parts else "invalid request"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every refusal is JSON {"detail": "..."}; none of them changes anything."""
+
+    async def policy_error(_request: Request, exc: Exception) -> JSONResponse:
+        status = exc.status if isinstance(exc, PolicyError) else 409
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    async def invalid(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    async def redis_down(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("Redis unreachable: %r", exc)
+        return JSONResponse({"detail": "the policy store (Redis) is unreachable; try again"}, status_code=503)
+
+    app.add_exception_handler(PolicyError, policy_error)
+    app.add_exception_handler(VersionConflict, policy_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(RedisConnectionError, redis_down)
+    app.add_exception_handler(RedisTimeoutError, redis_down)
+
+
+def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
+    """Build the app; raises ValueError (refusing to start) on a token configuration that must not run."""
+    settings = settings or AdminApiSettings()
+    tokens = TokenRegistry(settings.token_records())
+    catalogue = load_catalogue()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Start: connect Redis, seed the policy if absent, start the producer. Stop: close both."""
+        redis = Redis.from_url(settings.redis_url)
+        publisher = PolicyPublisher(
+            lambda: AIOKafkaProducer(
+                bootstrap_servers=settings.bootstrap_servers,
+                enable_idempotence=False,  # Tansu cannot do InitProducerId (DESIGN 5)
+                acks="all",
+                request_timeout_ms=int(settings.policy_publish_timeout_s * 1000),
+            ),
+            attempts=settings.policy_publish_attempts,
+            timeout_s=settings.policy_publish_timeout_s,
+            backoff_s=settings.policy_publish_backoff_s,
+        )
+        context = AppContext(
+            store=PolicyStore(redis),
+            publisher=publisher,
+            catalogue=catalogue,
+            tokens=tokens,
+            clock=_now,
+            new_id=lambda: str(uuid.uuid4()),
+            readiness_timeout_s=settings.readiness_timeout_s,
+        )
+        app.state.context = context
+        try:
+            await context.policy()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("Redis unreachable at start; /readyz reports it until it answers: %r", exc)
+        await publisher.start()
+        try:
+            yield
+        finally:
+            await publisher.stop()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="fieldsync admin API",
+        version="1",
+        description="View and change the per-field sync directions, with roles and an audit history.",
+        lifespan=lifespan,
+    )
+    app.include_router(probes)
+    app.include_router(api)
+    _install_error_handlers(app)
+    return app

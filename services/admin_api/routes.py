@@ -1,0 +1,125 @@
+"""The admin API's routes: parse, call the pure rules and the store, answer (thin on purpose)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from services.admin_api import service
+from services.admin_api.context import Admin, Context, current_principal
+from services.admin_api.schemas import (
+    DirectionRequest,
+    EntitySummary,
+    ErrorBody,
+    FieldDirectionResult,
+    FieldView,
+    Health,
+    HistoryPage,
+    NotReady,
+    PolicyChangeRequest,
+    PolicyUpdate,
+    Readiness,
+)
+from shared.events import Policy
+from shared.policy_store import DirectionChange
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in (401, *codes)}
+
+
+READ = _errors(422)
+WRITE = _errors(403, 404, 409, 422)
+
+api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
+probes = APIRouter()
+
+
+@api.get("/entities", response_model=list[EntitySummary], responses=READ)
+async def list_entities(context: Context) -> list[EntitySummary]:
+    return service.entity_summaries(context.catalogue)
+
+
+@api.get("/entities/{entity}/fields", response_model=list[FieldView], responses=_errors(404, 422))
+async def list_fields(entity: str, context: Context) -> list[FieldView]:
+    service.entity_spec(context.catalogue, entity)  # 404 before touching Redis
+    return service.field_views(context.catalogue, await context.policy(), entity)
+
+
+@api.put("/entities/{entity}/fields/{field}/direction", response_model=FieldDirectionResult, responses=WRITE)
+async def set_direction(
+    entity: str, field: str, body: DirectionRequest, context: Context, admin: Admin
+) -> FieldDirectionResult:
+    """Set one field's direction. Setting the direction it already has is a no-op: same version, no history."""
+    change = DirectionChange(entity=entity, field=field, direction=body.direction)
+    service.validate_changes(context.catalogue, [change])
+    await context.policy()  # seeds version 1 if Redis was emptied
+    outcome = await context.store.change([change], admin.name, context.clock())
+    update = await context.publish(outcome, admin.name)
+    pair = service.field_pair(context.catalogue, entity, field)
+    return FieldDirectionResult(
+        field=service.field_view(pair, update.policy, entity),
+        version=update.policy.version,
+        changed=update.changed,
+        published=update.published,
+    )
+
+
+@api.get("/policy", response_model=Policy, responses=READ)
+async def get_policy(context: Context) -> Policy:
+    return await context.policy()
+
+
+@api.put("/policy", response_model=PolicyUpdate, responses=WRITE)
+async def change_policy(body: PolicyChangeRequest, context: Context, admin: Admin) -> PolicyUpdate:
+    """Apply every change as one new version, or none (409 when expected_version is not current)."""
+    changes = service.validate_changes(context.catalogue, body.changes)
+    await context.policy()
+    outcome = await context.store.change(changes, admin.name, context.clock(), body.expected_version)
+    return await context.publish(outcome, admin.name)
+
+
+@api.get("/policy/history", response_model=HistoryPage, responses=READ)
+async def policy_history(
+    context: Context,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> HistoryPage:
+    entries, total = await context.store.history(offset, limit)
+    return HistoryPage(entries=entries, total=total, offset=offset, limit=limit)
+
+
+@api.post("/policy/reset", response_model=PolicyUpdate, responses=_errors(403))
+async def reset_policy(context: Context, admin: Admin) -> PolicyUpdate:
+    """Back to the documented defaults as one new version (a no-op when nothing differs)."""
+    await context.policy()
+    outcome = await context.store.restore_defaults(context.catalogue, admin.name, context.clock())
+    return await context.publish(outcome, admin.name)
+
+
+@probes.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@probes.get("/readyz", response_model=Readiness, responses={503: {"model": NotReady}})
+async def readyz(context: Context) -> Readiness | JSONResponse:
+    async def probe(check: Any) -> str:
+        try:
+            await asyncio.wait_for(check(), context.readiness_timeout_s)
+        except Exception as exc:
+            return f"unreachable: {type(exc).__name__}"
+        return "ok"
+
+    redis_state, broker_state = await asyncio.gather(
+        probe(context.store.ping), probe(context.publisher.check)
+    )
+    checks = {"redis": redis_state, "broker": broker_state}
+    failed = [name for name, state in checks.items() if state != "ok"]
+    if failed:
+        body = NotReady(detail=f"not ready: {', '.join(failed)} unreachable", checks=checks)
+        return JSONResponse(body.model_dump(), status_code=503)
+    return Readiness(status="ready", checks=checks)

@@ -1,0 +1,109 @@
+"""The admin API's rules: which direction changes are allowed, and how fields are shown (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.admin_api.schemas import EntitySummary, FieldView
+from shared.catalogue import Catalogue, EntitySpec, FieldPair
+from shared.events import Policy
+from shared.policy_store import DirectionChange
+
+
+class PolicyError(Exception):
+    """A refused request; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+
+class UnknownEntity(PolicyError):
+    status = 404
+
+
+class UnknownField(PolicyError):
+    status = 404
+
+
+class NotChangeable(PolicyError):
+    status = 409
+
+
+class DirectionNotAllowed(PolicyError):
+    status = 409
+
+
+class DuplicateChange(PolicyError):
+    status = 422
+
+
+def entity_spec(catalogue: Catalogue, entity: str) -> EntitySpec:
+    spec = catalogue.entity(entity)
+    if spec is None:
+        known = ", ".join(sorted(catalogue.entities))
+        raise UnknownEntity(f"unknown entity {entity!r}; known entities: {known}")
+    return spec
+
+
+def field_pair(catalogue: Catalogue, entity: str, field: str) -> FieldPair:
+    pair = entity_spec(catalogue, entity).field(field)
+    if pair is None:
+        raise UnknownField(f"entity {entity!r} has no synchronized field {field!r}")
+    return pair
+
+
+def validate_change(catalogue: Catalogue, change: DirectionChange) -> None:
+    """Refuse unknown fields and directions the catalogue does not allow.
+
+    A fixed field may be "set" to the direction it is fixed at (a no-op), so an exported policy can be
+    applied back unchanged; any other direction on it is refused as not changeable.
+    """
+    pair = field_pair(catalogue, change.entity, change.field)
+    if change.direction in pair.allowed_directions:
+        return
+    where = f"{change.entity}.{change.field}"
+    if not pair.changeable:
+        raise NotChangeable(f"{where} is fixed at {pair.default_direction!r} and cannot be changed")
+    allowed = ", ".join(pair.allowed_directions)
+    raise DirectionNotAllowed(f"{where} cannot be {change.direction!r}; allowed: {allowed}")
+
+
+def validate_changes(catalogue: Catalogue, changes: Iterable[DirectionChange]) -> list[DirectionChange]:
+    """Validate every change (the first refusal wins) and refuse one field listed twice."""
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for change in changes:
+        validate_change(catalogue, change)
+        key = (change.entity, change.field)
+        if key in seen:
+            raise DuplicateChange(f"{change.entity}.{change.field} is listed more than once")
+        seen.add(key)
+        result.append(change)
+    return result
+
+
+def entity_summaries(catalogue: Catalogue) -> list[EntitySummary]:
+    return [
+        EntitySummary(name=spec.name, display_name=spec.display_name, field_count=len(spec.fields))
+        for spec in catalogue.entities.values()
+    ]
+
+
+def field_view(pair: FieldPair, policy: Policy, entity: str) -> FieldView:
+    """The pair with its current direction; a field missing from the policy shows its default."""
+    return FieldView(
+        field=pair.key,
+        crm_field=pair.crm_field,
+        crm_attributes=list(pair.crm_attributes),
+        exchange_field=pair.exchange_field,
+        exchange_properties=list(pair.exchange_properties),
+        direction=policy.direction(entity, pair.key) or pair.default_direction,
+        default_direction=pair.default_direction,
+        changeable=pair.changeable,
+        allowed_directions=list(pair.allowed_directions),
+        note=pair.note,
+    )
+
+
+def field_views(catalogue: Catalogue, policy: Policy, entity: str) -> list[FieldView]:
+    spec = entity_spec(catalogue, entity)
+    return [field_view(pair, policy, entity) for pair in spec.fields]

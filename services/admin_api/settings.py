@@ -1,0 +1,44 @@
+"""Admin API configuration: where it listens, its tokens, and how hard it tries to publish a change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+from services.admin_api.tokens import SANDBOX_TOKENS, TokenRecord, check_tokens
+from shared.settings import BusSettings
+
+_RECORDS = TypeAdapter(list[TokenRecord])
+
+
+class AdminApiSettings(BusSettings):
+    admin_api_host: str = "127.0.0.1"
+    admin_api_port: int = 8000
+    # JSON list of {"name", "role": "admin"|"viewer", "sha256": hex digest of the token}.
+    admin_tokens: list[TokenRecord] | None = None
+    # A file holding the same JSON list (mounted secret); its records add to admin_tokens.
+    admin_tokens_file: Path | None = None
+    policy_publish_attempts: int = 3
+    policy_publish_timeout_s: float = 5.0
+    policy_publish_backoff_s: float = 0.2
+    readiness_timeout_s: float = 2.0
+
+    def token_records(self) -> tuple[TokenRecord, ...]:
+        """The configured tokens, or the sandbox's two placeholder tokens when none are configured.
+
+        Raises ValueError for an unreadable file or a configuration refused by check_tokens.
+        """
+        records = list(self.admin_tokens or [])
+        if self.admin_tokens_file is not None:
+            try:
+                text = self.admin_tokens_file.read_text(encoding="utf-8")
+                records += _RECORDS.validate_python(json.loads(text))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"cannot read FIELDSYNC_ADMIN_TOKENS_FILE {self.admin_tokens_file}: {exc}") from exc
+        if self.admin_tokens is None and self.admin_tokens_file is None:
+            records = list(SANDBOX_TOKENS)
+        result = tuple(records)
+        check_tokens(result, self.sandbox)
+        return result

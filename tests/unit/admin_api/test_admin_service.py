@@ -1,0 +1,110 @@
+"""Table tests of the admin API's pure rules: which direction changes are refused, and why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.admin_api import service
+from shared.catalogue import load_catalogue
+from shared.events import Policy
+from shared.policy_store import DirectionChange
+
+CATALOGUE = load_catalogue()
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def change(entity: str, field: str, direction: str) -> DirectionChange:
+    return DirectionChange.model_validate({"entity": entity, "field": field, "direction": direction})
+
+
+@pytest.mark.parametrize(
+    ("entity", "field", "direction", "error"),
+    [
+        ("contact", "telephone1", "to_crm", None),
+        ("contact", "telephone1", "none", None),
+        ("contact", "telephone1", "both", None),
+        ("contact", "telephone1", "to_exchange", None),
+        ("appointment", "appointment_time", "both", None),  # fixed, set to what it is fixed at: no-op
+        ("appointment", "appointment_time", "to_crm", service.NotChangeable),
+        ("appointment", "attachments", "both", service.NotChangeable),
+        ("serviceappointment", "subject", "both", service.NotChangeable),
+        ("serviceappointment", "subject", "to_exchange", None),
+        ("contact", "fullname", "none", service.NotChangeable),
+        ("account", "name", "both", service.UnknownEntity),
+        ("contact", "no_such_field", "both", service.UnknownField),
+        ("", "telephone1", "both", service.UnknownEntity),
+    ],
+)
+def test_validate_change(entity: str, field: str, direction: str, error: type[Exception] | None) -> None:
+    if error is None:
+        service.validate_change(CATALOGUE, change(entity, field, direction))
+    else:
+        with pytest.raises(error):
+            service.validate_change(CATALOGUE, change(entity, field, direction))
+
+
+def test_every_catalogue_direction_rule_is_enforced() -> None:
+    for spec in CATALOGUE.entities.values():
+        for pair in spec.fields:
+            for direction in ("both", "to_exchange", "to_crm", "none"):
+                request = change(spec.name, pair.key, direction)
+                if direction in pair.allowed_directions:
+                    service.validate_change(CATALOGUE, request)
+                else:
+                    with pytest.raises((service.NotChangeable, service.DirectionNotAllowed)):
+                        service.validate_change(CATALOGUE, request)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (service.UnknownEntity, 404),
+        (service.UnknownField, 404),
+        (service.NotChangeable, 409),
+        (service.DirectionNotAllowed, 409),
+        (service.DuplicateChange, 422),
+    ],
+)
+def test_status_of_each_refusal(error: type[service.PolicyError], status: int) -> None:
+    assert error.status == status
+
+
+def test_a_field_listed_twice_is_refused() -> None:
+    with pytest.raises(service.DuplicateChange, match=r"contact\.telephone1"):
+        service.validate_changes(
+            CATALOGUE, [change("contact", "telephone1", "none"), change("contact", "telephone1", "both")]
+        )
+
+
+def test_first_refusal_wins_and_messages_are_clear() -> None:
+    with pytest.raises(service.NotChangeable, match="fixed at 'both'"):
+        service.validate_changes(
+            CATALOGUE, [change("contact", "telephone1", "none"), change("contact", "fullname", "none")]
+        )
+    with pytest.raises(service.UnknownEntity, match="known entities: appointment"):
+        service.entity_spec(CATALOGUE, "lead")
+
+
+def test_entity_summaries_count_every_field() -> None:
+    summaries = service.entity_summaries(CATALOGUE)
+    assert len(summaries) == 8
+    assert sum(s.field_count for s in summaries) == 98
+    contact = next(s for s in summaries if s.name == "contact")
+    assert contact.display_name and contact.field_count == len(CATALOGUE.entities["contact"].fields)
+
+
+def test_field_views_show_current_direction_and_mapping() -> None:
+    directions = CATALOGUE.default_directions()
+    directions["contact"]["telephone1"] = "to_crm"
+    del directions["contact"]["mobilephone"]  # missing from a policy: shown with its default
+    policy = Policy(version=7, updated_at=NOW, updated_by="a", directions=directions)
+    views = {v.field: v for v in service.field_views(CATALOGUE, policy, "contact")}
+    assert len(views) == len(CATALOGUE.entities["contact"].fields)
+    phone = views["telephone1"]
+    assert (phone.direction, phone.default_direction, phone.changeable) == ("to_crm", "both", True)
+    assert phone.exchange_properties == ["phone_numbers:BusinessPhone"]
+    assert views["mobilephone"].direction == "both"
+    assert views["fullname"].changeable is False
+    assert views["fullname"].allowed_directions == ["both"]
