@@ -1,0 +1,110 @@
+"""How a request body changes a stored row and how a row is shown (pure: ids, clock, lookups passed in)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from infra.sandbox.crm.odata import BAD_PAYLOAD, Row, bad_request
+from infra.sandbox.crm.schema import DEFAULT_STATE, EntitySet, bind_targets
+
+BIND_SUFFIX = "@odata.bind"
+_BIND_VALUE = re.compile(r"^(?:.*/)?(?P<set>\w+)\((?P<id>[0-9a-fA-F-]{36})\)$")
+# Lookups whose target must exist: a record owned by a missing user would poison the security tables.
+_CHECKED_BINDS = {"ownerid": "systemusers", "businessunitid": "businessunits"}
+
+
+def parse_guid(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def _lookup_for(spec: EntitySet, name: str) -> str:
+    """`regardingobjectid_contact` -> `regardingobjectid`; anything else unknown is a 400."""
+    for lookup in spec.lookups:
+        if name == lookup or name.startswith(lookup + "_"):
+            return lookup
+    raise bad_request(
+        f"An undeclared property '{name}' which only has property annotations in the payload but no "
+        f"property value was found in the payload. No such navigation property on '{spec.type_name}'."
+    )
+
+
+def _bind(spec: EntitySet, name: str, value: Any, exists: Callable[[str, str], bool]) -> tuple[str, Any]:
+    lookup = _lookup_for(spec, name)
+    if value is None:
+        return f"_{lookup}_value", None
+    match = _BIND_VALUE.match(value) if isinstance(value, str) else None
+    target_id = parse_guid(match.group("id")) if match else None
+    if not match or target_id is None or match.group("set") not in bind_targets():
+        raise bad_request(f"Invalid @odata.bind value for '{name}': '{value}'.", BAD_PAYLOAD)
+    required = _CHECKED_BINDS.get(lookup)
+    if required and (match.group("set") != required or not exists(required, target_id)):
+        raise bad_request(f"{required[:-1]} With Id = {target_id} Does Not Exist", BAD_PAYLOAD)
+    return f"_{lookup}_value", target_id
+
+
+def apply_body(
+    spec: EntitySet,
+    body: Any,
+    existing: Row | None,
+    *,
+    new_id: str,
+    caller: str,
+    now: str,
+    exists: Callable[[str, str], bool],
+) -> Row:
+    """The row to store after a POST (existing is None) or a PATCH of `existing` with `body`."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.", BAD_PAYLOAD)
+    row: Row = dict(existing) if existing else {}
+    writable = spec.writable | ({"statecode", "statuscode"} if spec.has_state else set())
+    for name, value in body.items():
+        if name.endswith(BIND_SUFFIX):
+            attribute, target = _bind(spec, name[: -len(BIND_SUFFIX)], value, exists)
+            row[attribute] = target
+        elif name.startswith("@"):
+            continue  # instance annotations such as @odata.type carry no data
+        elif name == spec.key:
+            given = parse_guid(value) if isinstance(value, str) else None
+            if given is None or (existing is not None and given != existing[spec.key]):
+                raise bad_request(f"Invalid value for the key '{name}': '{value}'.", BAD_PAYLOAD)
+            new_id = given
+        elif name in writable:
+            row[name] = value
+        elif name in spec.readable:
+            raise bad_request(f"The property '{name}' of '{spec.type_name}' is read-only.", BAD_PAYLOAD)
+        else:
+            raise bad_request(
+                f"The property '{name}' does not exist on type '{spec.type_name}'. "
+                "Make sure to only use property names that are defined by the type.",
+                BAD_PAYLOAD,
+            )
+    if existing is None:
+        state = DEFAULT_STATE.get(spec.logical_name)
+        if state and spec.has_state:
+            row.setdefault("statecode", state[0])
+            row.setdefault("statuscode", state[1])
+        if "ownerid" in spec.lookups:
+            row.setdefault("_ownerid_value", caller)
+        row.update({spec.key: new_id, "createdon": now, "_createdby_value": caller})
+    row.update({"modifiedon": now, "_modifiedby_value": caller})
+    return row
+
+
+def etag(row: Row) -> str:
+    return f'W/"{row["versionnumber"]}"'
+
+
+def show(spec: EntitySet, row: Row, select: list[str] | None) -> Row:
+    """A row as the Web API returns it: etag first, the selected (or all) attributes, key always."""
+    full = {**row, **spec.computed_values(row)}
+    names = [*select, spec.key] if select else sorted(spec.readable)
+    shown: Row = {"@odata.etag": etag(row)}
+    for name in names:
+        shown[name] = full.get(name)
+    return shown

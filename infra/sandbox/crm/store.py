@@ -1,0 +1,127 @@
+"""SQLite state of the CRM sandbox: rows as JSON, a global rowversion, tombstones, tokens, settings.
+
+All calls are synchronous and short; the app calls them from its event loop on purpose, so that
+writes are serialised and `versionnumber` grows strictly in commit order, like SQL rowversion.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    entity TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, versionnumber INTEGER NOT NULL,
+    PRIMARY KEY (entity, id));
+CREATE INDEX IF NOT EXISTS rows_by_version ON rows (entity, versionnumber);
+CREATE TABLE IF NOT EXISTS tombstones (
+    entity TEXT NOT NULL, id TEXT NOT NULL, versionnumber INTEGER NOT NULL, deletedon TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS tombstones_by_version ON tombstones (entity, versionnumber);
+CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, client_id TEXT NOT NULL, expires REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of a change-tracking page: a live row, or a deletion (row is None)."""
+
+    kind: int  # 0 = created or updated, 1 = deleted: live rows come before deletions, as documented
+    versionnumber: int
+    id: str
+    row: dict[str, Any] | None
+
+
+class Store:
+    """The sandbox's single SQLite file; safe to reopen after a restart."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta and the global version counter
+    def meta(self, key: str) -> str | None:
+        found = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return found[0] if found else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def current_version(self) -> int:
+        return int(self.meta("versionnumber") or 0)
+
+    def _next_version(self) -> int:
+        version = self.current_version() + 1
+        self.set_meta("versionnumber", str(version))
+        return version
+
+    # -- rows
+    def get(self, entity: str, id_: str) -> dict[str, Any] | None:
+        found = self.db.execute("SELECT json FROM rows WHERE entity = ? AND id = ?", (entity, id_)).fetchone()
+        return json.loads(found[0]) if found else None
+
+    def put(self, entity: str, id_: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Insert or replace a row, stamping it with the next versionnumber."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = {**row, "versionnumber": self._next_version()}
+            self.db.execute(
+                "INSERT OR REPLACE INTO rows (entity, id, json, versionnumber) VALUES (?, ?, ?, ?)",
+                (entity, id_, json.dumps(row), row["versionnumber"]),
+            )
+        return row
+
+    def delete(self, entity: str, id_: str, deletedon: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM rows WHERE entity = ? AND id = ?", (entity, id_))
+            self.db.execute(
+                "INSERT INTO tombstones (entity, id, versionnumber, deletedon) VALUES (?, ?, ?, ?)",
+                (entity, id_, self._next_version(), deletedon),
+            )
+
+    def rows_after(self, entity: str, after_id: str, limit: int) -> list[dict[str, Any]]:
+        """Rows ordered by id (the primary key order Dynamics pages in), starting after `after_id`."""
+        found = self.db.execute(
+            "SELECT json FROM rows WHERE entity = ? AND id > ? ORDER BY id LIMIT ?", (entity, after_id, limit)
+        )
+        return [json.loads(r[0]) for r in found]
+
+    def changes(self, entity: str, since: int, upto: int, after: tuple[int, int], limit: int) -> list[Change]:
+        """Changes with since < versionnumber <= upto, in (kind, versionnumber) order after `after`.
+
+        A deletion is left out when the same id lives again with a later version.
+        """
+        found = self.db.execute(
+            """
+            SELECT kind, versionnumber, id, json FROM (
+                SELECT 0 AS kind, versionnumber, id, json FROM rows
+                 WHERE entity = :e AND versionnumber > :since AND versionnumber <= :upto
+                UNION ALL
+                SELECT 1 AS kind, t.versionnumber, t.id, NULL FROM tombstones t
+                 WHERE t.entity = :e AND t.versionnumber > :since AND t.versionnumber <= :upto
+                   AND NOT EXISTS (SELECT 1 FROM rows r WHERE r.entity = :e AND r.id = t.id
+                                   AND r.versionnumber > t.versionnumber)
+            )
+            WHERE kind > :k OR (kind = :k AND versionnumber > :v)
+            ORDER BY kind, versionnumber LIMIT :limit
+            """,
+            {"e": entity, "since": since, "upto": upto, "k": after[0], "v": after[1], "limit": limit},
+        )
+        return [Change(k, v, i, json.loads(j) if j else None) for k, v, i, j in found]
+
+    # -- OAuth tokens
+    def add_token(self, token: str, client_id: str, expires: float) -> None:
+        self.db.execute("INSERT INTO tokens (token, client_id, expires) VALUES (?, ?, ?)", (token, client_id, expires))
+
+    def token_valid(self, token: str, now: float) -> bool:
+        found = self.db.execute("SELECT expires FROM tokens WHERE token = ?", (token,)).fetchone()
+        return bool(found) and found[0] > now
