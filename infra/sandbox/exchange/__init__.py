@@ -1,0 +1,1 @@
+"""Sandbox Exchange server: the EWS (SOAP) subset that exchangelib needs, persisted in SQLite."""
