@@ -36,15 +36,17 @@ class CollectionQuery:
         tracking: bool,
         page: int,
     ):
-        for option in query:
-            if option.startswith("$") and option not in SUPPORTED_OPTIONS:
-                raise bad_request(f"The query parameter {option} is not supported by the sandbox.")
         self.store, self.spec, self.query, self.select, self.page = store, spec, query, select, page
         self.collection_url = f"{api_url}{spec.name}"
         self.api_url = api_url
         skiptoken = query.get("$skiptoken")
         self.cursor = parse_skiptoken(skiptoken) if skiptoken else None
         self.tracking = tracking or "$deltatoken" in query or isinstance(self.cursor, TrackingCursor)
+        if self.tracking:
+            reject_tracking_options(query)  # first, so these options get the documented message
+        for option in query:
+            if option.startswith("$") and option not in SUPPORTED_OPTIONS:
+                raise bad_request(f"The query parameter {option} is not supported by the sandbox.")
 
     def answer(self) -> tuple[dict[str, Any], dict[str, str]]:
         return self._tracked() if self.tracking else self._plain()
@@ -79,7 +81,6 @@ class CollectionQuery:
         return found[:wanted]
 
     def _tracked(self) -> tuple[dict[str, Any], dict[str, str]]:
-        reject_tracking_options(self.query)
         if isinstance(self.cursor, TrackingCursor):
             cursor = self.cursor
         elif "$deltatoken" in self.query:
