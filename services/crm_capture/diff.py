@@ -1,0 +1,143 @@
+"""What changed in a CRM row since it was last seen: only changed fields, deletes, echo dropped (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.crm_capture.row import Row, canonical_datetime, canonical_fields
+from shared.catalogue import EntitySpec
+from shared.events import ItemChanged, Op, Origin, Source
+
+# Snapshot keys that are not fields (a field key never starts with "@").
+OWNER, OWNER_MAILBOX, STATE, VERSION = "@ownerid", "@owner_mailbox", "@statecode", "@version"
+Snapshot = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Echo:
+    """What fieldsync last wrote to a row: the versionnumber it produced and the field values written."""
+
+    version: str | None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to publish (the pure part of an ItemChanged)."""
+
+    op: Op
+    changed: dict[str, Any]
+    context: dict[str, Any]
+    version: str | None
+    origin: Origin = "user"
+    occurred_at: str | None = None  # the row's modifiedon, canonical; None for deletes
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The change to publish (None: nothing to say) and the snapshot to store once it is published."""
+
+    change: Change | None
+    snapshot: Snapshot
+
+
+def _id(value: Any) -> str | None:
+    return str(value).lower() if value else None
+
+
+def snapshot_of(spec: EntitySpec, row: Row, owner_mailbox: str | None) -> Snapshot:
+    """Every field's canonical value plus the context that decides scope, as stored after a change."""
+    version = row.get("versionnumber")
+    return {
+        **canonical_fields(spec, row),
+        OWNER: _id(row.get("_ownerid_value")),
+        OWNER_MAILBOX: owner_mailbox,
+        STATE: row.get("statecode"),
+        VERSION: str(version) if version is not None else None,
+    }
+
+
+def _fields(snapshot: Snapshot) -> dict[str, Any]:
+    return {key: value for key, value in snapshot.items() if not key.startswith("@")}
+
+
+def diff_row(
+    spec: EntitySpec,
+    previous: Snapshot | None,
+    row: Row,
+    owner_mailbox: str | None,
+    fieldsync_user: str | None,
+    echo: Echo | None,
+) -> Diff:
+    """Compare a live row with its last snapshot.
+
+    - no snapshot: a create with every field;
+    - otherwise only the fields whose canonical value differs; an owner or statecode change sends
+      every field (for a new owner's mailbox it is a create) with previous_owner_mailbox in context;
+    - echo: when the row's version is the one fieldsync wrote, the fields holding exactly what it
+      wrote are dropped; a row last modified by the fieldsync user is marked origin "fieldsync".
+    """
+    current = snapshot_of(spec, row, owner_mailbox)
+    fields = _fields(current)
+    context: dict[str, Any] = {"ownerid": current[OWNER], "owner_mailbox": owner_mailbox, "statecode": current[STATE]}
+    version = current[VERSION]
+    occurred_at = canonical_datetime(row.get("modifiedon"))
+    by_fieldsync = fieldsync_user is not None and _id(row.get("_modifiedby_value")) == _id(fieldsync_user)
+    origin: Origin = "fieldsync" if by_fieldsync else "user"
+    if previous is None:
+        if echo is not None and echo.version is not None and echo.version == version:
+            return Diff(None, current)  # fieldsync created this row and has not stored its snapshot yet
+        return Diff(Change("create", fields, context, version, origin, occurred_at), current)
+    changed = {key: value for key, value in fields.items() if key not in previous or previous[key] != value}
+    echoed: set[str] = set()
+    if echo is not None and echo.version is not None and echo.version == version:
+        echoed = {key for key, value in changed.items() if key in echo.values and echo.values[key] == value}
+        changed = {key: value for key, value in changed.items() if key not in echoed}
+        origin = "user"  # what is left was not written by fieldsync in this version
+    owner_changed = OWNER in previous and previous[OWNER] != current[OWNER]
+    state_changed = STATE in previous and previous[STATE] != current[STATE] and not _state_echoed(spec, echoed)
+    if owner_changed:
+        context["previous_owner_mailbox"] = previous.get(OWNER_MAILBOX)
+    if owner_changed or state_changed:
+        return Diff(Change("update", fields, context, version, origin, occurred_at), current)
+    if not changed:
+        return Diff(None, current)
+    return Diff(Change("update", changed, context, version, origin, occurred_at), current)
+
+
+def _state_echoed(spec: EntitySpec, echoed: set[str]) -> bool:
+    """The statecode change came with a status field fieldsync itself wrote."""
+    return any(pair.key in echoed for pair in spec.fields if "statecode" in pair.crm_attributes)
+
+
+def diff_delete(previous: Snapshot | None) -> Change:
+    """A deleted row: op delete with the context last seen (so the policy knows whose mailbox it was in)."""
+    previous = previous or {}
+    context = {
+        "ownerid": previous.get(OWNER),
+        "owner_mailbox": previous.get(OWNER_MAILBOX),
+        "statecode": previous.get(STATE),
+    }
+    return Change("delete", {}, context, None)
+
+
+def to_event(
+    change: Change, entity: str, crm_id: str, *, event_id: str, now: datetime, position: str | None
+) -> ItemChanged:
+    """The ItemChanged for a change; a delete (no modifiedon) occurred when it was seen."""
+    occurred = datetime.fromisoformat(change.occurred_at.replace("Z", "+00:00")) if change.occurred_at else now
+    return ItemChanged(
+        event_id=event_id,
+        occurred_at=occurred,
+        captured_at=now,
+        source=Source(system="crm", position=position),
+        entity=entity,
+        op=change.op,
+        crm_id=crm_id,
+        changed=change.changed,
+        origin=change.origin,
+        version=change.version,
+        context=change.context,
+    )

@@ -1,0 +1,86 @@
+"""crm_capture's composition root: settings, Redis, the Web API client and the producer are built only here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from services.crm_capture.loop import CaptureLoop
+from services.crm_capture.owners import OwnerMailboxes
+from services.crm_capture.settings import CrmCaptureSettings
+from services.crm_capture.state import CrmState
+from shared.catalogue import load_catalogue
+from shared.clients.crm import CrmClient, CrmError
+from shared.kafka import make_producer
+from shared.settings import refuse_placeholders
+
+log = logging.getLogger("fieldsync.crm_capture")
+
+
+async def fieldsync_user(settings: CrmCaptureSettings, client: CrmClient) -> str | None:
+    """The configured application user, or the one the Web API says we are (None if it cannot say)."""
+    if settings.crm_fieldsync_user_id:
+        return settings.crm_fieldsync_user_id.lower()
+    try:
+        return await client.who_am_i()
+    except CrmError as exc:
+        log.warning("WhoAmI failed (%s): echo detection relies on snapshots and echo versions only", exc)
+        return None
+
+
+def build_loop(
+    settings: CrmCaptureSettings, client: CrmClient, redis: Redis, producer: AIOKafkaProducer, user: str | None
+) -> CaptureLoop:
+    catalogue = load_catalogue()
+    specs = []
+    for name in settings.crm_capture_entities:
+        spec = catalogue.entity(name)
+        if spec is None:
+            raise ValueError(f"FIELDSYNC_CRM_CAPTURE_ENTITIES names an unknown entity: {name!r}")
+        specs.append(spec)
+    return CaptureLoop(
+        client=client,
+        state=CrmState(redis),
+        producer=producer,
+        owners=OwnerMailboxes(client),
+        specs=specs,
+        fieldsync_user=user,
+        poll_interval_s=settings.crm_capture_poll_interval_s,
+        backoff_cap_s=settings.crm_capture_backoff_max_s,
+    )
+
+
+async def run(settings: CrmCaptureSettings, stop: asyncio.Event) -> None:
+    """Start everything, capture until `stop` is set, then close everything (cursor already committed)."""
+    refuse_placeholders(settings, settings.crm_client_secret)
+    client = CrmClient.from_settings(settings)
+    redis = Redis.from_url(settings.redis_url)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        user = await fieldsync_user(settings, client)
+        loop = build_loop(settings, client, redis, producer, user)
+        log.info("crm_capture started: entities=%s", ",".join(s.name for s in loop.specs))
+        await loop.run(stop)
+    finally:
+        await producer.stop()
+        await client.aclose()
+        await redis.aclose()
+        log.info("crm_capture stopped")
+
+
+def main() -> None:
+    settings = CrmCaptureSettings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(serve())
