@@ -14,6 +14,7 @@ the OAuth token endpoint), so tests can always turn the faults off again. Everyt
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Callable, Iterable
 
@@ -58,6 +59,16 @@ class ConnectionDropped(Exception):
 _UNSENDABLE_START = {"type": "http.response.start", "status": 503, "headers": [(b"x dropped", b"1")]}
 
 
+class _QuietDrops(logging.Filter):
+    """Keeps uvicorn from logging a traceback for every connection dropped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
+
+
+_quiet_drops = _QuietDrops()
+
+
 class FaultMiddleware:
     """Pure ASGI middleware applying the knobs returned by `knobs_provider` to each HTTP request."""
 
@@ -72,6 +83,7 @@ class FaultMiddleware:
         self.knobs_provider = knobs_provider
         self.rng = rng or random.Random()
         self.exempt_prefixes = tuple(exempt_prefixes)
+        logging.getLogger("uvicorn.error").addFilter(_quiet_drops)  # idempotent: one shared filter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or str(scope.get("path", "")).startswith(self.exempt_prefixes):
