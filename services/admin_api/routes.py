@@ -28,11 +28,12 @@ from shared.policy_store import DirectionChange
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, *codes)}
+    return {code: {"model": ErrorBody} for code in (401, *codes, 503)}
 
 
 READ = _errors(422)
-WRITE = _errors(403, 404, 409, 422)
+# 400: a body that is not even decodable JSON (FastAPI's parser); 422: JSON of the wrong shape.
+WRITE = _errors(400, 403, 404, 409, 422)
 
 api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
 probes = APIRouter()

@@ -33,7 +33,9 @@ class DirectionNotAllowed(PolicyError):
 
 
 class DuplicateChange(PolicyError):
-    status = 422
+    """One field twice in one change set: the request contradicts itself (409, like any refused change)."""
+
+    status = 409
 
 
 def entity_spec(catalogue: Catalogue, entity: str) -> EntitySpec:

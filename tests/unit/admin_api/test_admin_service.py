@@ -64,7 +64,7 @@ def test_every_catalogue_direction_rule_is_enforced() -> None:
         (service.UnknownField, 404),
         (service.NotChangeable, 409),
         (service.DirectionNotAllowed, 409),
-        (service.DuplicateChange, 422),
+        (service.DuplicateChange, 409),
     ],
 )
 def test_status_of_each_refusal(error: type[service.PolicyError], status: int) -> None:
