@@ -17,6 +17,7 @@ from infra.sandbox.faults import FaultMiddleware, FaultSwitch, fault_router
 
 _ADDRESS = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _XML = "text/xml; charset=utf-8"
+EWS_PATH = "/EWS/Exchange.asmx"
 
 
 class MailboxIn(BaseModel):
@@ -48,7 +49,7 @@ def create_app(settings: ExchangeSandboxSettings | None = None, *, rng: random.R
     app.include_router(fault_router(switch))
     app.add_middleware(FaultMiddleware, knobs_provider=switch, rng=rng)
 
-    @app.post("/EWS/Exchange.asmx", include_in_schema=False)
+    @app.post(EWS_PATH, include_in_schema=False)
     async def ews(request: Request) -> Response:
         if not credentials_valid(request.headers.get("authorization"), username, password):
             return Response(status_code=401, headers={"WWW-Authenticate": REALM}, content=b"401 Unauthorized")

@@ -74,9 +74,7 @@ def render_folder(mailbox: str, name: str, total: int) -> etree._Element:
     folder = etree.Element(t(spec.element))
     etree.SubElement(folder, t("FolderId"), Id=folder_id(mailbox, name), ChangeKey=FOLDER_CHANGE_KEY)
     if spec.parent:
-        etree.SubElement(
-            folder, t("ParentFolderId"), Id=folder_id(mailbox, spec.parent), ChangeKey=FOLDER_CHANGE_KEY
-        )
+        etree.SubElement(folder, t("ParentFolderId"), Id=folder_id(mailbox, spec.parent), ChangeKey=FOLDER_CHANGE_KEY)
     if spec.folder_class:
         etree.SubElement(folder, t("FolderClass")).text = spec.folder_class
     etree.SubElement(folder, t("DisplayName")).text = spec.display_name

@@ -22,8 +22,25 @@ ADDRESS_PARTS = ("Street", "City", "State", "CountryOrRegion", "PostalCode")
 # Values the server owns: a client sending them is ignored, as Exchange ignores read-only input.
 SERVER_OWNED = {"ItemId", "ParentFolderId", "DateTimeCreated", "LastModifiedTime", "ItemClass", "IsComplete"}
 DATETIME_ELEMENTS = {
-    "Start", "End", "DueDate", "StartDate", "CompleteDate", "Birthday", "WeddingAnniversary",
-    "ReminderDueBy", "DateTimeSent", "DateTimeReceived",
+    "Start",
+    "End",
+    "DueDate",
+    "StartDate",
+    "CompleteDate",
+    "Birthday",
+    "WeddingAnniversary",
+    "ReminderDueBy",
+    "DateTimeSent",
+    "DateTimeReceived",
+}
+
+
+# Exchange exposes the named properties PidLidYomiFirstName/LastName (PSETID_Address) as read-only
+# Contact elements; clients write them as extended properties.
+_PSETID_ADDRESS = "set:00062004-0000-0000-c000-000000000046"
+PHONETIC_NAMES = {
+    "PhoneticFirstName": f"{_PSETID_ADDRESS}|id:{0x802C}",
+    "PhoneticLastName": f"{_PSETID_ADDRESS}|id:{0x802D}",
 }
 
 
@@ -52,8 +69,12 @@ def extended_key(uri: etree._Element) -> str:
             raise EwsError("ErrorInvalidPropertyRequest", f"Invalid PropertyTag {tag!r}.") from exc
     set_id = (uri.get("DistinguishedPropertySetId") or uri.get("PropertySetId") or "").lower()
     name = uri.get("PropertyName")
-    ident = f"name:{name}" if name is not None else f"id:{uri.get('PropertyId')}"
-    return f"set:{set_id}|{ident}"
+    if name is not None:
+        return f"set:{set_id}|name:{name}"
+    try:
+        return f"set:{set_id}|id:{int(uri.get('PropertyId', ''), 0)}"
+    except ValueError as exc:
+        raise EwsError("ErrorInvalidPropertyRequest", "ExtendedFieldURI needs a tag, a name or an id.") from exc
 
 
 def _xml(elem: etree._Element) -> str:

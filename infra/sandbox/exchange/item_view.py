@@ -6,8 +6,14 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from infra.sandbox.exchange.item_codec import ADDRESS_PARTS, INDEXED_ENTRIES, ITEM_CLASSES, extended_key
-from infra.sandbox.exchange.soap import t
+from infra.sandbox.exchange.item_codec import (
+    ADDRESS_PARTS,
+    INDEXED_ENTRIES,
+    ITEM_CLASSES,
+    PHONETIC_NAMES,
+    extended_key,
+)
+from infra.sandbox.exchange.soap import T, t
 from infra.sandbox.exchange.store import ItemRecord
 
 # Properties the server computes for every item; FieldURI suffix -> value source.
@@ -80,6 +86,9 @@ def render_item(record: ItemRecord, folder_id: str, shape: Shape) -> etree._Elem
             for part in ADDRESS_PARTS:
                 if part in parts:
                     etree.SubElement(entry, t(part)).text = parts[part]
+    for name, key in PHONETIC_NAMES.items():
+        if key in fields["extended"] and _wants(shape, name) and record.item_type == "Contact":
+            etree.SubElement(item, t(name)).text = etree.fromstring(fields["extended"][key]).findtext(f"{{{T}}}Value")
     for key, raw in fields["extended"].items():
         if key in shape.extended:
             item.append(etree.fromstring(raw))

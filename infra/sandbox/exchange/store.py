@@ -55,8 +55,14 @@ def _change_key(seq: int) -> str:
 
 def _record(row: sqlite3.Row) -> ItemRecord:
     return ItemRecord(
-        row["id"], row["mailbox"], row["folder"], row["item_type"], row["change_key"],
-        row["created"], row["modified"], json.loads(row["fields"]),
+        row["id"],
+        row["mailbox"],
+        row["folder"],
+        row["item_type"],
+        row["change_key"],
+        row["created"],
+        row["modified"],
+        json.loads(row["fields"]),
     )
 
 
@@ -118,9 +124,7 @@ class Store:
 
     def get_item(self, mailbox: str, item_id: str) -> ItemRecord | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM items WHERE id = ? AND mailbox = ?", (item_id, mailbox)
-            ).fetchone()
+            row = self._db.execute("SELECT * FROM items WHERE id = ? AND mailbox = ?", (item_id, mailbox)).fetchone()
         return _record(row) if row else None
 
     def find_items(self, mailbox: str, folder: str) -> list[ItemRecord]:
@@ -149,9 +153,7 @@ class Store:
             )
         return record
 
-    def update_item(
-        self, mailbox: str, item_id: str, change: Callable[[ItemRecord], Fields]
-    ) -> ItemRecord | None:
+    def update_item(self, mailbox: str, item_id: str, change: Callable[[ItemRecord], Fields]) -> ItemRecord | None:
         """Apply `change` (which may raise to refuse) to the current item atomically; None if missing."""
         with self._transaction() as db:
             row = db.execute("SELECT * FROM items WHERE id = ? AND mailbox = ?", (item_id, mailbox)).fetchone()
