@@ -71,6 +71,7 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "le": lambda a, b: a is not None and b is not None and a <= b,
 }
 _LITERALS = {"null": None, "true": True, "false": False}
+_MAX_DEPTH = 32
 
 
 def _tokenize(text: str) -> list[tuple[str, Any]]:
@@ -105,7 +106,7 @@ class _FilterParser:
     """expr := and_expr ('or' and_expr)*; and_expr := atom ('and' atom)*; atom := '(' expr ')' | cmp."""
 
     def __init__(self, text: str, readable: frozenset[str], type_name: str):
-        self.tokens, self.pos = _tokenize(text), 0
+        self.tokens, self.pos, self.depth = _tokenize(text), 0, 0
         self.readable, self.type_name, self.text = readable, type_name, text
 
     def parse(self) -> Predicate:
@@ -140,7 +141,11 @@ class _FilterParser:
     def _atom(self) -> Predicate:
         kind, raw = self._next()
         if (kind, raw) == ("paren", "("):
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:  # a bounded parser: deep nesting is bad input, not a crash
+                raise bad_request(f"The $filter '{self.text[:80]}...' nests too deeply.")
             inner = self._expr()
+            self.depth -= 1
             if self._next() != ("paren", ")"):
                 raise bad_request(f"Syntax error: missing ')' in '{self.text}'.")
             return inner

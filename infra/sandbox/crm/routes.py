@@ -34,6 +34,10 @@ from infra.sandbox.crm.store import Store
 _SEGMENT = re.compile(r"^(?P<set>\w+)(?:\((?P<id>[^)]*)\))?$")
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")  # NaN and Infinity cannot be answered as JSON
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -82,8 +86,8 @@ class WebApi:
     @staticmethod
     async def _body(request: Request) -> Any:
         try:
-            return json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError) as exc:
+            return json.loads(await request.body(), parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise bad_request(f"The request body is not valid JSON: {exc}", BAD_PAYLOAD) from exc
 
     @staticmethod
