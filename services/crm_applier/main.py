@@ -1,0 +1,62 @@
+"""crm_applier's composition root: settings, Redis, the Web API client, consumer and producer are built here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from redis.asyncio import Redis
+
+from services.crm_applier.loop import ApplierLoop
+from services.crm_applier.records import AppliedRecords
+from services.crm_applier.settings import CrmApplierSettings
+from services.crm_applier.writer import CrmWriter
+from services.crm_capture.state import CrmState
+from shared import topics
+from shared.catalogue import load_catalogue
+from shared.clients.crm import CrmClient, RetryPolicy
+from shared.kafka import make_consumer, make_producer
+from shared.settings import refuse_placeholders
+
+log = logging.getLogger("fieldsync.crm_applier")
+
+
+async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
+    """Start everything, apply until `stop` is set, then close everything (offsets already committed)."""
+    refuse_placeholders(settings, settings.crm_client_secret)
+    retry = RetryPolicy(
+        settings.crm_applier_retry_attempts, settings.crm_applier_retry_base_s, settings.crm_applier_retry_max_s
+    )
+    client = CrmClient.from_settings(settings, retry=retry)
+    redis = Redis.from_url(settings.redis_url)
+    catalogue = load_catalogue()
+    writer = CrmWriter(
+        client, CrmState(redis), AppliedRecords(redis), catalogue, settings.crm_applier_conflict_retries
+    )
+    consumer = make_consumer(settings, topics.DELTAS_CRM.full_name, group_id=settings.crm_applier_group_id)
+    producer = make_producer(settings)
+    await producer.start()
+    await consumer.start()
+    try:
+        log.info("crm_applier started: group=%s", settings.crm_applier_group_id)
+        await ApplierLoop(consumer, producer, writer, catalogue, settings.crm_applier_backoff_max_s).run(stop)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await client.aclose()
+        await redis.aclose()
+        log.info("crm_applier stopped")
+
+
+def main() -> None:
+    settings = CrmApplierSettings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(serve())

@@ -1,0 +1,18 @@
+"""crm_applier configuration: the broker, Redis, the Web API, its consumer group and retry limits."""
+
+from __future__ import annotations
+
+from shared.settings import BusSettings, CrmSettings
+
+
+class CrmApplierSettings(BusSettings, CrmSettings):
+    crm_applier_group_id: str = "fieldsync-crm-applier"
+    # Transient Web API failures (429/503/connection): attempts per request, backoff base and cap;
+    # Retry-After is honoured up to the cap. After the last attempt the delta goes to deadletter.
+    crm_applier_retry_attempts: int = 5
+    crm_applier_retry_base_s: float = 0.2
+    crm_applier_retry_max_s: float = 10.0
+    # 412 answers in a row (the record keeps changing under us) before the delta is dead-lettered.
+    crm_applier_conflict_retries: int = 5
+    # Backoff after an infrastructure failure (Redis, broker) before the same delta is tried again.
+    crm_applier_backoff_max_s: float = 30.0

@@ -1,0 +1,159 @@
+"""Performs one ItemDelta against the Web API: conditional writes, re-read on 412, links, echo, applied record."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.crm_applier.apply import Plan, counterpart_id, item_key, plan_update, remember, result_of
+from services.crm_applier.records import Applied, AppliedRecords
+from services.crm_capture.diff import DELETED, VERSION, Echo, snapshot_of
+from services.crm_capture.row import canonical_fields, write_body
+from services.crm_capture.state import CrmState
+from shared.catalogue import Catalogue, EntitySpec
+from shared.clients.crm import DUPLICATE_KEY, CrmClient, CrmError, NotFound, PreconditionFailed
+from shared.events import ApplyResult, ItemDelta
+
+
+class Undeliverable(CrmError):
+    """A delta that cannot be written however often it is retried (no owner, conflicts that never settle)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(422, None, message)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: ApplyResult
+    crm_id: str | None
+    written: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None
+    conflicts: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+
+def _modified(row: dict[str, Any]) -> datetime | None:
+    raw = row.get("modifiedon")
+    return datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if raw else None
+
+
+def _fields(snapshot: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (snapshot or {}).items() if not k.startswith("@")}
+
+
+class CrmWriter:
+    """The edge that carries out apply.py's decisions; retries of the transport live in CrmClient."""
+
+    def __init__(
+        self, client: CrmClient, state: CrmState, records: AppliedRecords, catalogue: Catalogue,
+        conflict_retries: int = 5,
+    ) -> None:
+        self.client, self.state, self.records, self.catalogue = client, state, records, catalogue
+        self.conflict_retries = conflict_retries
+
+    async def apply(self, delta: ItemDelta) -> Outcome:
+        spec = self.catalogue.entity(delta.entity)
+        assert spec is not None  # validated by the loop before
+        key = item_key(delta)
+        applied = await self.records.applied(key)
+        if delta.event_id in applied.events:
+            return Outcome("duplicate", delta.crm_id)
+        crm_id = delta.crm_id
+        if crm_id is None and delta.mailbox and delta.exchange_id:
+            crm_id = await self.records.linked_crm_id(delta.entity, delta.mailbox, delta.exchange_id)
+        if delta.op == "delete":
+            outcome = await self._delete(spec, crm_id)
+        else:
+            outcome = await self._upsert(spec, delta, crm_id, applied)
+        written = {**applied.written, **outcome.written}
+        await self.records.record_applied(key, Applied(remember(applied.events, delta.event_id), written))
+        return outcome
+
+    async def _delete(self, spec: EntitySpec, crm_id: str | None) -> Outcome:
+        if crm_id is None:
+            return Outcome("skipped", None, note="no linked CRM record to delete")
+        # Recorded first: the capture must not echo the tombstone back even if we stop right after.
+        await self.state.record_echo(spec.name, crm_id, Echo(DELETED, {}))
+        with contextlib.suppress(NotFound):  # already gone: the delete is done
+            await self.client.delete(spec.entity_set, crm_id)
+        await self.records.unlink_all(spec.name, crm_id)
+        return Outcome("applied", crm_id)
+
+    async def _upsert(self, spec: EntitySpec, delta: ItemDelta, crm_id: str | None, applied: Applied) -> Outcome:
+        if crm_id is None and delta.op != "create":
+            return Outcome("skipped", None, note="the item is not linked to a CRM record")
+        snapshot = await self.state.snapshot(spec.name, crm_id) if crm_id else None
+        base = {**applied.written, **_fields(snapshot)}
+        # First attempt against what we last saw (no read); a 412 means CRM moved on: read and decide again.
+        row: dict[str, Any] | None = None
+        etag = f'W/"{snapshot[VERSION]}"' if snapshot and snapshot.get(VERSION) else None
+        for _ in range(self.conflict_retries):
+            if crm_id is not None and (row is None and etag is None):
+                row = await self._read(spec, crm_id)
+                if row is None and delta.op != "create":
+                    return Outcome("skipped", crm_id, note="the CRM record does not exist")
+                etag = row.get("@odata.etag") if row else None
+            if crm_id is None or (row is None and etag is None):
+                created = await self._create(spec, delta, crm_id)
+                if created is not None:
+                    return created
+                crm_id, row, etag = crm_id or counterpart_id(str(delta.mailbox), str(delta.exchange_id)), None, None
+                continue  # it exists already (a replayed create): update it instead
+            current = canonical_fields(spec, row) if row else _fields(snapshot)
+            plan = plan_update(delta, current, _modified(row) if row else None, base, applied.events)
+            if plan.action != "write":
+                return await self._finish(spec, delta, crm_id, plan, None)
+            try:
+                written = await self.client.update(spec.entity_set, crm_id, write_body(spec, plan.fields), etag)
+            except PreconditionFailed:
+                row, etag = None, None
+                continue
+            except NotFound:
+                return Outcome("skipped", crm_id, note="the CRM record does not exist")
+            return await self._finish(spec, delta, crm_id, plan, written)
+        raise Undeliverable(f"the CRM record kept changing: {self.conflict_retries} conflicting writes in a row")
+
+    async def _read(self, spec: EntitySpec, crm_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.client.get(spec.entity_set, crm_id)
+        except NotFound:
+            return None
+
+    async def _finish(
+        self, spec: EntitySpec, delta: ItemDelta, crm_id: str, plan: Plan, row: dict[str, Any] | None
+    ) -> Outcome:
+        version = str(row["versionnumber"]) if row and row.get("versionnumber") is not None else None
+        if row is not None:
+            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields))
+            await self.state.store_snapshot(spec.name, crm_id, {**plan.fields, VERSION: version}, replace=False)
+        await self._link(spec, delta, crm_id)
+        return Outcome(result_of(plan), crm_id, plan.fields, version, plan.conflicts)
+
+    async def _create(self, spec: EntitySpec, delta: ItemDelta, crm_id: str | None) -> Outcome | None:
+        """POST the counterpart owned by the delta's mailbox user; None when it already exists."""
+        new_id = crm_id or counterpart_id(str(delta.mailbox), str(delta.exchange_id))
+        body = {**write_body(spec, delta.changed), spec.key_attribute: new_id}
+        if delta.mailbox:
+            owner = await self.client.user_by_email(delta.mailbox)
+            if owner is None:
+                raise Undeliverable(f"no CRM user has the mailbox {delta.mailbox}")
+            body["ownerid@odata.bind"] = f"/systemusers({owner})"
+        try:
+            row = await self.client.create(spec.entity_set, body)
+        except PreconditionFailed as exc:
+            if exc.code == DUPLICATE_KEY:
+                return None
+            raise
+        version = str(row.get("versionnumber"))
+        snapshot = snapshot_of(spec, row, delta.mailbox)
+        # The whole new row is fieldsync's write: the capture must see nothing new in it.
+        await self.state.record_echo(spec.name, new_id, Echo(version, _fields(snapshot)))
+        await self.state.store_snapshot(spec.name, new_id, snapshot)
+        await self._link(spec, delta, new_id)
+        return Outcome("applied", new_id, dict(delta.changed), version)
+
+    async def _link(self, spec: EntitySpec, delta: ItemDelta, crm_id: str) -> None:
+        if delta.mailbox and delta.exchange_id:
+            await self.records.link(spec.name, crm_id, delta.mailbox, delta.exchange_id)
