@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import secrets
 from collections.abc import Callable
 
@@ -12,7 +13,14 @@ from lxml import etree
 from infra.sandbox.exchange.folder_operations import find_item, get_folder, sync_folder_items
 from infra.sandbox.exchange.item_operations import create_item, delete_item, get_item, update_item
 from infra.sandbox.exchange.operation_context import OperationContext
-from infra.sandbox.exchange.soap import SoapFault, fault_envelope, parse_request, response_envelope
+from infra.sandbox.exchange.soap import (
+    EwsError,
+    SoapFault,
+    error_message,
+    fault_envelope,
+    parse_request,
+    response_envelope,
+)
 from infra.sandbox.exchange.store import Store
 
 Operation = Callable[[OperationContext, etree._Element], list[etree._Element]]
@@ -26,6 +34,7 @@ OPERATIONS: dict[str, Operation] = {
     "UpdateItem": update_item,
     "DeleteItem": delete_item,
 }
+log = logging.getLogger(__name__)
 REALM = 'Basic realm="sandbox-exchange"'
 
 
@@ -56,6 +65,15 @@ def handle_soap(store: Store, payload: bytes) -> tuple[int, bytes]:
         if mailbox is None:
             raise SoapFault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.")
         context = OperationContext(store, mailbox["address"], mailbox["display_name"])
-        return 200, response_envelope(request.operation, operation(context, request.body))
+        try:
+            messages = operation(context, request.body)
+        except EwsError as error:
+            # A request-wide problem (e.g. an unknown target folder): one error message for the operation.
+            messages = [error_message(request.operation, error)]
+        return 200, response_envelope(request.operation, messages)
     except SoapFault as fault:
         return 500, fault_envelope(fault)
+    except Exception:
+        # Never a stack trace on the wire: log it here, answer with the EWS internal error fault.
+        log.exception("sandbox EWS request failed")
+        return 500, fault_envelope(SoapFault("ErrorInternalServerError", "An internal server error occurred."))

@@ -7,7 +7,7 @@ from lxml import etree
 from infra.sandbox.exchange.folders import folder_id, render_folder, resolve_folder
 from infra.sandbox.exchange.item_view import parse_shape, render_item
 from infra.sandbox.exchange.operation_context import OperationContext
-from infra.sandbox.exchange.restriction import matches
+from infra.sandbox.exchange.restriction import matches, validate
 from infra.sandbox.exchange.soap import EwsError, error_message, m, success_message, t
 from infra.sandbox.exchange.sync_window import DELETE, InvalidSyncState, decode_state, encode_state, plan_window
 
@@ -47,6 +47,8 @@ def find_item(ctx: OperationContext, request: etree._Element) -> list[etree._Ele
             if offset < 0 or limit <= 0:
                 raise EwsError("ErrorInvalidIndexedPagingParameters", "Invalid paging parameters.")
             name = resolve_folder(ref, ctx.mailbox)
+            if restriction is not None:
+                validate(restriction)
             records = ctx.store.find_items(ctx.mailbox, name)
             if restriction is not None:
                 records = [record for record in records if matches(restriction, record.fields)]
@@ -102,6 +104,14 @@ def sync_folder_items(ctx: OperationContext, request: etree._Element) -> list[et
                 change.append(render_item(records[item_id], folder, shape))
         return [message]
     except InvalidSyncState as exc:
-        return [error_message("SyncFolderItems", EwsError("ErrorInvalidSyncStateData", str(exc)))]
+        return [_sync_error(EwsError("ErrorInvalidSyncStateData", str(exc)))]
     except EwsError as error:
-        return [error_message("SyncFolderItems", error)]
+        return [_sync_error(error)]
+
+
+def _sync_error(error: EwsError) -> etree._Element:
+    # Exchange keeps the (empty) sync elements in error messages; exchangelib reads them before the code.
+    message = error_message("SyncFolderItems", error)
+    etree.SubElement(message, m("SyncState"))
+    etree.SubElement(message, m("IncludesLastItemInRange")).text = "true"
+    return message

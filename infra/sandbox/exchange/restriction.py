@@ -54,6 +54,24 @@ def _path(elem: etree._Element) -> etree._Element:
     raise EwsError("ErrorUnsupportedQueryFilter", "The restriction names no property.")
 
 
+_LOGICAL = {"Restriction", "And", "Or", "Not"}
+
+
+def validate(node: etree._Element) -> None:
+    """Refuse an unsupported restriction up front, even when the folder is empty."""
+    kind = etree.QName(node).localname
+    if kind in _LOGICAL:
+        for child in node:
+            if isinstance(child.tag, str):
+                validate(child)
+        return
+    if kind not in _COMPARISONS and kind not in ("Exists", "Contains"):
+        raise EwsError("ErrorUnsupportedQueryFilter", f"Restriction {kind} is not supported.")
+    _path(node)
+    if kind != "Exists":
+        _constant(node)
+
+
 def matches(node: etree._Element, fields: Fields) -> bool:
     kind = etree.QName(node).localname
     children = [child for child in node if isinstance(child.tag, str)]

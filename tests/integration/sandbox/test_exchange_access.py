@@ -141,3 +141,28 @@ def test_fault_knobs_are_mounted(sandbox: ExchangeSandboxUrls) -> None:
     knobs = httpx.get(sandbox.faults_url)
     assert knobs.status_code == 200
     assert knobs.json()["throttle_ratio"] == 0.0
+
+
+def test_bad_operation_input_is_an_ews_error_and_changes_nothing(sandbox: ExchangeSandboxUrls) -> None:
+    mailbox = new_mailbox(sandbox, "gina")
+    cases = {
+        '<m:CreateItem><m:SavedItemFolderId><t:FolderId Id="bogus"/></m:SavedItemFolderId>'
+        "<m:Items><t:Contact><t:GivenName>X</t:GivenName></t:Contact></m:Items></m:CreateItem>": (
+            "ErrorInvalidIdMalformed"
+        ),
+        '<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id="calendar"/></m:SavedItemFolderId>'
+        "<m:Items><t:Contact><t:GivenName>X</t:GivenName></t:Contact></m:Items></m:CreateItem>": (
+            "ErrorCannotCreateContactInNonContactFolder"
+        ),
+        "<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId>"
+        '<t:DistinguishedFolderId Id="contacts"/></m:SyncFolderId><m:MaxChangesReturned>0</m:MaxChangesReturned>'
+        "</m:SyncFolderItems>": "ErrorInvalidOperation",
+        '<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>'
+        "<m:Restriction><t:Excludes/></m:Restriction><m:ParentFolderIds>"
+        '<t:DistinguishedFolderId Id="contacts"/></m:ParentFolderIds></m:FindItem>': "ErrorUnsupportedQueryFilter",
+    }
+    for body, code in cases.items():
+        response = post_soap(sandbox, soap(body, mailbox))
+        assert response.status_code == 200, response.text
+        assert 'ResponseClass="Error"' in response.text and code in response.text, response.text
+    assert list(account(sandbox, mailbox).contacts.all()) == []
