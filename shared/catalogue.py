@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from shared.events import Direction
+
+CATALOGUE_FILE = Path(__file__).with_name("data") / "catalogue.json"
 
 
 class FieldPair(BaseModel):
@@ -60,7 +62,7 @@ class Catalogue(BaseModel):
 
 @cache
 def load_catalogue() -> Catalogue:
-    raw = json.loads(resources.files("shared").joinpath("data/catalogue.json").read_text(encoding="utf-8"))
+    raw = json.loads(CATALOGUE_FILE.read_text(encoding="utf-8"))
     return Catalogue(
         entities={name: EntitySpec(name=name, **spec) for name, spec in raw["entities"].items()}
     )
