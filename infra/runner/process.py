@@ -70,7 +70,12 @@ class ManagedProcess:
         raise ProcessFailed(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}")
 
     def stop(self, grace: float = 10.0) -> None:
-        if self.popen is None or self.popen.poll() is not None:
+        if self.popen is None:
+            return
+        if self.popen.poll() is not None:
+            # The leader is gone, but children it left in its group may not be: no orphans.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
             return
         pgid = os.getpgid(self.popen.pid)
         os.killpg(pgid, signal.SIGTERM)

@@ -1,0 +1,138 @@
+"""The embedded stack as one object: broker, topics, redis-server, both sandboxes, seed, every service.
+
+    with Stack(StackSettings(data_dir=tmp, broker_port=..., ...)) as stack:
+        stack.urls["crm_api"], stack.urls["admin_api"], ...
+
+Lifecycle: start() brings the parts up in dependency order, each awaited with a deadline (a part that
+fails stops everything already started and raises ProcessFailed); failed() names a child that died
+while running; stop() stops every child in reverse order (process groups, SIGTERM then SIGKILL), so
+nothing outlives the stack. Tansu keeps topics in memory, so topics are created on every start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from infra.kafka.topics import ensure_topics
+from infra.runner.infra import broker, broker_ready, redis_process, redis_ready
+from infra.runner.process import ManagedProcess, ProcessFailed
+from infra.runner.services import ChildSpec, sandboxes, services
+from infra.runner.settings import StackSettings
+from infra.sandbox.seed import DEFAULT_USERS, seed
+
+__all__ = ["ProcessFailed", "Stack", "StackSettings"]
+
+# Called once per part as it becomes ready: (name, seconds it took, detail such as its URL).
+ReadyCallback = Callable[[str, float, str], None]
+
+
+def _quiet(name: str, seconds: float, detail: str) -> None:
+    """The default ReadyCallback: programmatic users (test fixtures) need no progress lines."""
+
+
+class Stack:
+    """Owns every child process of the embedded stack; see the module docstring for its lifecycle."""
+
+    def __init__(self, settings: StackSettings | None = None, on_ready: ReadyCallback = _quiet):
+        self.settings = settings or StackSettings()
+        self.on_ready = on_ready
+        self.processes: list[ManagedProcess] = []
+
+    @property
+    def urls(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "crm_api": f"{s.crm_root}/api/data/v9.2/",
+            "crm_token": f"{s.crm_root}/oauth2/token",
+            "ews": f"{s.exchange_root}/EWS/Exchange.asmx",
+            "ews_admin": f"{s.exchange_root}/_sandbox/mailboxes",
+            "admin_api": s.admin_root,
+            "admin_docs": f"{s.admin_root}/docs",
+            "bootstrap_servers": s.stack_bootstrap,
+            "redis": s.stack_redis_url,
+            "logs": str(s.log_dir),
+        }
+
+    @property
+    def service_names(self) -> list[str]:
+        return [p.name for p in self.processes]
+
+    def start(self) -> Stack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        s = self.settings
+        s.root.mkdir(parents=True, exist_ok=True)
+        timeout = s.stack_ready_timeout_s
+        began = time.monotonic()
+        proc = self._spawn(broker(s.broker_port, s.log_dir))
+        proc.wait_ready(lambda: broker_ready(s.broker_port), timeout)
+        self.on_ready("broker", time.monotonic() - began, s.stack_bootstrap)
+        began = time.monotonic()
+        created = asyncio.run(ensure_topics(s.stack_bootstrap, s.topic_partitions, timeout=timeout))
+        self.on_ready("topics", time.monotonic() - began, f"{len(created)} created, {s.topic_partitions} partitions")
+        began = time.monotonic()
+        proc = self._spawn(redis_process(s.redis_port, s.redis_dir, s.log_dir))
+        proc.wait_ready(lambda: redis_ready(s.redis_port), timeout)
+        self.on_ready("redis", time.monotonic() - began, s.stack_redis_url)
+        self._start_group(sandboxes(s))
+        if s.stack_seed and not s.seed_marker.exists():
+            began = time.monotonic()
+            report = asyncio.run(seed(s.client_settings(), DEFAULT_USERS, progress=_silent))
+            s.seed_marker.write_text("seeded by fieldsync up\n")
+            self.on_ready("seed", time.monotonic() - began, report.summary())
+        self._start_group(services(s))
+
+    def _spawn(self, proc: ManagedProcess) -> ManagedProcess:
+        proc.env = {**self.settings.child_env(), **(proc.env or {})}
+        self.processes.append(proc)
+        return proc.start()
+
+    def _start_group(self, specs: list[ChildSpec]) -> None:
+        """Start a group together, then await each: their start-up times overlap."""
+        s = self.settings
+        started = []
+        for spec in specs:
+            began = time.monotonic()
+            proc = self._spawn(ManagedProcess(spec.name, spec.command, s.log_dir / f"{spec.name}.log"))
+            started.append((spec, proc, began))
+        for spec, proc, began in started:
+            if spec.check is None:
+                settle_until = began + s.stack_settle_s
+                proc.wait_ready(lambda until=settle_until: time.monotonic() >= until, s.stack_ready_timeout_s)
+            else:
+                proc.wait_ready(spec.check, s.stack_ready_timeout_s)
+            self.on_ready(spec.name, time.monotonic() - began, spec.detail)
+
+    def failed(self) -> ManagedProcess | None:
+        """The first child that is no longer running (None while all are alive)."""
+        return next((p for p in self.processes if p.popen is not None and not p.alive()), None)
+
+    def stop(self) -> None:
+        """Stop every child, last started first; a child that resists is killed with its process group."""
+        errors: list[BaseException] = []
+        for proc in reversed(self.processes):
+            try:
+                proc.stop()
+            except (OSError, RuntimeError) as exc:  # keep stopping the others, report at the end
+                errors.append(exc)
+        self.processes = []
+        if errors:
+            raise ProcessFailed(f"some children did not stop cleanly: {errors}")
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _silent(message: str) -> None:
+    """Seed progress is summarised by the stack's own ready line instead."""

@@ -1,0 +1,120 @@
+"""The Exchange side of the traffic generator: update one field of a mailbox item through EWS (exchangelib).
+
+exchangelib blocks, so every call runs in a bounded thread pool (`ews_max_workers`) and is awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from exchangelib import BASIC, IMPERSONATION, Account, CalendarItem, Configuration, Contact, Credentials, Task, Version
+from exchangelib.version import EXCHANGE_2016
+
+from infra.sandbox.seed import ews_admin_url
+from shared.settings import ExchangeSettings
+
+T = TypeVar("T")
+# Folder attribute on Account -> (entity, item class, {exchangelib field: canonical field key}).
+EXCHANGE_FIELDS: dict[str, tuple[str, type, dict[str, str]]] = {
+    "contacts": ("contact", Contact, {"job_title": "jobtitle", "department": "department", "nickname": "nickname"}),
+    "calendar": ("appointment", CalendarItem, {"location": "location", "subject": "subject"}),
+    "tasks": ("task", Task, {"subject": "subject"}),
+}
+
+
+@dataclass(frozen=True)
+class ExchangeTarget:
+    mailbox: str
+    folder: str
+    item_id: str
+
+
+async def sandbox_mailboxes(settings: ExchangeSettings) -> list[str]:
+    """Every mailbox of the sandbox, from its admin endpoint (a real Exchange needs them passed in)."""
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        response = await http.get(ews_admin_url(settings.ews_url))
+        response.raise_for_status()
+        return [str(row["address"]) for row in response.json()]
+
+
+class ExchangeSide:
+    """Lifecycle: open() lists the items of each mailbox (creating one contact in a mailbox that has
+    none, so there is something to change); change() updates one field; close() ends the thread pool."""
+
+    def __init__(self, settings: ExchangeSettings, mailboxes: list[str]):
+        self.settings = settings
+        self.mailboxes = mailboxes
+        self.targets: list[ExchangeTarget] = []
+        self.created: list[ExchangeTarget] = []
+        self._pool = ThreadPoolExecutor(max_workers=settings.ews_max_workers, thread_name_prefix="traffic-ews")
+        self._accounts: dict[str, Account] = {}
+        # One change at a time per item: a read-then-save racing another would fail on its stale ChangeKey.
+        self._locks: dict[ExchangeTarget, asyncio.Lock] = {}
+        self._config = Configuration(
+            service_endpoint=settings.ews_url,
+            credentials=Credentials(settings.ews_username, settings.ews_password.get_secret_value()),
+            auth_type=BASIC,
+            version=Version(build=EXCHANGE_2016),
+        )
+
+    def _account(self, mailbox: str) -> Account:
+        if mailbox not in self._accounts:
+            self._accounts[mailbox] = Account(
+                primary_smtp_address=mailbox, config=self._config, autodiscover=False, access_type=IMPERSONATION
+            )
+        return self._accounts[mailbox]
+
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
+
+    def _list(self, mailbox: str) -> list[ExchangeTarget]:
+        account = self._account(mailbox)
+        found = []
+        for folder, (_, item_class, _) in EXCHANGE_FIELDS.items():
+            for item in getattr(account, folder).all().only("id", "changekey"):
+                if isinstance(item, item_class):
+                    found.append(ExchangeTarget(mailbox, folder, str(item.id)))
+        return found
+
+    def _create_contact(self, mailbox: str) -> ExchangeTarget:
+        account = self._account(mailbox)
+        local = mailbox.split("@")[0]
+        item = Contact(
+            account=account, folder=account.contacts, given_name="Traffic", surname=local.capitalize(),
+            display_name=f"Traffic {local.capitalize()}", job_title="Traffic generator", department="Testing",
+        )
+        item.save()
+        return ExchangeTarget(mailbox, "contacts", str(item.id))
+
+    async def open(self) -> None:
+        listed = await asyncio.gather(*(self._run(self._list, mailbox) for mailbox in self.mailboxes))
+        for mailbox, targets in zip(self.mailboxes, listed, strict=True):
+            if not targets:
+                created = await self._run(self._create_contact, mailbox)
+                self.created.append(created)
+                targets = [created]
+            self.targets += targets
+
+    def _update(self, target: ExchangeTarget, attribute: str, value: str) -> None:
+        item = getattr(self._account(target.mailbox), target.folder).get(id=target.item_id)
+        setattr(item, attribute, value)
+        item.save(update_fields=[attribute])
+
+    async def change(self, rng: random.Random, label: str) -> tuple[str, str, str | None, str, Any, None]:
+        """Update one field; returns (entity, item id, mailbox, canonical field, value, no source time)."""
+        target = rng.choice(self.targets)
+        entity, _, fields = EXCHANGE_FIELDS[target.folder]
+        attribute = rng.choice(sorted(fields))
+        value = f"{fields[attribute]} {label}"
+        async with self._locks.setdefault(target, asyncio.Lock()):
+            await self._run(self._update, target, attribute, value)
+        return entity, target.item_id, target.mailbox, fields[attribute], value, None
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True)
