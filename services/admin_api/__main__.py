@@ -12,6 +12,8 @@ from services.admin_api.settings import AdminApiSettings
 def serve() -> None:
     """Serve until interrupted; a refused configuration exits with its reason (status 1)."""
     settings = AdminApiSettings()
+    # Check the tokens before uvicorn starts, so a refused configuration is one clear line, not a
+    # traceback from inside the server's factory call.
     try:
         settings.token_records()
     except ValueError as exc:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -110,3 +114,15 @@ async def test_a_down_redis_is_reported_not_a_500(kafka_bootstrap: str) -> None:
             assert ready.json()["checks"]["broker"] == "ok"
             response = await client.get("/api/v1/policy", headers=bearer(tokens.viewer))
             assert response.status_code == 503 and "Redis" in response.json()["detail"]
+
+
+def test_the_service_refuses_to_start_with_placeholder_tokens_outside_the_sandbox(tmp_path: Path) -> None:
+    env = {**os.environ, "FIELDSYNC_SANDBOX": "false", "FIELDSYNC_ADMIN_API_PORT": str(free_port())}
+    env.pop("FIELDSYNC_ADMIN_TOKENS", None)
+    env.pop("FIELDSYNC_ADMIN_TOKENS_FILE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.admin_api"], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+    assert done.returncode == 1
+    assert "refuses to start" in done.stderr and "placeholder API tokens" in done.stderr
