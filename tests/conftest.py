@@ -1,4 +1,8 @@
-"""Session fixtures: one real Tansu broker and one real redis-server on free ports, started once, stopped at the end."""
+"""Session fixtures: one real broker and one real redis-server on free ports, started once, stopped at the end.
+
+The default is the embedded stack (Tansu, redis-server); FIELDSYNC_TEST_INFRA=containers runs Apache Kafka and
+Redis through testcontainers instead, where a Docker engine exists (tests/containers.py).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import redis
 
 from infra.kafka.topics import ensure_topics
 from infra.runner.infra import broker, broker_ready, redis_process, redis_ready
+from tests import containers
 from tests.support import free_port
 
 REDIS_DATABASES = 64
@@ -24,27 +29,37 @@ def infra_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def redis_port(infra_dir: Path) -> Iterator[int]:
+def redis_host_port(infra_dir: Path) -> Iterator[tuple[str, int]]:
+    if containers.SELECTED:
+        with containers.redis_container() as host_port:
+            yield host_port
+        return
     port = free_port()
     proc = redis_process(port, infra_dir / "redis", infra_dir / "logs", databases=REDIS_DATABASES).start()
     try:
         proc.wait_ready(lambda: redis_ready(port))
-        yield port
+        yield "127.0.0.1", port
     finally:
         proc.stop()
 
 
 @pytest.fixture
-def redis_url(redis_port: int) -> str:
+def redis_url(redis_host_port: tuple[str, int]) -> str:
     """A dedicated, empty database of the session's redis-server (databases rotate; each is flushed first)."""
+    host, port = redis_host_port
     db = next(_db_numbers)
-    redis.Redis(host="127.0.0.1", port=redis_port, db=db).flushdb()
-    return f"redis://127.0.0.1:{redis_port}/{db}"
+    redis.Redis(host=host, port=port, db=db).flushdb()
+    return f"redis://{host}:{port}/{db}"
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(infra_dir: Path) -> Iterator[str]:
     """The session's broker with every fieldsync topic created (consumers should use unique group ids)."""
+    if containers.SELECTED:
+        with containers.kafka_container() as bootstrap:
+            asyncio.run(ensure_topics(bootstrap, partitions=3))
+            yield bootstrap
+        return
     port = free_port()
     proc = broker(port, infra_dir / "logs").start()
     try:
