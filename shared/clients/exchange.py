@@ -1,0 +1,271 @@
+"""Exchange client: exchangelib over EWS with impersonation, its blocking calls run in bounded worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from exchangelib import (
+    BASIC,
+    IMPERSONATION,
+    Account,
+    CalendarItem,
+    Configuration,
+    Contact,
+    Credentials,
+    ExtendedProperty,
+    Task,
+    Version,
+)
+from exchangelib import errors as ews_errors
+from exchangelib.items import NEVER_OVERWRITE
+from exchangelib.properties import ItemId
+from exchangelib.services import SyncFolderItems
+from exchangelib.version import EXCHANGE_2016
+
+from shared.clients import exchange_fields
+from shared.settings import ExchangeSettings
+
+T = TypeVar("T")
+ITEM_TYPES: dict[str, type[Any]] = {"contact": Contact, "appointment": CalendarItem, "task": Task}
+FOLDERS = {"contact": "contacts", "appointment": "calendar", "task": "tasks"}
+# Read with every item besides the mapped fields: what capture needs for context and versions.
+CONTEXT_ATTRIBUTES = ("categories", "last_modified_time", "my_response_type", "organizer")
+
+
+class GovernmentId(ExtendedProperty):  # type: ignore[misc]
+    property_tag = 0x3A07
+    property_type = "String"
+
+
+class FtpSite(ExtendedProperty):  # type: ignore[misc]
+    property_tag = 0x3A4C
+    property_type = "String"
+
+
+class CrmRegarding(ExtendedProperty):  # type: ignore[misc]
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "crm_regarding"
+    property_type = "String"
+
+
+_register_lock = threading.Lock()
+
+
+def register_extended_properties() -> None:
+    """Register the extended properties once per process (exchangelib keeps them on the item classes)."""
+    with _register_lock:
+        for item_type, name, prop in (
+            (Contact, "government_id", GovernmentId),
+            (Contact, "ftp_site", FtpSite),
+            (CalendarItem, "crm_regarding", CrmRegarding),
+            (Task, "crm_regarding", CrmRegarding),
+        ):
+            if name not in {f.name for f in item_type.FIELDS}:
+                item_type.register(name, prop)
+
+
+class ExchangeError(Exception):
+    """An EWS failure that is neither transient nor one of the specific cases below."""
+
+
+class Conflict(ExchangeError):
+    """The ChangeKey sent is stale: the item changed since it was read (ErrorIrresolvableConflict)."""
+
+
+class ItemNotFound(ExchangeError):
+    """The item (or the mailbox) does not exist."""
+
+
+class Transient(ExchangeError):
+    """Worth retrying later; `retry_after` is the server's requested wait in seconds when it gave one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+_TRANSIENT = (
+    ews_errors.ErrorServerBusy,
+    ews_errors.ErrorInternalServerTransientError,
+    ews_errors.ErrorTimeoutExpired,
+    ews_errors.ErrorMailboxStoreUnavailable,
+    ews_errors.ErrorTooManyObjectsOpened,
+    ews_errors.TransportError,
+    ews_errors.ErrorConnectionFailed,
+    ConnectionError,
+    TimeoutError,
+)
+_RETRY_AFTER = re.compile(r"['\"]retry-after['\"]:\s*['\"](\d+)['\"]", re.IGNORECASE)
+
+
+def translate_error(exc: Exception) -> Exception:
+    """Map an exchangelib/transport exception onto this module's small vocabulary (no decisions here)."""
+    if isinstance(exc, ews_errors.ErrorIrresolvableConflict):
+        return Conflict(str(exc))
+    if isinstance(exc, ews_errors.ErrorItemNotFound):
+        return ItemNotFound(str(exc))
+    if isinstance(exc, ews_errors.ErrorServerBusy):  # BackOffMilliseconds, or Retry-After, as seconds
+        return Transient(str(exc), exc.back_off)
+    if isinstance(exc, _TRANSIENT) or "requests.exceptions" in type(exc).__module__:
+        # exchangelib's fail-fast policy reports HTTP 429 as a TransportError whose text holds the headers.
+        match = _RETRY_AFTER.search(str(exc))
+        return Transient(f"{type(exc).__name__}: {exc}"[:500], float(match.group(1)) if match else None)
+    if isinstance(exc, ews_errors.EWSError):
+        return ExchangeError(f"{type(exc).__name__}: {exc}"[:500])
+    return exc
+
+
+@dataclass(frozen=True)
+class SyncChange:
+    kind: str  # create, update, delete (read-flag changes are dropped)
+    exchange_id: str
+    changekey: str | None
+
+
+@dataclass(frozen=True)
+class SyncPage:
+    changes: tuple[SyncChange, ...]
+    sync_state: str
+    complete: bool  # IncludesLastItemInRange
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """One item as read: its ids, version, modification time and the exchangelib attributes fieldsync maps."""
+
+    exchange_id: str
+    changekey: str
+    last_modified: datetime | None
+    attributes: dict[str, Any]
+
+
+def _item_state(entity: str, item: Any) -> ItemState:
+    names = (*exchange_fields.read_attributes(entity), *CONTEXT_ATTRIBUTES)
+    attributes = {name: getattr(item, name, None) for name in names}
+    return ItemState(item.id, item.changekey, item.last_modified_time, attributes)
+
+
+class ExchangeClient:
+    """One service account impersonating every mailbox; one cached Account per mailbox.
+
+    exchangelib blocks, so every call runs in a ThreadPoolExecutor of `ews_max_workers` threads: that
+    pool is the bound on concurrent EWS requests across all mailboxes.
+    """
+
+    def __init__(self, settings: ExchangeSettings) -> None:
+        register_extended_properties()
+        self._config = Configuration(
+            service_endpoint=settings.ews_url,
+            credentials=Credentials(settings.ews_username, settings.ews_password.get_secret_value()),
+            auth_type=BASIC,
+            version=Version(build=EXCHANGE_2016),
+            max_connections=settings.ews_max_workers,
+        )
+        self._pool = ThreadPoolExecutor(settings.ews_max_workers, thread_name_prefix="ews")
+        self._accounts: dict[str, Account] = {}
+        self._accounts_lock = threading.Lock()
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._config.protocol.close()
+
+    async def _run(self, call: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        except Exception as exc:
+            translated = translate_error(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    def _account(self, mailbox: str) -> Account:
+        with self._accounts_lock:
+            account = self._accounts.get(mailbox)
+            if account is None:
+                account = Account(
+                    primary_smtp_address=mailbox, config=self._config, autodiscover=False, access_type=IMPERSONATION
+                )
+                self._accounts[mailbox] = account
+            return account
+
+    def _folder(self, mailbox: str, entity: str) -> Any:
+        return getattr(self._account(mailbox), FOLDERS[entity])
+
+    async def sync_page(self, mailbox: str, entity: str, sync_state: str | None, max_changes: int = 512) -> SyncPage:
+        """One SyncFolderItems call (ids only): the caller advances its stored state per page."""
+
+        def call() -> SyncPage:
+            folder = self._folder(mailbox, entity)
+            service = SyncFolderItems(account=folder.account)
+            raw = list(service.call(folder=folder, shape="IdOnly", additional_fields=set(), sync_state=sync_state,
+                                    ignore=None, max_changes_returned=max_changes, sync_scope=None))
+            changes = []
+            for kind, item in raw:
+                if kind == SyncFolderItems.READ_FLAG_CHANGE:
+                    continue
+                if isinstance(item, Exception):
+                    raise item
+                changes.append(SyncChange(kind, item.id, getattr(item, "changekey", None)))
+            return SyncPage(tuple(changes), service.sync_state, bool(service.includes_last_item_in_range))
+
+        return await self._run(call)
+
+    async def get_items(self, mailbox: str, entity: str, ids: Iterable[str]) -> dict[str, ItemState]:
+        """Current state of the given items; items that no longer exist are left out."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+
+        def call() -> dict[str, ItemState]:
+            account = self._account(mailbox)
+            found = {}
+            for item in account.fetch(ids=[ItemId(id=i) for i in wanted]):
+                if isinstance(item, ews_errors.ErrorItemNotFound):
+                    continue
+                if isinstance(item, Exception):
+                    raise item
+                if isinstance(item, ITEM_TYPES[entity]):
+                    found[item.id] = _item_state(entity, item)
+            return found
+
+        return await self._run(call)
+
+    async def get_item(self, mailbox: str, entity: str, exchange_id: str) -> ItemState | None:
+        return (await self.get_items(mailbox, entity, [exchange_id])).get(exchange_id)
+
+    async def create(self, mailbox: str, entity: str, attributes: dict[str, Any]) -> ItemState:
+        def call() -> ItemState:
+            folder = self._folder(mailbox, entity)
+            item = ITEM_TYPES[entity](account=folder.account, folder=folder, **attributes)
+            item.save()
+            return _item_state(entity, item)
+
+        return await self._run(call)
+
+    async def update(
+        self, mailbox: str, entity: str, exchange_id: str, changekey: str, attributes: dict[str, Any]
+    ) -> str:
+        """UpdateItem of exactly `attributes` against `changekey`; a stale key raises Conflict. Returns the new key."""
+
+        def call() -> str:
+            account = self._account(mailbox)
+            item = ITEM_TYPES[entity](account=account, id=exchange_id, changekey=changekey, **attributes)
+            item.save(update_fields=list(attributes), conflict_resolution=NEVER_OVERWRITE)
+            return str(item.changekey)
+
+        return await self._run(call)
+
+    async def delete(self, mailbox: str, entity: str, exchange_id: str, changekey: str | None = None) -> None:
+        def call() -> None:
+            account = self._account(mailbox)
+            ITEM_TYPES[entity](account=account, id=exchange_id, changekey=changekey).delete()
+
+        await self._run(partial(call))

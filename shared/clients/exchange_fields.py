@@ -1,0 +1,279 @@
+"""Pure translation between canonical field values (CRM Web API shape) and exchangelib item attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from exchangelib import Attendee, Body, EWSDate, EWSDateTime, HTMLBody, Mailbox
+from exchangelib.ewsdatetime import UTC as EWS_UTC
+from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
+from lxml import html
+
+Attrs = Mapping[str, Any]
+
+
+class FieldValueError(ValueError):
+    """A canonical value that cannot be written to Exchange (wrong type or shape)."""
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":  # Exchange has no empty strings: canonical empty is null
+        return None
+    if not isinstance(value, str):
+        raise FieldValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _parse_date(value: Any) -> EWSDate:
+    try:
+        return EWSDate.from_date(date.fromisoformat(value[:10]))
+    except (TypeError, ValueError) as exc:
+        raise FieldValueError(f"expected a YYYY-MM-DD string, got {value!r}") from exc
+
+
+def _body_text(value: Any) -> str | None:
+    if isinstance(value, HTMLBody) and value:  # CRM descriptions hold plain text only
+        return html.fromstring(str(value)).text_content() or None
+    return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one field pair reads from and writes to exchangelib attributes."""
+    attributes: tuple[str, ...]
+    read: Callable[[Attrs], Any]
+    write: Callable[[Any, Attrs], dict[str, Any]] | None = None  # None: read-only in Exchange
+
+
+def simple(attr: str, to_canonical: Callable[[Any], Any] = _text, to_exchange: Callable[[Any], Any] = _text) -> Codec:
+    return Codec(
+        (attr,),
+        lambda attrs: to_canonical(attrs.get(attr)),
+        lambda value, _current: {attr: None if value is None else to_exchange(value)},
+    )
+
+
+def _replace_entry(current: Attrs, attr: str, label: str, entry: Any) -> dict[str, Any]:
+    """Indexed containers are written whole by exchangelib: keep every other label as it is."""
+    others = [e for e in (current.get(attr) or []) if e.label != label]
+    return {attr: others + ([entry] if entry is not None else [])}
+
+
+def _entry(attrs: Attrs, attr: str, label: str) -> Any:  # the entry of one label, or None
+    return next((e for e in (attrs.get(attr) or []) if e.label == label), None)
+
+
+def indexed(attr: str, entry_type: type[Any], value_attr: str, label: str) -> Codec:
+    """One labelled entry (a phone number, an email address) of an indexed container."""
+
+    def write(value: Any, current: Attrs) -> dict[str, Any]:
+        text = _text(value)
+        return _replace_entry(current, attr, label, text and entry_type(label=label, **{value_attr: text}))
+
+    return Codec((attr,), lambda a: _text(getattr(_entry(a, attr, label), value_attr, None)), write)
+
+
+ADDRESS_PARTS = ("line1", "line2", "line3", "city", "stateorprovince", "postalcode", "country")
+
+
+def address(prefix: str, label: str) -> Codec:
+    """addressN_composite: lines 1-3 join into Street (one per line); the rest map part by part."""
+    names = [f"{prefix}_{part}" for part in ADDRESS_PARTS]
+
+    def read(attrs: Attrs) -> dict[str, Any]:
+        entry = _entry(attrs, "physical_addresses", label)
+        lines = (getattr(entry, "street", None) or "").split("\n")
+        lines = [*lines[:2], "\n".join(lines[2:])] if len(lines) > 3 else lines + [""] * (3 - len(lines))
+        parts = [*lines, *(getattr(entry, a, None) for a in ("city", "state", "zipcode", "country"))]
+        return {name: _text(part or None) for name, part in zip(names, parts, strict=True)}
+
+    def write(value: Any, current: Attrs) -> dict[str, Any]:
+        if value is not None and not isinstance(value, dict):
+            raise FieldValueError(f"{prefix}_composite must be an object of its attributes")
+        parts = [_text((value or {}).get(name)) for name in names]
+        street = "\n".join(p or "" for p in parts[:3]).rstrip("\n") or None
+        kwargs = dict(zip(("city", "state", "zipcode", "country"), parts[3:], strict=True))
+        entry = PhysicalAddress(label=label, street=street, **kwargs) if street or any(parts[3:]) else None
+        return _replace_entry(current, "physical_addresses", label, entry)
+
+    return Codec(("physical_addresses",), read, write)
+
+
+def _fullname_write(value: Any, _current: Attrs) -> dict[str, Any]:
+    if value is not None and not isinstance(value, dict):
+        raise FieldValueError("fullname must be an object of firstname, middlename, lastname")
+    parts = [_text((value or {}).get(k)) for k in ("firstname", "middlename", "lastname")]
+    return {
+        "given_name": parts[0], "middle_name": parts[1], "surname": parts[2],
+        "display_name": " ".join(p for p in parts if p) or None,
+    }
+
+
+FULLNAME = Codec(
+    ("given_name", "middle_name", "surname", "display_name"),
+    lambda a: {k: _text(a.get(attr)) for k, attr in (("firstname", "given_name"), ("middlename", "middle_name"),
+                                                     ("lastname", "surname"))},
+    _fullname_write,
+)
+
+IMPORTANCE = {0: "Low", 1: "Normal", 2: "High"}
+TASK_STATUS = {
+    "NotStarted": (0, 2), "InProgress": (0, 3), "WaitingOnOthers": (0, 4), "Completed": (1, 5), "Deferred": (0, 7)
+}
+# Appointment statecode/statuscode: Open (0) Free 1 / Tentative 2; Scheduled (3) Busy 5 / Out of Office 6.
+FREE_BUSY = {"Free": (0, 1), "Tentative": (0, 2), "Busy": (3, 5), "OOF": (3, 6)}
+
+
+def _choice(table: Mapping[Any, Any], value: Any, what: str) -> Any:
+    if isinstance(value, bool) or value not in table:
+        raise FieldValueError(f"{what} {value!r} has no Exchange counterpart")
+    return table[value]
+
+
+def _state_codec(attr: str, table: Mapping[str, tuple[int, int]], default: str) -> Codec:
+    by_status = {status: name for name, (_state, status) in table.items()}
+
+    def read(attrs: Attrs) -> dict[str, int] | None:
+        state, status = table.get(attrs.get(attr) or default, table[default])
+        return {"statecode": state, "statuscode": status}
+
+    def write(value: Any, _current: Attrs) -> dict[str, Any]:
+        if not isinstance(value, dict) or "statuscode" not in value:
+            raise FieldValueError(f"{attr} needs an object with statuscode")
+        return {attr: _choice(by_status, value["statuscode"], "statuscode")}
+
+    return Codec((attr,), read, write)
+
+
+def _appointment_time_read(attrs: Attrs) -> dict[str, Any]:
+    start, end, all_day = attrs.get("start"), attrs.get("end"), bool(attrs.get("is_all_day"))
+    if all_day and isinstance(end, date) and not isinstance(end, datetime):
+        end = end + timedelta(days=1)  # exchangelib reports an all-day end as the inclusive last day
+    minutes = None
+    if start is not None and end is not None:
+        minutes = int((_as_datetime(end) - _as_datetime(start)).total_seconds() // 60)
+    return {"scheduledstart": _format_datetime(start), "scheduledend": _format_datetime(end),
+            "scheduleddurationminutes": minutes, "isalldayevent": all_day}
+
+
+def _appointment_time_write(value: Any, _current: Attrs) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value.get("scheduledstart"):
+        raise FieldValueError("appointment_time needs scheduledstart")
+    start = _parse_datetime(value["scheduledstart"])
+    minutes = timedelta(minutes=int(value.get("scheduleddurationminutes") or 0))  # CRM may send only the duration
+    end = _parse_datetime(value["scheduledend"]) if value.get("scheduledend") else start + minutes
+    if end < start:
+        raise FieldValueError("scheduledend is before scheduledstart")
+    return {"start": start, "end": end, "is_all_day": bool(value.get("isalldayevent"))}
+
+
+def _attendees(attr: str) -> Codec:
+    def write(value: Any, _current: Attrs) -> dict[str, Any]:
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise FieldValueError(f"{attr} must be a list of email addresses")
+        return {attr: [Attendee(mailbox=Mailbox(email_address=v)) for v in value or []] or None}
+
+    return Codec((attr,), lambda a: [x.mailbox.email_address for x in a.get(attr) or []], write)
+
+
+def _percent(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        raise FieldValueError(f"percentcomplete must be a number 0-100, got {value!r}")
+    return Decimal(int(value))
+
+
+CONTACT_PHONES = {
+    "assistantphone": "AssistantPhone", "fax": "BusinessFax", "telephone1": "BusinessPhone",
+    "business2": "BusinessPhone2", "callback": "Callback", "company": "CompanyMainPhone", "telephone2": "HomePhone",
+    "home2": "HomePhone2", "mobilephone": "MobilePhone", "telephone3": "OtherTelephone", "pager": "Pager",
+}
+CONTACT_TEXTS = {
+    "assistantname": "assistant_name", "department": "department", "ftpsiteurl": "ftp_site",
+    "governmentid": "government_id", "jobtitle": "job_title", "managername": "manager", "nickname": "nickname",
+    "spousesname": "spouse_name", "websiteurl": "business_homepage", "yomifirstname": "phonetic_first_name",
+    "yomilastname": "phonetic_last_name",
+}
+CONTACT_ADDRESSES = {1: "Business", 2: "Home", 3: "Other"}
+PRIORITY = simple("importance", lambda v: {n: k for k, n in IMPORTANCE.items()}.get(v or "Normal"),
+                  lambda v: _choice(IMPORTANCE, v, "prioritycode"))
+TEXT_BODY = simple("body", _body_text, lambda v: Body(_text(v)))
+CODECS: dict[str, dict[str, Codec]] = {
+    "contact": {
+        **{key: indexed("phone_numbers", PhoneNumber, "phone_number", label) for key, label in CONTACT_PHONES.items()},
+        **{key: simple(attr) for key, attr in CONTACT_TEXTS.items()},
+        **{f"emailaddress{n}": indexed("email_addresses", EmailAddress, "email", f"EmailAddress{n}") for n in "123"},
+        **{f"address{n}_composite": address(f"address{n}", label) for n, label in CONTACT_ADDRESSES.items()},
+        "anniversary": simple("wedding_anniversary", lambda v: v and v.isoformat(), _parse_date),
+        "birthdate": simple("birthday", lambda v: v and v.isoformat(), _parse_date),
+        "childrensnames": simple("children", lambda v: ", ".join(v) if v else None, lambda v: [_text(v)]),
+        "fullname": FULLNAME,
+        "description": TEXT_BODY,
+    },
+    "appointment": {
+        "appointment_time": Codec(("start", "end", "is_all_day"), _appointment_time_read, _appointment_time_write),
+        "description": TEXT_BODY,
+        "prioritycode": PRIORITY,
+        "location": simple("location"),
+        "optionalattendees": _attendees("optional_attendees"),
+        "organizer": Codec(("organizer",), lambda a: getattr(a.get("organizer"), "email_address", None)),
+        "regardingobjectid": simple("crm_regarding"),
+        "requiredattendees": _attendees("required_attendees"),
+        "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy"),
+        "subject": simple("subject"),
+    },
+    "task": {
+        "percentcomplete": simple("percent_complete", lambda v: None if v is None else int(v), _percent),
+        "actualend": Codec(("complete_date",), lambda a: _format_datetime(a.get("complete_date"))),
+        # exchangelib models DueDate/StartDate as dates: the time of day does not survive (midnight UTC).
+        "scheduledend": simple("due_date", _format_datetime, lambda v: _parse_datetime(v).date()),
+        "scheduledstart": simple("start_date", _format_datetime, lambda v: _parse_datetime(v).date()),
+        "description": TEXT_BODY,
+        "regardingobjectid": simple("crm_regarding"),
+        "status": _state_codec("status", TASK_STATUS, "NotStarted"),
+        "prioritycode": PRIORITY,
+        "subject": simple("subject"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class ExchangeWrite:
+    """What to set on an item: exchangelib attribute -> value, and the fields Exchange cannot take."""
+    attributes: dict[str, Any]
+    unmapped: tuple[str, ...] = ()
+    read_only: tuple[str, ...] = ()
+
+
+def read_attributes(entity: str) -> tuple[str, ...]:
+    """Every exchangelib attribute the mapped fields of `entity` read."""
+    return tuple(dict.fromkeys(a for codec in CODECS[entity].values() for a in codec.attributes))
+
+
+def to_canonical(entity: str, attrs: Attrs) -> dict[str, Any]:
+    """Canonical values of every mapped field of an item, from its exchangelib attributes."""
+    return {key: codec.read(attrs) for key, codec in CODECS[entity].items()}
+
+
+def to_exchange(entity: str, changed: Mapping[str, Any], current: Attrs | None = None) -> ExchangeWrite:
+    """The attributes to write for `changed`; `current` holds the item's indexed containers to merge into."""
+    merged: dict[str, Any] = dict(current or {})
+    attributes: dict[str, Any] = {}
+    unmapped, read_only = [], []  # fields Exchange has no property for / cannot be written
+    for key, value in changed.items():
+        codec = CODECS.get(entity, {}).get(key)
+        if codec is None:
+            unmapped.append(key)
+        elif codec.write is None:
+            read_only.append(key)
+        else:
+            try:
+                update = codec.write(value, merged)
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise FieldValueError(f"{entity}.{key}: {exc}") from exc
+            merged.update(update)
+            attributes.update(update)
+    return ExchangeWrite(attributes, tuple(unmapped), tuple(read_only))
