@@ -28,6 +28,25 @@ def _text(value: Any) -> str | None:
     return value
 
 
+def _parse_datetime(value: Any) -> EWSDateTime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise FieldValueError(f"expected an ISO 8601 datetime string, got {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise FieldValueError(f"datetime {value!r} has no time zone")
+    u = parsed.astimezone(UTC)  # EWS keeps UTC; exchangelib wants its own time zone type
+    return EWSDateTime(u.year, u.month, u.day, u.hour, u.minute, u.second, tzinfo=EWS_UTC)
+
+
+def _as_datetime(value: datetime | date) -> datetime:  # a date-only value stands for midnight UTC
+    return value if isinstance(value, datetime) else datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _format_datetime(value: datetime | date | None) -> str | None:
+    return None if value is None else _as_datetime(value).astimezone(EWS_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _parse_date(value: Any) -> EWSDate:
     try:
         return EWSDate.from_date(date.fromisoformat(value[:10]))
