@@ -66,7 +66,7 @@ class ApplierLoop:
                 if failures == 1:
                     log.warning("crm_applier cannot apply deltas now, backing off and retrying: %r", error)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=min(0.1 * 2**min(failures, 20), self.backoff_cap_s))
+                    await asyncio.wait_for(stop.wait(), timeout=min(0.1 * 2 ** min(failures, 20), self.backoff_cap_s))
             elif failures and batches:
                 log.info("crm_applier recovered after %d failed attempts", failures)
                 failures = 0

@@ -31,9 +31,7 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
     client = CrmClient.from_settings(settings, retry=retry)
     redis = Redis.from_url(settings.redis_url)
     catalogue = load_catalogue()
-    writer = CrmWriter(
-        client, CrmState(redis), AppliedRecords(redis), catalogue, settings.crm_applier_conflict_retries
-    )
+    writer = CrmWriter(client, CrmState(redis), AppliedRecords(redis), catalogue, settings.crm_applier_conflict_retries)
     consumer = make_consumer(settings, topics.DELTAS_CRM.full_name, group_id=settings.crm_applier_group_id)
     producer = make_producer(settings)
     await producer.start()

@@ -37,7 +37,10 @@ class AppliedRecords:
         return Applied(list(found.get(EVENTS, [])), dict(found.get(WRITTEN, {})))
 
     async def record_applied(self, key: str, applied: Applied) -> None:
-        mapping = {EVENTS: json.dumps(applied.events), WRITTEN: json.dumps(applied.written, sort_keys=True)}
+        mapping: dict[Any, Any] = {
+            EVENTS: json.dumps(applied.events),
+            WRITTEN: json.dumps(applied.written, sort_keys=True),
+        }
         await self.redis.hset(redis_keys.applied_version("crm", key), mapping=mapping)
 
     async def linked_crm_id(self, entity: str, mailbox: str, exchange_id: str) -> str | None:

@@ -47,7 +47,11 @@ class CrmWriter:
     """The edge that carries out apply.py's decisions; retries of the transport live in CrmClient."""
 
     def __init__(
-        self, client: CrmClient, state: CrmState, records: AppliedRecords, catalogue: Catalogue,
+        self,
+        client: CrmClient,
+        state: CrmState,
+        records: AppliedRecords,
+        catalogue: Catalogue,
         conflict_retries: int = 5,
     ) -> None:
         self.client, self.state, self.records, self.catalogue = client, state, records, catalogue

@@ -112,8 +112,14 @@ def _state_echoed(spec: EntitySpec, echoed: set[str]) -> bool:
     return any(pair.key in echoed for pair in spec.fields if "statecode" in pair.crm_attributes)
 
 
-def diff_delete(previous: Snapshot | None) -> Change:
-    """A deleted row: op delete with the context last seen (so the policy knows whose mailbox it was in)."""
+DELETED = "deleted"  # the echo version an applier records after deleting a row itself
+
+
+def diff_delete(previous: Snapshot | None, echo: Echo | None = None) -> Change | None:
+    """A deleted row: op delete with the context last seen (so the policy knows whose mailbox it was in);
+    None when fieldsync deleted it itself."""
+    if echo is not None and echo.version == DELETED:
+        return None
     previous = previous or {}
     context = {
         "ownerid": previous.get(OWNER),

@@ -31,7 +31,7 @@ def _now() -> datetime:
 
 def backoff_delay(failures: int, interval_s: float, cap_s: float) -> float:
     """The wait after the n-th consecutive failed poll: exponential from the poll interval, capped."""
-    return min(max(interval_s, 0.1) * 2 ** min(failures, 20), cap_s)
+    return min(max(interval_s, 0.1) * 2.0 ** min(failures, 20), cap_s)
 
 
 @dataclass
@@ -93,13 +93,12 @@ class CaptureLoop:
             pending.append((crm_id, result.change, result.snapshot))
         for crm_id in page.deleted:
             previous = await self.state.snapshot(spec.name, crm_id)
-            pending.append((crm_id, diff_delete(previous), None))
+            echo = await self.state.echo(spec.name, crm_id)
+            pending.append((crm_id, diff_delete(previous, echo), None))
         acks: list[Any] = []
         for crm_id, change, _ in pending:
             if change is not None:
-                event = to_event(
-                    change, spec.name, crm_id, event_id=self.new_id(), now=self.clock(), position=link
-                )
+                event = to_event(change, spec.name, crm_id, event_id=self.new_id(), now=self.clock(), position=link)
                 acks.append(
                     await self.producer.send(
                         topics.CRM_CHANGES.full_name, encode(event), key=topics.crm_item_key(spec.name, crm_id)

@@ -17,7 +17,7 @@ from shared import redis_keys
 ECHO_VERSION = "@version"
 
 
-def _encode(values: dict[str, Any]) -> dict[str, str]:
+def _encode(values: dict[str, Any]) -> dict[Any, Any]:
     return {key: json.dumps(value, sort_keys=True) for key, value in values.items()}
 
 

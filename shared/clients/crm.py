@@ -72,7 +72,7 @@ def retry_delay(attempt: int, retry_after: float | None, policy: RetryPolicy) ->
     """The wait before retry `attempt` (1-based): Retry-After when given, else capped exponential."""
     if retry_after is not None:
         return min(retry_after, policy.cap_s)
-    return min(policy.base_s * 2 ** (attempt - 1), policy.cap_s)
+    return min(policy.base_s * 2.0 ** (attempt - 1), policy.cap_s)
 
 
 def split_changes(values: list[Row], key: str) -> tuple[list[Row], list[str]]:
@@ -167,7 +167,12 @@ class CrmClient:
             return self._token
 
     async def request(
-        self, method: str, url: str, *, json: Any = None, params: dict[str, str] | None = None,
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send with auth; retry 429/5xx-unavailable/connection errors with backoff; raise CrmError on errors."""
@@ -206,11 +211,10 @@ class CrmClient:
         response = await self.request("GET", f"{entity_set}({record_id})", params=params)
         return dict(response.json())
 
-    async def query(
-        self, entity_set: str, *, select: list[str] | None = None, filter: str | None = None
-    ) -> list[Row]:
+    async def query(self, entity_set: str, *, select: list[str] | None = None, filter: str | None = None) -> list[Row]:
         """Every row of a query, following @odata.nextLink."""
-        params = {k: v for k, v in {"$select": ",".join(select or []), "$filter": filter or ""}.items() if v}
+        options = {"$select": ",".join(select or []), "$filter": filter or ""}
+        params: dict[str, str] | None = {k: v for k, v in options.items() if v}
         rows: list[Row] = []
         url: str | None = entity_set
         while url:
@@ -268,7 +272,5 @@ class CrmClient:
 
     async def user_by_email(self, email: str) -> str | None:
         quoted = email.replace("'", "''")
-        rows = await self.query(
-            "systemusers", select=["systemuserid"], filter=f"internalemailaddress eq '{quoted}'"
-        )
+        rows = await self.query("systemusers", select=["systemuserid"], filter=f"internalemailaddress eq '{quoted}'")
         return str(rows[0]["systemuserid"]) if rows else None

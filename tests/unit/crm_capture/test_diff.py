@@ -1,0 +1,164 @@
+"""diff: only changed fields, composites whole, owner/state changes send everything, echo dropped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.crm_capture.diff import DELETED, Echo, diff_delete, diff_row, snapshot_of, to_event
+from shared.catalogue import load_catalogue
+
+CATALOGUE = load_catalogue()
+CONTACT = CATALOGUE.entities["contact"]
+TASK = CATALOGUE.entities["task"]
+OWNER, OTHER_OWNER, FIELDSYNC, USER = "owner-1", "owner-2", "fs-user", "some-user"
+BASE_ROW: dict[str, Any] = {
+    "contactid": "c1",
+    "firstname": "Ada",
+    "lastname": "Lovelace",
+    "jobtitle": "Analyst",
+    "address1_city": "London",
+    "statecode": 0,
+    "versionnumber": 10,
+    "modifiedon": "2026-11-25T10:00:00Z",
+    "_ownerid_value": OWNER,
+    "_modifiedby_value": USER,
+}
+
+
+def seen(row: dict[str, Any] = BASE_ROW, mailbox: str | None = "a@x") -> dict[str, Any]:
+    return snapshot_of(CONTACT, row, mailbox)
+
+
+def edit(**changes: Any) -> dict[str, Any]:
+    return {**BASE_ROW, "versionnumber": 11, "modifiedon": "2026-11-25T10:05:00Z", **changes}
+
+
+ALL_CONTACT_FIELDS = {pair.key for pair in CONTACT.fields}
+
+
+@pytest.mark.parametrize(
+    ("row", "echo", "op", "keys", "origin"),
+    [
+        # a plain attribute: only that field
+        (edit(jobtitle="Engineer"), None, "update", {"jobtitle"}, "user"),
+        # one part of a composite: the whole composite
+        (edit(middlename="King"), None, "update", {"fullname"}, "user"),
+        (edit(address1_city="Paris"), None, "update", {"address1_composite"}, "user"),
+        # nothing mapped changed (a new version only): nothing to say
+        (edit(), None, None, set(), None),
+        # owner or statecode changed: every field
+        (edit(_ownerid_value=OTHER_OWNER), None, "update", ALL_CONTACT_FIELDS, "user"),
+        (edit(statecode=1), None, "update", ALL_CONTACT_FIELDS, "user"),
+        # fieldsync's own write at the recorded version: dropped
+        (
+            edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC),
+            Echo("11", {"jobtitle": "Engineer"}),
+            None,
+            set(),
+            None,
+        ),
+        # the echo version matches but another field changed before our write: only that one, as a user change
+        (
+            edit(jobtitle="Engineer", nickname="Countess", _modifiedby_value=FIELDSYNC),
+            Echo("11", {"jobtitle": "Engineer"}),
+            "update",
+            {"nickname"},
+            "user",
+        ),
+        # an older echo does not hide a newer change
+        (edit(jobtitle="Engineer"), Echo("10", {"jobtitle": "Engineer"}), "update", {"jobtitle"}, "user"),
+        # written by the fieldsync user without a matching echo record: marked as fieldsync's
+        (edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC), None, "update", {"jobtitle"}, "fieldsync"),
+    ],
+)
+def test_diff_table(row: dict[str, Any], echo: Echo | None, op: str | None, keys: set[str], origin: str | None) -> None:
+    result = diff_row(CONTACT, seen(), row, "a@x", FIELDSYNC, echo)
+    assert result.snapshot == snapshot_of(CONTACT, row, "a@x")
+    if op is None:
+        assert result.change is None
+        return
+    assert result.change is not None
+    assert (result.change.op, set(result.change.changed), result.change.origin) == (op, keys, origin)
+    assert result.change.version == "11"
+    assert result.change.context["ownerid"] == row["_ownerid_value"]
+
+
+def test_first_sight_is_a_create_with_every_field() -> None:
+    change = diff_row(CONTACT, None, BASE_ROW, "a@x", FIELDSYNC, None).change
+    assert change is not None and change.op == "create"
+    assert set(change.changed) == ALL_CONTACT_FIELDS
+    assert change.context == {"ownerid": OWNER, "owner_mailbox": "a@x", "statecode": 0}
+
+
+def test_first_sight_of_fieldsync_own_create_is_dropped() -> None:
+    assert diff_row(CONTACT, None, BASE_ROW, "a@x", FIELDSYNC, Echo("10", {})).change is None
+
+
+def test_owner_change_names_the_previous_mailbox() -> None:
+    change = diff_row(CONTACT, seen(), edit(_ownerid_value=OTHER_OWNER), "b@x", FIELDSYNC, None).change
+    assert change is not None
+    assert change.context["owner_mailbox"] == "b@x"
+    assert change.context["previous_owner_mailbox"] == "a@x"
+
+
+def test_status_written_by_fieldsync_is_not_a_state_change() -> None:
+    row = {"activityid": "t1", "subject": "S", "statecode": 0, "statuscode": 2, "versionnumber": 3}
+    done = {**row, "statecode": 1, "statuscode": 5, "versionnumber": 4}
+    echo = Echo("4", {"status": {"statecode": 1, "statuscode": 5}})
+    assert diff_row(TASK, snapshot_of(TASK, row, None), done, None, FIELDSYNC, echo).change is None
+    change = diff_row(TASK, snapshot_of(TASK, row, None), done, None, FIELDSYNC, None).change
+    assert change is not None and set(change.changed) == {pair.key for pair in TASK.fields if pair.crm_attributes}
+
+
+def test_delete_carries_the_last_context_and_fieldsync_deletes_are_dropped() -> None:
+    change = diff_delete(seen())
+    assert change is not None and change.op == "delete" and change.changed == {}
+    assert change.context == {"ownerid": OWNER, "owner_mailbox": "a@x", "statecode": 0}
+    assert diff_delete(None) is not None
+    assert diff_delete(seen(), Echo(DELETED, {})) is None
+
+
+def test_to_event_uses_modifiedon_as_occurred_at() -> None:
+    change = diff_row(CONTACT, seen(), edit(jobtitle="X"), "a@x", None, None).change
+    assert change is not None
+    now = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)
+    event = to_event(change, "contact", "c1", event_id="e1", now=now, position="link")
+    assert event.occurred_at == datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
+    assert (event.captured_at, event.op, event.changed, event.source.position) == (
+        now,
+        "update",
+        {"jobtitle": "X"},
+        "link",
+    )
+    deleted = diff_delete(None)
+    assert deleted is not None
+    assert to_event(deleted, "contact", "c1", event_id="e2", now=now, position=None).occurred_at == now
+
+
+SIMPLE = ["jobtitle", "nickname", "department", "firstname", "address2_city", "telephone1"]
+VALUES = st.one_of(st.none(), st.text(max_size=5))
+
+
+@given(
+    before=st.fixed_dictionaries({a: VALUES for a in SIMPLE}), after=st.fixed_dictionaries({a: VALUES for a in SIMPLE})
+)
+def test_property_only_changed_fields_are_emitted_with_their_new_values(
+    before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    old_row, new_row = {**BASE_ROW, **before}, {**edit(), **after}
+    result = diff_row(CONTACT, seen(old_row), new_row, "a@x", FIELDSYNC, None)
+    old, new = snapshot_of(CONTACT, old_row, "a@x"), snapshot_of(CONTACT, new_row, "a@x")
+    expected = {k for k in ALL_CONTACT_FIELDS if old.get(k) != new.get(k)}
+    if not expected:
+        assert result.change is None
+    else:
+        assert result.change is not None
+        assert set(result.change.changed) == expected
+        assert all(result.change.changed[k] == new[k] for k in expected)
+    # replaying the same row against the new snapshot says nothing
+    assert diff_row(CONTACT, result.snapshot, new_row, "a@x", FIELDSYNC, None).change is None
