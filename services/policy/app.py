@@ -1,0 +1,116 @@
+"""The faust app: agents for the change topics and the policy topic, a refresh timer, on the Tansu transport.
+
+Run as `faust -A services.policy.app worker` (the module attribute `app` is built on first access by
+main.build, the composition root) or `python -m services.policy`.
+
+Lifecycle: on start the worker joins the consumer group; each agent handles one event at a time per
+stream: parse, decide, publish and wait for the broker's ack, then the event counts as processed and
+faust commits its offset (every `policy_commit_interval_s`; at least once: a crash replays the
+uncommitted tail and the deterministic event ids let the appliers drop the duplicates). Invalid payloads
+go to the dead-letter topic with the reason. On stop (SIGTERM/Ctrl-C) faust stops the agents, flushes
+the producer, commits and leaves the group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from services.policy.handler import InvalidEvent, PolicyHandler
+from services.policy.settings import PolicySettings
+from services.policy.transport import TansuTransport
+from shared import topics
+from shared.kafka import dead_letter_headers, encode
+
+SERVICE = "policy"
+
+
+class PolicyApp(faust.App):
+    """A faust app whose consumer transport takes its fetch wait from settings (see transport.py)."""
+
+    fetch_max_wait_ms: int = 10
+
+    def _new_transport(self) -> TansuTransport:
+        return TansuTransport(self.conf.broker_consumer, self, fetch_max_wait_ms=self.fetch_max_wait_ms)
+
+
+def broker_url(bootstrap_servers: str) -> str:
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip())
+
+
+def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
+    app = PolicyApp(
+        settings.policy_group_id,
+        broker=broker_url(settings.bootstrap_servers),
+        # Tansu has no idempotent producer or transactions (DESIGN 5): at least once, effects idempotent.
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        # Topics are created explicitly (infra.kafka.topics); no leader topic, no tables (no compaction).
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        store="memory://",
+        datadir=str(settings.data_dir / "policy"),
+        web_enabled=settings.policy_web_enabled,
+        web_port=settings.policy_web_port,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.policy_session_timeout_s,
+        broker_rebalance_timeout=settings.policy_rebalance_timeout_s,
+        broker_heartbeat_interval=settings.policy_heartbeat_interval_s,
+        broker_commit_interval=settings.policy_commit_interval_s,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    changes = app.topic(topics.CRM_CHANGES.full_name, topics.EXCHANGE_CHANGES.full_name)
+    policy_topic = app.topic(topics.POLICY.full_name)
+    outputs = {
+        t.full_name: app.topic(t.full_name) for t in (topics.DELTAS_CRM, topics.DELTAS_EXCHANGE, topics.DECISIONS)
+    }
+    deadletter = app.topic(topics.DEADLETTER.full_name)
+
+    async def dead_letter(event: Any, error: str) -> None:
+        message = event.message
+        headers = dead_letter_headers(error, SERVICE, message.topic, message.partition, message.offset)
+        await (await deadletter.send(key=message.key, value=message.value, headers=headers))
+
+    @app.agent(changes, name="policy.changes")
+    async def decide_changes(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                outgoing = await handler.on_change(event.message.value)
+            except InvalidEvent as exc:
+                await dead_letter(event, str(exc))
+                continue
+            for item in outgoing:
+                # Wait for each ack: the offset is committed only after every output is on the broker.
+                await (await outputs[item.topic.full_name].send(key=item.key.encode(), value=encode(item.event)))
+
+    @app.agent(policy_topic, name="policy.switch")
+    async def switch_policy(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                handler.on_policy(event.message.value)
+            except InvalidEvent as exc:
+                await dead_letter(event, str(exc))
+
+    @app.timer(interval=settings.policy_refresh_interval_s, name="policy.refresh")
+    async def refresh_policy() -> None:
+        await handler.refresh()
+
+    @app.task
+    async def load_policy() -> None:
+        await handler.start()
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """`faust -A services.policy.app` reads `app`: built on first access by the composition root."""
+    if name == "app":
+        from services.policy.main import build
+
+        built = build()
+        globals()["app"] = built
+        return built
+    raise AttributeError(name)

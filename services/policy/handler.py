@@ -1,0 +1,115 @@
+"""The policy handler: parses events at the edge, gathers facts from Redis, calls the pure rules, returns events.
+
+Transport-agnostic: the faust agents (app.py) call it and publish what it returns. It owns the current
+policy and switches it in place when a newer one arrives (PolicyChanged, or the store on refresh).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from services.policy.decide import decide
+from services.policy.plan import Outgoing, plan
+from services.policy.verdict import Facts
+from shared import redis_keys
+from shared.catalogue import Catalogue
+from shared.events import ItemChanged, Policy, PolicyChanged
+from shared.policy_store import PolicyStore
+
+
+class InvalidEvent(Exception):
+    """A payload that is not a valid event: it goes to the dead-letter topic with this reason."""
+
+
+def is_newer(current: Policy | None, candidate: Policy) -> bool:
+    """A higher version that is not older in time (a replayed event from before a store reset is not newer)."""
+    if current is None:
+        return True
+    return candidate.version > current.version and candidate.updated_at >= current.updated_at
+
+
+def _decode_hash(raw: dict[Any, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        try:
+            values[name] = json.loads(value)
+        except (TypeError, ValueError):
+            continue  # not a JSON field value: not a fact the rules can use
+    return values
+
+
+class PolicyHandler:
+    def __init__(self, redis: Redis, catalogue: Catalogue, clock: Callable[[], datetime]) -> None:
+        self.redis = redis
+        self.store = PolicyStore(redis)
+        self.catalogue = catalogue
+        self.clock = clock
+        self.policy: Policy | None = None
+
+    async def start(self) -> Policy:
+        """Load the stored policy, seeding the catalogue defaults on the very first start."""
+        loaded = await self.store.load_or_seed(self.catalogue, self.clock())
+        self.switch(loaded)
+        return self.policy or loaded
+
+    def switch(self, candidate: Policy) -> bool:
+        if not is_newer(self.policy, candidate):
+            return False
+        self.policy = candidate
+        return True
+
+    async def refresh(self) -> bool:
+        stored = await self.store.get()
+        return stored is not None and self.switch(stored)
+
+    def on_policy(self, raw: bytes | None) -> bool:
+        """A PolicyChanged from the bus: switch in place if it is newer. Raises InvalidEvent."""
+        try:
+            event = PolicyChanged.model_validate_json(raw or b"")
+        except ValidationError as exc:
+            raise InvalidEvent(f"invalid PolicyChanged: {exc}") from exc
+        return self.switch(event.policy)
+
+    async def on_change(self, raw: bytes | None) -> tuple[Outgoing, ...]:
+        """One ItemChanged: the deltas and the decision to publish. Raises InvalidEvent."""
+        try:
+            change = ItemChanged.model_validate_json(raw or b"")
+        except ValidationError as exc:
+            raise InvalidEvent(f"invalid ItemChanged: {exc}") from exc
+        if change.source.system == "crm" and not change.crm_id:
+            raise InvalidEvent("a CRM change without crm_id")
+        if change.source.system == "exchange" and not (change.mailbox and change.exchange_id):
+            raise InvalidEvent("an Exchange change without mailbox and exchange_id")
+        policy = self.policy or await self.start()
+        facts = await self.facts(change)
+        now = self.clock()
+        decision = decide(change, self.catalogue.entity(change.entity), policy, facts, now)
+        return plan(change, decision, policy.version, now)
+
+    async def facts(self, change: ItemChanged) -> Facts:
+        """Links and last known values on both sides (snapshots are JSON per field in a hash)."""
+        links: dict[str, str] = {}
+        crm_values: dict[str, Any] = {}
+        if change.crm_id:
+            raw_links = await self.redis.hgetall(redis_keys.link_by_crm(change.entity, change.crm_id))
+            links = {_text(k): _text(v) for k, v in raw_links.items()}
+            crm_values = _decode_hash(await self.redis.hgetall(redis_keys.crm_snapshot(change.entity, change.crm_id)))
+        items = dict(links)
+        if change.mailbox and change.exchange_id:
+            items[change.mailbox] = change.exchange_id
+        exchange_values = {
+            mailbox: _decode_hash(await self.redis.hgetall(redis_keys.exchange_snapshot(mailbox, exchange_id)))
+            for mailbox, exchange_id in items.items()
+        }
+        return Facts(links=links, crm_values=crm_values, exchange_values=exchange_values)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

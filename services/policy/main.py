@@ -1,0 +1,33 @@
+"""The policy service's composition root: settings, Redis, the handler and the faust app are built only here."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from services.policy.app import PolicyApp, create_app
+from services.policy.handler import PolicyHandler
+from services.policy.settings import PolicySettings
+from shared.catalogue import load_catalogue
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build(settings: PolicySettings | None = None) -> PolicyApp:
+    """Wire the app; nothing connects here (Redis connects on first use, faust on worker start)."""
+    settings = settings or PolicySettings()
+    redis = Redis.from_url(settings.redis_url)
+    handler = PolicyHandler(redis, load_catalogue(), utc_now)
+    return create_app(settings, handler)
+
+
+def main() -> None:
+    """`python -m services.policy`: the same as `faust -A services.policy.app worker`."""
+    settings = PolicySettings()
+    app = build(settings)
+    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level.lower(), *sys.argv[1:]]
+    app.main()

@@ -1,0 +1,109 @@
+"""CRM-to-Exchange rules: which mailbox a record belongs in (default sync filters) and which deletes reach it.
+
+Pure: no I/O, no clock (`now` is passed), no logging.
+
+Scope: a record belongs in its owner's mailbox; a contact only while active. A record that leaves a
+mailbox (reassigned, deactivated) is a logical delete there and a create in the new owner's mailbox.
+
+Deletes reaching Exchange (sync-semantics 4), with owner-scoped filters:
+
+| entity      | CRM delete (physical)                                  | logical delete (left the scope) |
+|-------------|--------------------------------------------------------|---------------------------------|
+| contact     | only in mailboxes that are not the owner's: the owner's | delete (the organisation default) |
+|             | own copy stays (filters put it only there: in practice  |                                 |
+|             | a CRM contact delete leaves the owner's Outlook contact)|                                 |
+| appointment | linked, mailbox user is the organizer, starts after now | never                           |
+| task        | only if the Exchange task is not completed             | only if not completed           |
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.policy.readings import is_completed_task, known, starts_after
+from services.policy.verdict import ACTIVE, Decision, Facts, TargetDecision, outcomes_for
+from shared.catalogue import EntitySpec
+from shared.events import ItemChanged, Op, Policy
+
+
+def in_scope(entity: str, context: dict[str, object]) -> bool:
+    """The default filters: owned by the mailbox user; contacts only while active."""
+    if not context.get("owner_mailbox"):
+        return False
+    return entity != "contact" or context.get("statecode", ACTIVE) == ACTIVE
+
+
+def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, logical: bool) -> str | None:
+    """None when the delete reaches `mailbox`, else why it is withheld."""
+    entity = change.entity
+    if entity == "contact":
+        owner = change.context.get("owner_mailbox")
+        # Unknown owner on a physical delete: by the owner filter the linked mailbox is the owner's.
+        if not logical and (owner is None or owner == mailbox):
+            return "owner_keeps_contact"
+        return None
+    if entity == "appointment":
+        if logical:
+            return "logical_delete"
+        if mailbox not in facts.links:
+            return "not_linked"
+        organizer = known(change, facts, mailbox, "organizer")
+        if not isinstance(organizer, str) or organizer.lower() != mailbox.lower():
+            return "not_organizer"
+        if not starts_after(known(change, facts, mailbox, "appointment_time"), now):
+            return "not_in_future"
+        return None
+    if is_completed_task(facts.exchange_values.get(mailbox, {}).get("status")):
+        return "task_completed"
+    return None
+
+
+def _delete(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, logical: bool) -> TargetDecision:
+    note = delete_note(change, facts, mailbox, now, logical)
+    return TargetDecision(
+        "exchange", mailbox, None if note else "delete", {}, (), facts.links.get(mailbox), note or "delete"
+    )
+
+
+def _carries_every_field(change: ItemChanged, spec: EntitySpec) -> bool:
+    return all(p.key in change.changed for p in spec.fields if p.crm_attributes)
+
+
+def _home_op(change: ItemChanged, spec: EntitySpec, facts: Facts, home: str) -> Op:
+    """Create where the record is new to the mailbox (created, reassigned here, reactivated), else update."""
+    if home in facts.links:
+        return "update"
+    previous = change.context.get("previous_owner_mailbox")
+    if change.op == "create" or (previous and previous != home) or _carries_every_field(change, spec):
+        return "create"
+    return "update"  # the create is still on its way to the applier: same key, applied in order
+
+
+def decide_from_crm(change: ItemChanged, spec: EntitySpec, policy: Policy, facts: Facts, now: datetime) -> Decision:
+    owner = change.context.get("owner_mailbox")
+    previous = change.context.get("previous_owner_mailbox")
+    holders = set(facts.links) | ({previous} if isinstance(previous, str) and previous != owner else set())
+    if change.op == "delete":
+        if not holders:
+            return Decision((TargetDecision("exchange", None, None, {}, (), note="not_linked"),))
+        return Decision(tuple(_delete(change, facts, m, now, logical=False) for m in sorted(holders)))
+    home = owner if isinstance(owner, str) and in_scope(change.entity, change.context) else None
+    targets: list[TargetDecision] = []
+    for mailbox in sorted(holders - {home} if home else holders):
+        left = _delete(change, facts, mailbox, now, logical=True)
+        outcomes, _ = outcomes_for(spec, policy, change, "exchange", mailbox, "out_of_scope")
+        targets.append(TargetDecision(left.target, mailbox, left.op, {}, outcomes, left.exchange_id, left.note))
+    if home is None:
+        if not targets:
+            outcomes, _ = outcomes_for(spec, policy, change, "exchange", owner, "out_of_scope")
+            targets.append(TargetDecision("exchange", owner, None, {}, outcomes, note="out_of_scope"))
+        return Decision(tuple(targets))
+    op = _home_op(change, spec, facts, home)
+    outcomes, allowed = outcomes_for(spec, policy, change, "exchange", home)
+    write: Op | None = op if allowed or op == "create" else None
+    targets.append(
+        TargetDecision(
+            "exchange", home, write, allowed, outcomes, facts.links.get(home), None if write else "nothing_allowed"
+        )
+    )
+    return Decision(tuple(targets))

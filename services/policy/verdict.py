@@ -1,0 +1,98 @@
+"""Verdicts: the shapes a decision takes, and the per-field rule (direction, fixed, unmapped) every target shares.
+
+Pure: no I/O, no clock, no logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.catalogue import EntitySpec, FieldPair
+from shared.events import Direction, FieldOutcome, ItemChanged, Op, Policy, Reason, System
+
+TRACKING_CATEGORY = "Tracked to Dynamics 365"
+TRACKABLE = frozenset({"appointment", "task"})  # Exchange-created items of these entities may be tracked
+ACTIVE = 0  # statecode of an active CRM record
+FLOWS: Mapping[System, frozenset[Direction]] = {
+    "exchange": frozenset({"both", "to_exchange"}),
+    "crm": frozenset({"both", "to_crm"}),
+}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the loop knows beyond the change: counterparts and last known values (from Redis snapshots)."""
+
+    links: Mapping[str, str] = field(default_factory=dict)  # mailbox -> exchange_id of the CRM record
+    crm_values: Mapping[str, Any] = field(default_factory=dict)  # last known CRM values of the record
+    exchange_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # mailbox -> values
+
+
+@dataclass(frozen=True)
+class TargetDecision:
+    """One target's verdict: the op to write (None: nothing) and the fields allowed through."""
+
+    target: System
+    mailbox: str | None
+    op: Op | None
+    fields: Mapping[str, Any]
+    outcomes: tuple[FieldOutcome, ...]
+    exchange_id: str | None = None
+    note: str | None = None  # why a delete or a write was withheld, for explain
+
+
+@dataclass(frozen=True)
+class Decision:
+    targets: tuple[TargetDecision, ...]
+
+    @property
+    def writes(self) -> tuple[TargetDecision, ...]:
+        return tuple(t for t in self.targets if t.op is not None)
+
+    @property
+    def outcomes(self) -> tuple[FieldOutcome, ...]:
+        return tuple(o for t in self.targets for o in t.outcomes)
+
+
+def effective_direction(pair: FieldPair, policy: Policy, entity: str) -> Direction:
+    """Fixed pairs keep their documented direction whatever the stored policy says."""
+    if not pair.changeable:
+        return pair.default_direction
+    return policy.direction(entity, pair.key) or pair.default_direction
+
+
+def field_reason(spec: EntitySpec, policy: Policy, key: str, target: System) -> Reason | None:
+    """None when the field flows to `target`, else why it does not."""
+    pair = spec.field(key)
+    if pair is None or not (pair.crm_attributes if target == "crm" else pair.exchange_properties):
+        return "unmapped"
+    if effective_direction(pair, policy, spec.name) in FLOWS[target]:
+        return None
+    return "direction" if pair.changeable else "fixed"
+
+
+def outcomes_for(
+    spec: EntitySpec | None,
+    policy: Policy,
+    change: ItemChanged,
+    target: System,
+    mailbox: str | None,
+    blocked: Reason | None = None,
+) -> tuple[tuple[FieldOutcome, ...], dict[str, Any]]:
+    """Every field's outcome for one target (changed fields, then the rest as unchanged) and the allowed values."""
+    outcomes: list[FieldOutcome] = []
+    allowed: dict[str, Any] = {}
+    for key, value in change.changed.items():
+        reason = "unmapped" if spec is None else blocked or field_reason(spec, policy, key, target)
+        outcomes.append(FieldOutcome(field=key, target=target, mailbox=mailbox, synced=reason is None, reason=reason))
+        if reason is None:
+            allowed[key] = value
+    if spec is not None and change.op != "delete":
+        outcomes.extend(
+            FieldOutcome(field=p.key, target=target, mailbox=mailbox, synced=False, reason="unchanged")
+            for p in spec.fields
+            if p.key not in change.changed
+        )
+    return tuple(outcomes), allowed
