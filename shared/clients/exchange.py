@@ -50,6 +50,18 @@ class FtpSite(ExtendedProperty):  # type: ignore[misc]
     property_type = "String"
 
 
+class YomiFirstName(ExtendedProperty):  # type: ignore[misc]
+    property_set_id = "00062004-0000-0000-C000-000000000046"  # PSETID_Address, PidLidYomiFirstName
+    property_id = 0x802C
+    property_type = "String"
+
+
+class YomiLastName(ExtendedProperty):  # type: ignore[misc]
+    property_set_id = "00062004-0000-0000-C000-000000000046"
+    property_id = 0x802D
+    property_type = "String"
+
+
 class CrmRegarding(ExtendedProperty):  # type: ignore[misc]
     distinguished_property_set_id = "PublicStrings"
     property_name = "crm_regarding"
@@ -65,6 +77,8 @@ def register_extended_properties() -> None:
         for item_type, name, prop in (
             (Contact, "government_id", GovernmentId),
             (Contact, "ftp_site", FtpSite),
+            (Contact, "yomi_first_name", YomiFirstName),
+            (Contact, "yomi_last_name", YomiLastName),
             (CalendarItem, "crm_regarding", CrmRegarding),
             (Task, "crm_regarding", CrmRegarding),
         ):
@@ -175,7 +189,8 @@ class ExchangeClient:
 
     async def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._config.protocol.close()
+        for account in list(self._accounts.values())[:1]:  # every account shares the one cached protocol
+            account.protocol.close()
 
     async def _run(self, call: Callable[[], T]) -> T:
         try:

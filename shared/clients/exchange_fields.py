@@ -205,6 +205,11 @@ def _percent(value: Any) -> Decimal:
     return Decimal(int(value))
 
 
+def _yomi(part: str) -> Codec:  # PhoneticFirst/LastName are read-only in EWS: write PidLidYomi* (extended)
+    ext, shown = f"yomi_{part}_name", f"phonetic_{part}_name"
+    return Codec((ext, shown), lambda a: _text(a.get(ext) or a.get(shown)), lambda v, _c: {ext: _text(v)})
+
+
 CONTACT_PHONES = {
     "assistantphone": "AssistantPhone", "fax": "BusinessFax", "telephone1": "BusinessPhone",
     "business2": "BusinessPhone2", "callback": "Callback", "company": "CompanyMainPhone", "telephone2": "HomePhone",
@@ -213,8 +218,7 @@ CONTACT_PHONES = {
 CONTACT_TEXTS = {
     "assistantname": "assistant_name", "department": "department", "ftpsiteurl": "ftp_site",
     "governmentid": "government_id", "jobtitle": "job_title", "managername": "manager", "nickname": "nickname",
-    "spousesname": "spouse_name", "websiteurl": "business_homepage", "yomifirstname": "phonetic_first_name",
-    "yomilastname": "phonetic_last_name",
+    "spousesname": "spouse_name", "websiteurl": "business_homepage",
 }
 CONTACT_ADDRESSES = {1: "Business", 2: "Home", 3: "Other"}
 PRIORITY = simple("importance", lambda v: {n: k for k, n in IMPORTANCE.items()}.get(v or "Normal"),
@@ -231,6 +235,8 @@ CODECS: dict[str, dict[str, Codec]] = {
         "childrensnames": simple("children", lambda v: ", ".join(v) if v else None, lambda v: [_text(v)]),
         "fullname": FULLNAME,
         "description": TEXT_BODY,
+        "yomifirstname": _yomi("first"),
+        "yomilastname": _yomi("last"),
     },
     "appointment": {
         "appointment_time": Codec(("start", "end", "is_all_day"), _appointment_time_read, _appointment_time_write),
