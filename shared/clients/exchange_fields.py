@@ -96,6 +96,7 @@ def indexed(attr: str, entry_type: type[Any], value_attr: str, label: str) -> Co
     return Codec((attr,), lambda a: _text(getattr(_entry(a, attr, label), value_attr, None)), write)
 
 
+ADDRESS_LABELS = ((1, "Business"), (2, "Home"), (3, "Other"))  # addressN_composite <-> physical_addresses label
 ADDRESS_PARTS = ("line1", "line2", "line3", "city", "stateorprovince", "postalcode", "country")
 
 
@@ -126,10 +127,8 @@ def _fullname_write(value: Any, _current: Attrs) -> dict[str, Any]:
     if value is not None and not isinstance(value, dict):
         raise FieldValueError("fullname must be an object of firstname, middlename, lastname")
     parts = [_text((value or {}).get(k)) for k in ("firstname", "middlename", "lastname")]
-    return {
-        "given_name": parts[0], "middle_name": parts[1], "surname": parts[2],
-        "display_name": " ".join(p for p in parts if p) or None,
-    }
+    names = dict(zip(("given_name", "middle_name", "surname"), parts, strict=True))
+    return {**names, "display_name": " ".join(p for p in parts if p) or None}
 
 
 FULLNAME = Codec(
@@ -143,8 +142,7 @@ IMPORTANCE = {0: "Low", 1: "Normal", 2: "High"}
 TASK_STATUS = {
     "NotStarted": (0, 2), "InProgress": (0, 3), "WaitingOnOthers": (0, 4), "Completed": (1, 5), "Deferred": (0, 7)
 }
-# Appointment statecode/statuscode: Open (0) Free 1 / Tentative 2; Scheduled (3) Busy 5 / Out of Office 6.
-FREE_BUSY = {"Free": (0, 1), "Tentative": (0, 2), "Busy": (3, 5), "OOF": (3, 6)}
+FREE_BUSY = {"Free": (0, 1), "Tentative": (0, 2), "Busy": (3, 5), "OOF": (3, 6)}  # Open 0 / Scheduled 3
 
 
 def _choice(table: Mapping[Any, Any], value: Any, what: str) -> Any:
@@ -220,7 +218,6 @@ CONTACT_TEXTS = {
     "governmentid": "government_id", "jobtitle": "job_title", "managername": "manager", "nickname": "nickname",
     "spousesname": "spouse_name", "websiteurl": "business_homepage",
 }
-CONTACT_ADDRESSES = {1: "Business", 2: "Home", 3: "Other"}
 PRIORITY = simple("importance", lambda v: {n: k for k, n in IMPORTANCE.items()}.get(v or "Normal"),
                   lambda v: _choice(IMPORTANCE, v, "prioritycode"))
 TEXT_BODY = simple("body", _body_text, lambda v: Body(_text(v)))
@@ -229,7 +226,7 @@ CODECS: dict[str, dict[str, Codec]] = {
         **{key: indexed("phone_numbers", PhoneNumber, "phone_number", label) for key, label in CONTACT_PHONES.items()},
         **{key: simple(attr) for key, attr in CONTACT_TEXTS.items()},
         **{f"emailaddress{n}": indexed("email_addresses", EmailAddress, "email", f"EmailAddress{n}") for n in "123"},
-        **{f"address{n}_composite": address(f"address{n}", label) for n, label in CONTACT_ADDRESSES.items()},
+        **{f"address{n}_composite": address(f"address{n}", label) for n, label in ADDRESS_LABELS},
         "anniversary": simple("wedding_anniversary", lambda v: v and v.isoformat(), _parse_date),
         "birthdate": simple("birthday", lambda v: v and v.isoformat(), _parse_date),
         "childrensnames": simple("children", lambda v: ", ".join(v) if v else None, lambda v: [_text(v)]),
