@@ -86,8 +86,7 @@ def _entry(attrs: Attrs, attr: str, label: str) -> Any:  # the entry of one labe
     return next((e for e in (attrs.get(attr) or []) if e.label == label), None)
 
 
-def indexed(attr: str, entry_type: type[Any], value_attr: str, label: str) -> Codec:
-    """One labelled entry (a phone number, an email address) of an indexed container."""
+def indexed(attr: str, entry_type: type[Any], value_attr: str, label: str) -> Codec:  # one phone/email entry
 
     def write(value: Any, current: Attrs) -> dict[str, Any]:
         text = _text(value)
