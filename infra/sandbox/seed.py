@@ -8,6 +8,7 @@ a person using Dynamics, not as the fieldsync application user.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,19 +150,22 @@ async def _mailbox(http: httpx.AsyncClient, url: str, name: str) -> None:
     response.raise_for_status()
 
 
+async def _record(crm: CrmClient, entity_set: str, body: dict[str, Any], user_id: str, report: SeedReport) -> None:
+    key = "contactid" if entity_set == "contacts" else "activityid"
+    try:
+        await crm.get(entity_set, body[key], [key])
+        report.existing += 1
+        return
+    except NotFound:
+        pass  # not seeded yet: create it below
+    await crm.create(entity_set, {**body, "ownerid@odata.bind": f"/systemusers({user_id})"})
+    report.created += 1
+
+
 async def _owned_records(settings: CrmSettings, name: str, number: int, user_id: str, report: SeedReport) -> None:
-    key_of = {"contacts": "contactid", "appointments": "activityid", "tasks": "activityid"}
     async with CrmClient.from_settings(settings, caller_id=user_id) as crm:
-        for entity_set, body in records_for(name, number, datetime.now(UTC)):
-            record_id = body[key_of[entity_set]]
-            try:
-                await crm.get(entity_set, record_id, [key_of[entity_set]])
-                report.existing += 1
-                continue
-            except NotFound:
-                pass  # not seeded yet: create it below
-            await crm.create(entity_set, {**body, "ownerid@odata.bind": f"/systemusers({user_id})"})
-            report.created += 1
+        records = records_for(name, number, datetime.now(UTC))
+        await asyncio.gather(*(_record(crm, entity_set, body, user_id, report) for entity_set, body in records))
 
 
 async def seed(settings: SandboxClientSettings, users: list[str] | tuple[str, ...] = DEFAULT_USERS,
@@ -172,15 +176,16 @@ async def seed(settings: SandboxClientSettings, users: list[str] | tuple[str, ..
     async with CrmClient.from_settings(settings) as crm, httpx.AsyncClient(timeout=10.0) as http:
         unit_id = await _business_unit(crm)
         progress(f"business unit {BUSINESS_UNIT}: {unit_id}")
-        for number, name in enumerate([ADMIN_USER, *users]):
+        for name in [ADMIN_USER, *users]:
             user_id, created = await _user(crm, name, unit_id)
             await _mailbox(http, admin_url, name)
             report.users[name] = user_id
             report.mailboxes.append(address_of(name))
             progress(f"user {address_of(name)}: {'created' if created else 'exists'} ({user_id}), mailbox ready")
-            if name != ADMIN_USER:
-                before = report.created
-                await _owned_records(settings, name, number, user_id, report)
-                progress(f"  records of {name}: {report.created - before} created")
+    # The records of all users at once: the requests are independent and mostly wait on the network.
+    await asyncio.gather(*(
+        _owned_records(settings, name, number, report.users[name], report)
+        for number, name in enumerate(users, start=1)
+    ))
     progress(f"seed done: {report.summary()}")
     return report

@@ -1,0 +1,184 @@
+"""`make run` brings the whole stack up, every URL answers, and Ctrl-C leaves no process and no port behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from infra.runner.process import port_open
+from tests.support import eventually, free_port
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+UP_LINE = "fieldsync is up"
+PORTS = ("broker", "redis", "crm_sandbox", "exchange_sandbox", "admin_api")
+
+
+def descendants(root: int) -> dict[int, str]:
+    """pid -> start time of every process below `root`, from /proc (the start time tells a reused pid apart)."""
+    parents: dict[int, int] = {}
+    started: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it exited while we looked
+        parents[int(entry.name)], started[int(entry.name)] = int(fields[1]), fields[19]
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                found[pid] = started[pid]
+                frontier.append(pid)
+    return found
+
+
+def still_running(pid: int, started: str) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[19] == started and fields[0] != "Z"
+
+
+class Launched:
+    """A command started in its own session (as a terminal would), its output collected line by line."""
+
+    def __init__(self, command: list[str], env: dict[str, str]):
+        self.popen = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_up(self, timeout: float = 120.0) -> None:
+        eventually(lambda: UP_LINE in self.output or self.popen.poll() is not None, timeout, what="stack up")
+        assert UP_LINE in self.output, self.output
+
+    def finish(self, timeout: float = 60.0) -> int:
+        code = self.popen.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def stack_env(tmp_path: Path) -> dict[str, str]:
+    ports = {name: str(free_port()) for name in PORTS}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
+    env.update({f"FIELDSYNC_{name.upper()}_PORT": port for name, port in ports.items()})
+    env["FIELDSYNC_DATA_DIR"] = str(tmp_path / "data")
+    return env
+
+
+@pytest.fixture
+def launch(stack_env: dict[str, str]) -> Iterator[list[Launched]]:
+    started: list[Launched] = []
+    yield started
+    for run in started:  # a failed test must not leave a stack running
+        pids = descendants(run.popen.pid)
+        run.kill()
+        for pid in pids:
+            if still_running(pid, pids[pid]):
+                os.kill(pid, signal.SIGKILL)
+
+
+def ports_of(env: dict[str, str]) -> list[int]:
+    return [int(env[f"FIELDSYNC_{name.upper()}_PORT"]) for name in PORTS]
+
+
+def assert_everything_answers(env: dict[str, str], with_admin: bool) -> None:
+    crm = f"http://127.0.0.1:{env['FIELDSYNC_CRM_SANDBOX_PORT']}"
+    token = httpx.post(f"{crm}/oauth2/token", data={
+        "grant_type": "client_credentials", "client_id": "fieldsync", "client_secret": "sandbox-secret"})
+    assert token.status_code == 200 and token.json()["access_token"]
+    ews = httpx.post(f"http://127.0.0.1:{env['FIELDSYNC_EXCHANGE_SANDBOX_PORT']}/EWS/Exchange.asmx", content=b"<x/>")
+    assert ews.status_code == 401
+    assert redis.Redis(port=int(env["FIELDSYNC_REDIS_PORT"])).ping()
+    assert port_open("127.0.0.1", int(env["FIELDSYNC_BROKER_PORT"]))
+    if with_admin:
+        assert httpx.get(f"http://127.0.0.1:{env['FIELDSYNC_ADMIN_API_PORT']}/healthz").status_code == 200
+
+
+def assert_nothing_left(pids: dict[int, str], env: dict[str, str]) -> None:
+    eventually(lambda: not [p for p, s in pids.items() if still_running(p, s)], 15, what="every child gone")
+    eventually(lambda: not [p for p in ports_of(env) if port_open("127.0.0.1", p)], 5, what="every port closed")
+
+
+def make_run_command() -> list[str]:
+    """The README's `make run` when the environment is current (make -q), else the command it ends in."""
+    fresh = subprocess.run(["make", "-q", "env"], cwd=ROOT, capture_output=True).returncode == 0
+    return ["make", "--no-print-directory", "run"] if fresh else [str(ROOT / ".venv/bin/fieldsync"), "up"]
+
+
+def test_make_run_comes_up_and_ctrl_c_leaves_nothing_behind(stack_env: dict[str, str], launch: list[Launched]) -> None:
+    run = Launched(make_run_command(), stack_env)
+    launch.append(run)
+    run.wait_up()
+    with_admin = "ready  admin_api" in run.output
+    assert_everything_answers(stack_env, with_admin)
+    for expected in ("token endpoint", "service account", "alice@sandbox.local", "Kafka bootstrap", "Logs"):
+        assert expected in run.output
+    pids = descendants(run.popen.pid)
+    assert len(pids) >= 5, pids  # at least broker, redis, two sandboxes and the CLI itself
+    os.killpg(run.popen.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    run.finish()
+    assert "SIGINT received" in run.output and "no process left behind" in run.output, run.output
+    assert_nothing_left(pids, stack_env)
+
+
+def test_sigterm_stops_everything_and_exits_zero_and_a_restart_does_not_reseed(
+    stack_env: dict[str, str], launch: list[Launched]
+) -> None:
+    env = {**stack_env, "FIELDSYNC_STACK_SERVICES": "none"}
+    for attempt in (1, 2):
+        run = Launched([str(ROOT / ".venv/bin/fieldsync"), "up"], env)
+        launch.append(run)
+        run.wait_up()
+        assert ("ready  seed" in run.output) == (attempt == 1), run.output
+        pids = descendants(run.popen.pid)
+        run.popen.send_signal(signal.SIGTERM)
+        assert run.finish() == 0, run.output
+        assert_nothing_left(pids, env)
+
+
+def test_a_child_that_dies_is_reported_and_stops_the_stack_with_an_error(
+    stack_env: dict[str, str], launch: list[Launched]
+) -> None:
+    env = {**stack_env, "FIELDSYNC_STACK_SERVICES": "none"}
+    run = Launched([str(ROOT / ".venv/bin/fieldsync"), "up"], env)
+    launch.append(run)
+    run.wait_up()
+    pids = descendants(run.popen.pid)
+    victim = next(p for p in pids if b"infra.sandbox.exchange" in Path(f"/proc/{p}/cmdline").read_bytes())
+    os.kill(victim, signal.SIGKILL)
+    assert run.finish() == 1, run.output
+    assert "exchange-sandbox exited" in run.output and "exchange-sandbox.log" in run.output, run.output
+    assert_nothing_left(pids, env)
