@@ -1,0 +1,1 @@
+"""exchange_capture: SyncFolderItems per mailbox folder through impersonation, published as ItemChanged."""

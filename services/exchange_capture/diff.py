@@ -1,0 +1,133 @@
+"""What changed in an Exchange item since it was last seen: only changed fields, deletes, echo dropped (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.events import ItemChanged, Op, Source
+
+# Snapshot keys that are not fields (a field key never starts with "@").
+CATEGORIES, IS_ORGANIZER, VERSION = "@categories", "@is_organizer", "@version"
+Snapshot = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Echo:
+    """What fieldsync last wrote to an item: the ChangeKey its write produced and the values written."""
+
+    version: str | None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One item as read from a mailbox: canonical values of every mapped field plus deciding context."""
+
+    values: dict[str, Any]
+    version: str | None  # ChangeKey
+    modified_at: datetime | None
+    categories: tuple[str, ...] = ()
+    is_organizer: bool | None = None  # calendar items only
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to publish (the pure part of an ItemChanged)."""
+
+    op: Op
+    changed: dict[str, Any]
+    context: dict[str, Any]
+    version: str | None
+    occurred_at: datetime | None = None  # LastModifiedTime; None for deletes
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The change to publish (None: nothing to say) and the snapshot to store once it is published."""
+
+    change: Change | None
+    snapshot: Snapshot
+
+
+def snapshot_of(observed: Observed) -> Snapshot:
+    return {
+        **observed.values,
+        CATEGORIES: list(observed.categories),
+        IS_ORGANIZER: observed.is_organizer,
+        VERSION: observed.version,
+    }
+
+
+def fields_of(snapshot: Snapshot) -> dict[str, Any]:
+    return {key: value for key, value in snapshot.items() if not key.startswith("@")}
+
+
+def _context(snapshot: Snapshot) -> dict[str, Any]:
+    context: dict[str, Any] = {"categories": list(snapshot.get(CATEGORIES) or [])}
+    if snapshot.get(IS_ORGANIZER) is not None:
+        context["is_organizer"] = snapshot[IS_ORGANIZER]
+    return context
+
+
+def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) -> Diff:
+    """Compare an item with its last snapshot.
+
+    - no snapshot: a create with every field, unless the item's ChangeKey is the one fieldsync's own
+      create produced (the applier has not stored its snapshot yet);
+    - otherwise only fields whose canonical value differs; a change of categories alone (tracking)
+      is an update with no fields, so the policy can (un)track it;
+    - echo: when the ChangeKey is the one fieldsync wrote, fields holding exactly what it wrote are
+      dropped (usually nothing is left: the applier already stored those values in the snapshot).
+    """
+    current = snapshot_of(observed)
+    values = observed.values
+    own_version = echo is not None and echo.version is not None and echo.version == observed.version
+    if previous is None:
+        if own_version:
+            return Diff(None, current)
+        return Diff(Change("create", dict(values), _context(current), observed.version, observed.modified_at), current)
+    changed = {key: value for key, value in values.items() if key not in previous or previous[key] != value}
+    if own_version and echo is not None:
+        changed = {k: v for k, v in changed.items() if not (k in echo.values and echo.values[k] == v)}
+    categories_changed = CATEGORIES in previous and sorted(previous[CATEGORIES] or []) != sorted(current[CATEGORIES])
+    if not changed and not categories_changed:
+        return Diff(None, current)
+    return Diff(Change("update", changed, _context(current), observed.version, observed.modified_at), current)
+
+
+def diff_delete(previous: Snapshot | None, linked: bool) -> Change | None:
+    """A deleted item: op delete with the context last seen; None when nothing about it is known
+    (never captured and not linked, or deleted by fieldsync, which drops snapshot and links first)."""
+    if previous is None and not linked:
+        return None
+    return Change("delete", {}, _context(previous or {}), None)
+
+
+def to_event(
+    change: Change,
+    entity: str,
+    mailbox: str,
+    exchange_id: str,
+    crm_id: str | None,
+    *,
+    event_id: str,
+    now: datetime,
+    position: str | None,
+) -> ItemChanged:
+    """The ItemChanged for a change; a delete (no modification time) occurred when it was seen."""
+    return ItemChanged(
+        event_id=event_id,
+        occurred_at=change.occurred_at or now,
+        captured_at=now,
+        source=Source(system="exchange", position=position),
+        entity=entity,
+        op=change.op,
+        crm_id=crm_id,
+        mailbox=mailbox,
+        exchange_id=exchange_id,
+        changed=change.changed,
+        version=change.version,
+        context=change.context,
+    )

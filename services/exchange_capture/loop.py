@@ -1,0 +1,164 @@
+"""The capture loop: per mailbox and folder, SyncFolderItems page by page; publish, then advance the sync state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from services.exchange_capture.diff import Change, Observed, Snapshot, diff_delete, diff_item, to_event
+from services.exchange_capture.state import ExchangeState
+from shared import topics
+from shared.clients import exchange_fields
+from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState, SyncPage
+from shared.kafka import encode
+
+log = logging.getLogger("fieldsync.exchange_capture")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff_delay(failures: int, interval_s: float, cap_s: float) -> float:
+    """The wait after the n-th consecutive failed poll: exponential from the poll interval, capped."""
+    return min(max(interval_s, 0.1) * 2.0 ** min(failures, 20), cap_s)
+
+
+def observe(entity: str, mailbox: str, item: ItemState) -> Observed:
+    """The pure view of an item read from EWS: canonical values plus tracking and organizer context."""
+    attrs = item.attributes
+    is_organizer = None
+    if entity == "appointment":
+        organizer = getattr(attrs.get("organizer"), "email_address", None)
+        is_organizer = attrs.get("my_response_type") == "Organizer" or (organizer or "").lower() == mailbox.lower()
+    return Observed(
+        values=exchange_fields.to_canonical(entity, attrs),
+        version=item.changekey,
+        modified_at=item.last_modified,
+        categories=tuple(attrs.get("categories") or ()),
+        is_organizer=is_organizer,
+    )
+
+
+@dataclass
+class CaptureLoop:
+    """Follows SyncFolderItems for every watched mailbox and entity folder, publishing to exchange.changes.
+
+    Lifecycle:
+    - start: `run(stop)` after the producer started; the mailbox list comes from `mailboxes()` (settings
+      or CRM systemusers) and is refreshed every `mailbox_refresh_s`; each mailbox gets one watcher task.
+      A folder without a stored sync state starts afresh (every existing item is a create).
+    - each round, per mailbox (at most `concurrency` mailboxes at once; the client's worker pool bounds
+      EWS requests), per folder, page by page: fetch the changed items, diff them against their
+      snapshots, send the events and wait until the broker acked all of them; only then store the new
+      snapshots and the page's sync state. A crash in between replays the page (at least once).
+    - errors: that mailbox's round is abandoned (nothing committed) and retried with exponential
+      backoff capped at `backoff_cap_s`; other mailboxes carry on.
+    - shutdown: when `stop` is set, rounds in progress finish (their sync state is committed) and `run`
+      returns; main.py then stops the producer and closes the clients.
+    """
+
+    client: ExchangeClient
+    state: ExchangeState
+    producer: AIOKafkaProducer
+    mailboxes: Callable[[], Awaitable[list[str]]]
+    entities: list[str]
+    poll_interval_s: float = 1.0
+    backoff_cap_s: float = 30.0
+    mailbox_refresh_s: float = 300.0
+    concurrency: int = 4
+    page_size: int = 512
+    clock: Callable[[], datetime] = _now
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    watching: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        gate = asyncio.Semaphore(self.concurrency)
+        try:
+            while not stop.is_set():
+                try:
+                    wanted = set(await self.mailboxes())
+                except Exception as exc:  # keep watching the mailboxes we know
+                    log.warning("exchange_capture could not refresh the mailbox list: %r", exc)
+                    wanted = set(self.watching)
+                for mailbox in set(self.watching) - wanted:
+                    self.watching.pop(mailbox).cancel()
+                for mailbox in sorted(wanted - set(self.watching)):
+                    self.watching[mailbox] = asyncio.create_task(self.watch(mailbox, stop, gate))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.mailbox_refresh_s)
+        finally:
+            await asyncio.gather(*self.watching.values(), return_exceptions=True)
+
+    async def watch(self, mailbox: str, stop: asyncio.Event, gate: asyncio.Semaphore) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                async with gate:
+                    for entity in self.entities:
+                        await self.poll(mailbox, entity)
+            except Exception as exc:  # any failure: retry this mailbox later, never crash the service
+                failures += 1
+                if failures == 1:
+                    log.warning("exchange_capture poll of %s failed, backing off: %r", mailbox, exc)
+                delay = backoff_delay(failures, self.poll_interval_s, self.backoff_cap_s)
+            else:
+                if failures:
+                    log.info("exchange_capture recovered %s after %d failed polls", mailbox, failures)
+                failures, delay = 0, self.poll_interval_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def poll(self, mailbox: str, entity: str) -> int:
+        """Every page of one folder's changes; returns the number of events published."""
+        folder = FOLDERS[entity]
+        sync_state = await self.state.cursor(mailbox, folder)
+        published = 0
+        while True:
+            page = await self.client.sync_page(mailbox, entity, sync_state, self.page_size)
+            published += await self.publish(mailbox, entity, page, sync_state)
+            if page.sync_state != sync_state:
+                await self.state.store_cursor(mailbox, folder, page.sync_state)
+            if page.complete or page.sync_state == sync_state:
+                return published
+            sync_state = page.sync_state
+
+    async def publish(self, mailbox: str, entity: str, page: SyncPage, position: str | None) -> int:
+        live_ids = [c.exchange_id for c in page.changes if c.kind != "delete"]
+        items = await self.client.get_items(mailbox, entity, live_ids)
+        pending: list[tuple[str, Change | None, Snapshot | None]] = []
+        for exchange_id in dict.fromkeys(c.exchange_id for c in page.changes):
+            previous = await self.state.snapshot(mailbox, exchange_id)
+            item = items.get(exchange_id)
+            if item is None:  # deleted, or gone between the sync and the fetch
+                linked = await self.state.linked_crm(mailbox, exchange_id) is not None
+                pending.append((exchange_id, diff_delete(previous, linked), None))
+                continue
+            echo = await self.state.echo(mailbox, exchange_id)
+            result = diff_item(previous, observe(entity, mailbox, item), echo)
+            pending.append((exchange_id, result.change, result.snapshot))
+        acks: list[Any] = []
+        for exchange_id, change, _ in pending:
+            if change is None:
+                continue
+            link = await self.state.linked_crm(mailbox, exchange_id)
+            crm_id = link[1] if link and link[0] == entity else None
+            event = to_event(change, entity, mailbox, exchange_id, crm_id,
+                             event_id=self.new_id(), now=self.clock(), position=position)
+            key = topics.exchange_item_key(mailbox, exchange_id)
+            acks.append(await self.producer.send(topics.EXCHANGE_CHANGES.full_name, encode(event), key=key))
+        await asyncio.gather(*acks)  # the broker acked every event of this page
+        for exchange_id, _, snapshot in pending:
+            if snapshot is None:
+                await self.state.drop_snapshot(mailbox, exchange_id)
+            else:
+                await self.state.store_snapshot(mailbox, exchange_id, snapshot)
+        return len(acks)

@@ -1,0 +1,97 @@
+"""exchange_capture's composition root: settings, Redis, the EWS and CRM clients and the producer are built here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from services.exchange_capture.loop import CaptureLoop
+from services.exchange_capture.settings import ExchangeCaptureSettings
+from services.exchange_capture.state import ExchangeState
+from shared.clients import exchange_fields
+from shared.clients.crm import CrmClient
+from shared.clients.exchange import ExchangeClient
+from shared.kafka import make_producer
+from shared.settings import refuse_placeholders
+
+log = logging.getLogger("fieldsync.exchange_capture")
+
+
+def mailbox_source(settings: ExchangeCaptureSettings, crm: CrmClient | None) -> Callable[[], Awaitable[list[str]]]:
+    """FIELDSYNC_MAILBOXES when set; otherwise every enabled CRM systemuser's internalemailaddress."""
+    fixed = settings.mailbox_list()
+
+    async def from_crm() -> list[str]:
+        if crm is None:
+            return fixed
+        users = await crm.query("systemusers", select=["internalemailaddress", "isdisabled"])
+        return sorted({str(u["internalemailaddress"]).lower() for u in users
+                       if u.get("internalemailaddress") and not u.get("isdisabled")})
+
+    return from_crm
+
+
+def build_loop(
+    settings: ExchangeCaptureSettings,
+    client: ExchangeClient,
+    redis: Redis,
+    producer: AIOKafkaProducer,
+    crm: CrmClient | None,
+) -> CaptureLoop:
+    for entity in settings.exchange_capture_entities:
+        if entity not in exchange_fields.CODECS:
+            raise ValueError(f"FIELDSYNC_EXCHANGE_CAPTURE_ENTITIES names an entity without a mapping: {entity!r}")
+    return CaptureLoop(
+        client=client,
+        state=ExchangeState(redis),
+        producer=producer,
+        mailboxes=mailbox_source(settings, crm),
+        entities=list(settings.exchange_capture_entities),
+        poll_interval_s=settings.exchange_capture_poll_interval_s,
+        backoff_cap_s=settings.exchange_capture_backoff_max_s,
+        mailbox_refresh_s=settings.exchange_capture_mailbox_refresh_s,
+        concurrency=settings.exchange_capture_concurrency,
+        page_size=settings.exchange_capture_page_size,
+    )
+
+
+async def run(settings: ExchangeCaptureSettings, stop: asyncio.Event) -> None:
+    """Start everything, capture until `stop` is set, then close everything (sync states already committed)."""
+    refuse_placeholders(settings, settings.ews_password)
+    crm = None
+    if not settings.mailbox_list():
+        refuse_placeholders(settings, settings.crm_client_secret)
+        crm = CrmClient.from_settings(settings)
+    client = ExchangeClient(settings)
+    redis = Redis.from_url(settings.redis_url)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        loop = build_loop(settings, client, redis, producer, crm)
+        log.info("exchange_capture started: mailboxes from %s", "settings" if crm is None else "CRM systemusers")
+        await loop.run(stop)
+    finally:
+        await producer.stop()
+        await client.close()
+        if crm is not None:
+            await crm.aclose()
+        await redis.aclose()
+        log.info("exchange_capture stopped")
+
+
+def main() -> None:
+    settings = ExchangeCaptureSettings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(serve())
