@@ -1,0 +1,149 @@
+"""The policy worker on the real broker and redis-server: changes in, deltas and decisions out, live policy
+switches within a second, invalid payloads dead-lettered with the reason."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from shared import redis_keys, topics
+from shared.events import ItemChanged, PolicyChanged, Source
+from shared.kafka import ERROR_HEADER, encode, make_producer
+from shared.policy_store import DirectionChange, PolicyStore
+from shared.settings import KafkaSettings
+from tests.support import eventually_async
+
+pytestmark = pytest.mark.integration
+ALICE = "alice@sandbox.local"
+
+
+@pytest.fixture(scope="module")
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    prod = make_producer(KafkaSettings(bootstrap_servers=kafka_bootstrap))
+    await prod.start()
+    yield prod
+    await prod.stop()
+
+
+def crm_change(crm_id: str, changed: dict[str, Any], op: str = "create", **context: Any) -> ItemChanged:
+    now = datetime.now(UTC)
+    return ItemChanged(
+        event_id=str(uuid.uuid4()), occurred_at=now, captured_at=now, source=Source(system="crm"),
+        entity="contact", op=op, crm_id=crm_id, changed=changed,
+        context={"owner_mailbox": ALICE, "statecode": 0, **context},
+    )  # fmt: skip
+
+
+async def send(producer: AIOKafkaProducer, topic: topics.Topic, key: str, value: bytes) -> None:
+    await producer.send_and_wait(topic.full_name, key=key.encode(), value=value)
+
+
+def events(published: Any, topic: topics.Topic, needle: str) -> list[dict[str, Any]]:
+    return [json.loads(value) for _key, value, _headers in published.find(topic, needle)]
+
+
+async def test_a_crm_create_becomes_a_delta_to_the_owner_and_a_decision(producer, published) -> None:  # type: ignore[no-untyped-def]
+    crm_id = str(uuid.uuid4())
+    change = crm_change(crm_id, {"telephone1": "+1 555 0100", "fullname": {"firstname": "Ann", "lastname": "Lee"}})
+    await send(producer, topics.CRM_CHANGES, f"contact:{crm_id}", encode(change))
+
+    async def outputs() -> tuple[list[Any], list[Any]] | None:
+        deltas, decisions = (
+            events(published, topics.DELTAS_EXCHANGE, crm_id),
+            events(published, topics.DECISIONS, crm_id),
+        )
+        return (deltas, decisions) if deltas and decisions else None
+
+    deltas, decisions = await eventually_async(outputs, timeout=15, what="delta and decision")
+    (delta,) = deltas
+    assert (delta["op"], delta["mailbox"], delta["causation_id"]) == ("create", ALICE, change.event_id)
+    assert delta["changed"] == change.changed
+    assert published.find(topics.DELTAS_EXCHANGE, crm_id)[0][0] == f"{ALICE}:contact:{crm_id}"
+    synced = {o["field"] for o in decisions[0]["outcomes"] if o["synced"]}
+    assert synced == {"telephone1", "fullname"} and decisions[0]["policy_version"] >= 1
+
+
+async def test_a_linked_record_update_carries_the_exchange_id_from_redis(producer, published, policy_redis_url) -> None:  # type: ignore[no-untyped-def]
+    crm_id = str(uuid.uuid4())
+    redis = Redis.from_url(policy_redis_url)
+    await redis.hset(redis_keys.link_by_crm("contact", crm_id), ALICE, "AAMk-linked")
+    await redis.aclose()
+    await send(
+        producer, topics.CRM_CHANGES, f"contact:{crm_id}", encode(crm_change(crm_id, {"jobtitle": "CTO"}, op="update"))
+    )
+    deltas = await eventually_async(lambda: _found(published, topics.DELTAS_EXCHANGE, crm_id), timeout=15, what="delta")
+    assert (deltas[0]["op"], deltas[0]["exchange_id"]) == ("update", "AAMk-linked")
+
+
+async def _found(published: Any, topic: topics.Topic, needle: str) -> list[dict[str, Any]]:
+    return events(published, topic, needle)
+
+
+async def test_policy_changed_switches_the_next_decisions_within_a_second(
+    producer, published, policy_redis_url
+) -> None:  # type: ignore[no-untyped-def]
+    redis = Redis.from_url(policy_redis_url)
+    store = PolicyStore(redis)
+    current = await eventually_async(store.get, timeout=15, what="the worker seeded the policy")
+    new = await store.apply(
+        [DirectionChange(entity="contact", field="description", direction="none")], "it", datetime.now(UTC)
+    )
+    await redis.aclose()
+    assert new.version == current.version + 1
+    event = PolicyChanged(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), actor="it", policy=new)
+    await send(producer, topics.POLICY, "policy", encode(event))
+    switched_at = time.monotonic()
+    probe = f"probe-{uuid.uuid4().hex[:8]}"
+    seen: dict[str, Any] = {}
+
+    async def first_new_decision() -> dict[str, Any] | None:
+        crm_id = f"{probe}-{uuid.uuid4().hex[:6]}"
+        await send(producer, topics.CRM_CHANGES, f"contact:{crm_id}", encode(crm_change(crm_id, {"description": "d"})))
+        for decision in events(published, topics.DECISIONS, probe):
+            seen.setdefault(decision["crm_id"], time.monotonic())
+            if decision["policy_version"] == new.version:
+                return decision
+        return None
+
+    decision = await eventually_async(
+        first_new_decision, timeout=5, interval=0.05, what="a decision under the new version"
+    )
+    took = seen[decision["crm_id"]] - switched_at
+    assert took < 1.0, f"the switch took {took:.3f}s"
+    (outcome,) = [o for o in decision["outcomes"] if o["field"] == "description"]
+    assert (outcome["synced"], outcome["reason"]) == (False, "direction")
+    # The contact is still created in the owner's mailbox, without the field the new policy keeps in CRM.
+    (delta,) = events(published, topics.DELTAS_EXCHANGE, decision["crm_id"])
+    assert (delta["op"], delta["changed"], delta["policy_version"]) == ("create", {}, new.version)
+    print(f"policy switch observed {took * 1000:.0f} ms after PolicyChanged was acked")
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        (topics.CRM_CHANGES, b"not json", "invalid ItemChanged"),
+        (topics.EXCHANGE_CHANGES, b'{"event_id": "x"}', "invalid ItemChanged"),
+        (topics.POLICY, b'{"policy": 1}', "invalid PolicyChanged"),
+    ],
+)
+async def test_invalid_payloads_go_to_the_dead_letter_topic_with_the_reason(
+    producer, published, topic, payload, reason
+) -> None:  # type: ignore[no-untyped-def]
+    key = f"bad-{uuid.uuid4().hex}"
+    await send(producer, topic, key, payload)
+
+    async def dead() -> list[Any] | None:
+        return [(v, h) for t, k, v, h in published.records if t == topics.DEADLETTER.full_name and k == key] or None
+
+    ((value, headers),) = await eventually_async(dead, timeout=15, what="a dead letter")
+    assert value == payload
+    assert headers[ERROR_HEADER].decode().startswith(reason)
+    assert headers["fs-origin-topic"].decode() == topic.full_name
