@@ -84,6 +84,13 @@ class ExchangeState:
         raw = await self.redis.hget(redis_keys.link_by_crm(entity, crm_id), mailbox)
         return _text(raw) if raw is not None else None
 
+    async def link(self, entity: str, crm_id: str, mailbox: str, exchange_id: str) -> None:
+        """Record the pair in both directions, atomically."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(redis_keys.link_by_crm(entity, crm_id), mailbox, exchange_id)
+            pipe.set(redis_keys.link_by_exchange(mailbox, exchange_id), f"{entity}:{crm_id}")
+            await pipe.execute()
+
     async def record_write(
         self,
         mailbox: str,

@@ -1,0 +1,1 @@
+"""exchange_applier: applies deltas.exchange to mailboxes through EWS, idempotently and in key order."""

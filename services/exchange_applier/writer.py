@@ -1,0 +1,132 @@
+"""Performs one delta against a mailbox: conditional EWS writes, links, snapshots, echo fingerprints, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from services.exchange_applier.apply import item_key, plan_update, remember, result_of, retry_delay
+from services.exchange_applier.records import AppliedRecords
+from services.exchange_capture.diff import fields_of
+from services.exchange_capture.state import ExchangeState
+from shared.clients import exchange_fields
+from shared.clients.exchange import Conflict, ExchangeClient, ExchangeError, ItemNotFound, ItemState, Transient
+from shared.events import ApplyResult, ItemDelta
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: ApplyResult
+    exchange_id: str | None = None
+    written: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None
+    conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    note: str | None = None
+
+
+@dataclass
+class ExchangeWriter:
+    """The effects of apply.py's decisions; retries transient failures, never decides."""
+
+    client: ExchangeClient
+    state: ExchangeState
+    records: AppliedRecords
+    retry_attempts: int = 5
+    retry_base_s: float = 0.2
+    retry_max_s: float = 10.0
+    conflict_retries: int = 5
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    async def _call(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Bounded retries of a transient failure; the last one propagates (the delta is dead-lettered)."""
+        for attempt in range(1, self.retry_attempts + 1):
+            try:
+                return await call(*args)
+            except Transient as exc:
+                if attempt == self.retry_attempts:
+                    raise
+                await self.sleep(retry_delay(attempt, exc.retry_after, self.retry_base_s, self.retry_max_s))
+        raise AssertionError("unreachable")
+
+    async def apply(self, delta: ItemDelta) -> Outcome:
+        key = item_key(delta)
+        events = await self.records.applied_events(key)
+        if delta.event_id in events:
+            return Outcome("duplicate", delta.exchange_id)
+        assert delta.mailbox is not None  # validated
+        exchange_id = delta.exchange_id
+        if exchange_id is None and delta.crm_id:
+            exchange_id = await self.state.linked_exchange(delta.entity, delta.crm_id, delta.mailbox)
+        if delta.op == "delete":
+            outcome = await self._delete(delta, exchange_id)
+        else:
+            outcome = await self._upsert(delta, exchange_id, events)
+        await self.records.record_applied(key, remember(events, delta.event_id))
+        return outcome
+
+    async def _read(self, mailbox: str, entity: str, exchange_id: str | None) -> ItemState | None:
+        if exchange_id is None:
+            return None
+        return await self._call(self.client.get_item, mailbox, entity, exchange_id)
+
+    async def _delete(self, delta: ItemDelta, exchange_id: str | None) -> Outcome:
+        mailbox, entity = str(delta.mailbox), delta.entity
+        item = await self._read(mailbox, entity, exchange_id)
+        if exchange_id is None or item is None:
+            if exchange_id is not None:
+                await self.state.forget_item(mailbox, exchange_id, entity, delta.crm_id)
+            return Outcome("skipped", exchange_id, note="no linked item to delete")
+        # Forget first: the capture must not report fieldsync's own delete as a user delete.
+        await self.state.forget_item(mailbox, exchange_id, entity, delta.crm_id)
+        with contextlib.suppress(ItemNotFound):  # already gone: the effect is there
+            await self._call(self.client.delete, mailbox, entity, exchange_id, None)
+        return Outcome("applied", exchange_id)
+
+    async def _create(self, delta: ItemDelta) -> Outcome:
+        mailbox, entity = str(delta.mailbox), delta.entity
+        write = exchange_fields.to_exchange(entity, delta.changed)
+        created = await self._call(self.client.create, mailbox, entity, write.attributes)
+        # What the capture will read back: every mapped field, normalised by the mapping (unset = null).
+        written = exchange_fields.to_canonical(entity, write.attributes)
+        await self.state.record_write(mailbox, created.exchange_id, entity=entity, crm_id=delta.crm_id,
+                                      written=written, version=created.changekey, replace_snapshot=True)
+        skipped = (*write.unmapped, *write.read_only)
+        note = f"not writable in Exchange: {', '.join(skipped)}" if skipped else None
+        return Outcome("applied", created.exchange_id, {k: written[k] for k in delta.changed if k in written},
+                       created.changekey, note=note)
+
+    async def _upsert(self, delta: ItemDelta, exchange_id: str | None, events: list[str]) -> Outcome:
+        mailbox, entity = str(delta.mailbox), delta.entity
+        for _ in range(self.conflict_retries):
+            item = await self._read(mailbox, entity, exchange_id)
+            if item is None or exchange_id is None:  # unlinked, or deleted in the mailbox: create it
+                return await self._create(delta)
+            current = exchange_fields.to_canonical(entity, item.attributes)
+            base = fields_of(await self.state.snapshot(mailbox, exchange_id) or {})
+            plan = plan_update(delta, current, item.last_modified, base, events)
+            write = exchange_fields.to_exchange(entity, plan.fields, item.attributes)
+            if plan.action != "write" or not write.attributes:
+                if delta.crm_id:  # link the pair even when nothing had to be written
+                    await self.state.link(entity, delta.crm_id, mailbox, exchange_id)
+                return Outcome(result_of(plan) if plan.action != "write" else "skipped", exchange_id,
+                               conflicts=plan.conflicts, version=item.changekey)
+            try:
+                version = await self._call(
+                    self.client.update, mailbox, entity, exchange_id, item.changekey, write.attributes
+                )
+            except Conflict:
+                continue  # changed between our read and our write: read again and decide again
+            except ItemNotFound:
+                exchange_id = None
+                continue
+            merged = exchange_fields.to_canonical(entity, {**item.attributes, **write.attributes})
+            written = {k: merged[k] for k in plan.fields if k in merged}
+            await self.state.record_write(mailbox, exchange_id, entity=entity, crm_id=delta.crm_id,
+                                          written=written, version=version, replace_snapshot=False)
+            return Outcome(result_of(plan), exchange_id, written, version, plan.conflicts)
+        raise ExchangeError(f"the item kept changing: {self.conflict_retries} stale ChangeKey answers in a row")

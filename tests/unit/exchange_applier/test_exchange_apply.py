@@ -1,0 +1,125 @@
+"""exchange_applier.apply: validation, idempotency and the conflict rule (latest wins, tie CRM), as tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.exchange_applier.apply import (
+    APPLIED_EVENTS_KEPT,
+    Plan,
+    applied_event,
+    item_key,
+    plan_update,
+    remember,
+    result_of,
+    retry_delay,
+    validate,
+)
+from shared.events import ItemDelta, Source
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def delta(**overrides: Any) -> ItemDelta:
+    values: dict[str, Any] = {
+        "event_id": "d1", "occurred_at": T0, "captured_at": T0, "source": Source(system="crm"),
+        "entity": "appointment", "op": "update", "crm_id": "c1", "mailbox": "a@x.test",
+        "changed": {"subject": "New", "location": "Room 2"}, "target": "exchange", "policy_version": 1,
+        "decided_at": T0,
+    }
+    return ItemDelta(**{**values, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({}, None),
+        ({"target": "crm"}, "not 'exchange'"),
+        ({"mailbox": None}, "needs a mailbox"),
+        ({"entity": "fax"}, "no Exchange mapping"),
+        ({"crm_id": None}, "needs crm_id or exchange_id"),
+        ({"crm_id": None, "exchange_id": "X"}, None),
+        ({"changed": {"prioritycode": 9}}, "prioritycode"),
+        ({"changed": {"organizer": "a@x.test", "attachments": []}}, None),  # reported, not refused
+    ],
+)
+def test_validate(overrides: dict[str, Any], reason: str | None) -> None:
+    found = validate(delta(**overrides))
+    assert (found is None) if reason is None else (found is not None and reason in found)
+
+
+def test_item_keys_follow_the_topic_contract() -> None:
+    assert item_key(delta()) == "a@x.test:appointment:c1"
+    assert item_key(delta(crm_id=None, exchange_id="X")) == "a@x.test:appointment:x-X"
+
+
+CURRENT = {"subject": "Old", "location": "Room 1"}
+
+
+@pytest.mark.parametrize(
+    ("base", "modified", "applied", "expected"),
+    [
+        # no concurrent Exchange edit: write what differs
+        (CURRENT, T0 - timedelta(minutes=1), [], Plan("write", {"subject": "New", "location": "Room 2"})),
+        # replay of an applied delta: nothing
+        (CURRENT, T0, ["d1"], Plan("duplicate")),
+        # Exchange edited location later than the CRM change: Exchange keeps it (latest wins)
+        ({**CURRENT, "location": "Room 0"}, T0 + timedelta(seconds=1), [],
+         Plan("write", {"subject": "New"}, {"location": {"crm": "Room 2", "exchange": "Room 1"}})),
+        # same edit at the same second: tie goes to CRM
+        ({**CURRENT, "location": "Room 0"}, T0, [], Plan("write", {"subject": "New", "location": "Room 2"})),
+        # Exchange edit older than the CRM change: CRM wins
+        ({**CURRENT, "location": "Room 0"}, T0 - timedelta(seconds=1), [],
+         Plan("write", {"subject": "New", "location": "Room 2"})),
+        # no snapshot known: nothing to call a conflict
+        ({}, T0 + timedelta(hours=1), [], Plan("write", {"subject": "New", "location": "Room 2"})),
+    ],
+)
+def test_conflict_table(base: dict[str, Any], modified: datetime, applied: list[str], expected: Plan) -> None:
+    assert plan_update(delta(), CURRENT, modified, base, applied) == expected
+
+
+def test_values_already_held_need_no_write() -> None:
+    plan = plan_update(delta(), {"subject": "New", "location": "Room 2"}, T0, {}, [])
+    assert plan == Plan("noop") and result_of(plan) == "skipped"
+
+
+def test_everything_kept_by_exchange_is_a_resolved_conflict_without_write() -> None:
+    base = {"subject": "Older", "location": "Room 0"}
+    plan = plan_update(delta(), CURRENT, T0 + timedelta(seconds=5), base, [])
+    assert plan.action == "noop" and set(plan.conflicts) == {"subject", "location"}
+    assert result_of(plan) == "conflict_resolved"
+
+
+@pytest.mark.parametrize(
+    ("plan", "result"),
+    [(Plan("duplicate"), "duplicate"), (Plan("write", {"a": 1}), "applied"), (Plan("noop"), "skipped"),
+     (Plan("write", {"a": 1}, {"b": {}}), "conflict_resolved")],
+)
+def test_results(plan: Plan, result: str) -> None:
+    assert result_of(plan) == result
+
+
+def test_remember_is_bounded_and_keeps_newest_last() -> None:
+    events = remember([str(n) for n in range(APPLIED_EVENTS_KEPT)], "new")
+    assert len(events) == APPLIED_EVENTS_KEPT and events[-1] == "new" and events[0] == "1"
+    assert remember(["a", "b"], "a") == ["b", "a"]
+
+
+@pytest.mark.parametrize(
+    ("attempt", "retry_after", "expected"),
+    [(1, None, 0.2), (3, None, 0.8), (10, None, 10.0), (1, 2.5, 2.5), (1, 60.0, 10.0), (2, 0.0, 0.0)],
+)
+def test_retry_delay_honours_the_server_up_to_the_cap(attempt: int, retry_after: float | None, expected: float) -> None:
+    assert retry_delay(attempt, retry_after, 0.2, 10.0) == pytest.approx(expected)
+
+
+def test_applied_event_carries_timings_and_causation() -> None:
+    event = applied_event(delta(), event_id="e", result="applied", applied_at=T0 + timedelta(seconds=1),
+                          exchange_id="X", written={"subject": "New"}, written_version="ck2")
+    assert event.causation_id == "d1" and event.exchange_id == "X" and event.target == "exchange"
+    assert (event.occurred_at, event.decided_at, event.applied_at) == (T0, T0, T0 + timedelta(seconds=1))
+    assert event.written_version == "ck2" and event.origin == "fieldsync"
