@@ -1,4 +1,4 @@
-"""docker-compose.yml validated without a Docker engine: structure, commands that name real code, known settings."""
+"""docker-compose.yml checked without a Docker engine (a plain test): structure, commands naming real code."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import yaml
 
 from infra.runner.services import module_exists
 from tests.unit.test_example_env import settings_classes, variables_of
-
-pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "infra/docker/Dockerfile"
