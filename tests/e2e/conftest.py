@@ -1,0 +1,143 @@
+"""Pipeline e2e fixtures: one embedded Stack per test module (free ports, a temp data dir), and drivers that use
+only public interfaces: the sandbox Web API over httpx, EWS through exchangelib, the admin API over httpx."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Credentials, Version
+from exchangelib.version import EXCHANGE_2016
+
+from infra.runner.stack import Stack, StackSettings
+from shared.settings import SANDBOX_ADMIN_TOKEN
+from tests.support import eventually, free_port
+
+ALICE, BOB = "alice@sandbox.local", "bob@sandbox.local"
+SETTLE_S = 3.0  # no further versions or ChangeKeys for this long = the pipeline settled
+
+
+class Crm:
+    """The sandbox Dynamics Web API as a person uses it: every write impersonates a user (MSCRMCallerID)."""
+
+    def __init__(self, stack: Stack) -> None:
+        s = stack.settings
+        self.base = stack.urls["crm_api"]
+        token = httpx.post(
+            stack.urls["crm_token"],
+            data={"grant_type": "client_credentials", "client_id": s.crm_client_id,
+                  "client_secret": s.crm_client_secret.get_secret_value()},
+        ).raise_for_status().json()["access_token"]  # fmt: skip
+        self.http = httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        users = self.http.get("systemusers", params={"$select": "systemuserid,internalemailaddress"})
+        self.users = {u["internalemailaddress"]: u["systemuserid"] for u in users.raise_for_status().json()["value"]}
+
+    def create(self, entity_set: str, owner: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = {**body, "ownerid@odata.bind": f"/systemusers({self.users[owner]})"}
+        headers = {"MSCRMCallerID": self.users[owner], "Prefer": "return=representation"}
+        return self.http.post(entity_set, json=body, headers=headers).raise_for_status().json()
+
+    def update(self, entity_set: str, record_id: str, as_user: str, body: dict[str, Any]) -> None:
+        headers = {"MSCRMCallerID": self.users[as_user], "If-Match": "*"}
+        self.http.patch(f"{entity_set}({record_id})", json=body, headers=headers).raise_for_status()
+
+    def assign(self, entity_set: str, record_id: str, new_owner: str) -> None:
+        self.update(entity_set, record_id, new_owner, {"ownerid@odata.bind": f"/systemusers({self.users[new_owner]})"})
+
+    def get(self, entity_set: str, record_id: str) -> dict[str, Any] | None:
+        response = self.http.get(f"{entity_set}({record_id})")
+        return None if response.status_code == 404 else response.raise_for_status().json()
+
+    def find(self, entity_set: str, attribute: str, value: str) -> list[dict[str, Any]]:
+        rows = self.http.get(entity_set).raise_for_status().json()["value"]
+        return [row for row in rows if row.get(attribute) == value]
+
+
+class Mailboxes:
+    """EWS through exchangelib with the service account's impersonation, one Account per mailbox."""
+
+    def __init__(self, stack: Stack) -> None:
+        s = stack.settings
+        credentials = Credentials(s.ews_username, s.ews_password.get_secret_value())
+        self.config = Configuration(
+            service_endpoint=stack.urls["ews"], credentials=credentials, auth_type=BASIC,
+            version=Version(build=EXCHANGE_2016),
+        )  # fmt: skip
+        self.accounts: dict[str, Account] = {}
+
+    def account(self, mailbox: str) -> Account:
+        if mailbox not in self.accounts:
+            self.accounts[mailbox] = Account(
+                primary_smtp_address=mailbox, config=self.config, autodiscover=False, access_type=IMPERSONATION
+            )
+        return self.accounts[mailbox]
+
+    def find(self, mailbox: str, folder: str, **filters: Any) -> list[Any]:
+        return list(getattr(self.account(mailbox), folder).filter(**filters))
+
+    def one(self, mailbox: str, folder: str, timeout: float = 20.0, **filters: Any) -> Any:
+        found = eventually(
+            lambda: self.find(mailbox, folder, **filters), timeout=timeout, what=f"{folder} in {mailbox}"
+        )
+        assert len(found) == 1, found
+        return found[0]
+
+
+class Admin:
+    def __init__(self, stack: Stack) -> None:
+        headers = {"Authorization": f"Bearer {SANDBOX_ADMIN_TOKEN}"}
+        self.http = httpx.Client(base_url=stack.urls["admin_api"], headers=headers, timeout=10)
+
+    def set_direction(self, entity: str, field: str, direction: str) -> dict[str, Any]:
+        response = self.http.put(f"/api/v1/entities/{entity}/fields/{field}/direction", json={"direction": direction})
+        return response.raise_for_status().json()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    settings = StackSettings(
+        data_dir=tmp_path_factory.mktemp("stack"), broker_port=free_port(), redis_port=free_port(),
+        crm_sandbox_port=free_port(), exchange_sandbox_port=free_port(), admin_api_port=free_port(),
+        topic_partitions=3,
+    )  # fmt: skip
+    with Stack(settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def crm(stack: Stack) -> Crm:
+    return Crm(stack)
+
+
+@pytest.fixture(scope="module")
+def mailboxes(stack: Stack) -> Mailboxes:
+    return Mailboxes(stack)
+
+
+@pytest.fixture(scope="module")
+def admin(stack: Stack) -> Admin:
+    return Admin(stack)
+
+
+@pytest.fixture
+def tag() -> str:
+    """A unique marker for the records one test creates."""
+    return uuid.uuid4().hex[:8]
+
+
+def settled(read: Any, quiet_s: float = SETTLE_S, timeout: float = 30.0) -> Any:
+    """Poll `read` (a version: versionnumber, ChangeKey) until it stays the same for `quiet_s`; return it."""
+    deadline = time.monotonic() + timeout
+    last, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        current = read()
+        if current != last:
+            last, since = current, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return last
+    raise AssertionError(f"still changing after {timeout}s (last version {last!r})")
