@@ -1,0 +1,144 @@
+"""exchange_capture over the EWS sandbox, the real broker and Redis: creates, updates, deletes, restarts, echoes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from exchangelib import EWSDateTime
+from exchangelib.ewsdatetime import UTC as EWS_UTC
+from exchangelib.indexed_properties import PhoneNumber
+
+from infra.sandbox.exchange.server import ExchangeSandboxUrls
+from services.exchange_capture.main import run
+from services.exchange_capture.settings import ExchangeCaptureSettings
+from services.exchange_capture.state import ExchangeState
+from shared import topics
+from shared.events import ItemChanged
+from tests.integration.exchange.conftest import UserMailbox, start_service, stop_service
+
+pytestmark = pytest.mark.integration
+
+
+def capture_settings(urls: ExchangeSandboxUrls, bootstrap: str, redis_url: str, mailbox: str) -> Any:
+    return ExchangeCaptureSettings(
+        bootstrap_servers=bootstrap,
+        redis_url=redis_url,
+        ews_url=urls.ews_url,
+        mailboxes=mailbox,
+        exchange_capture_poll_interval_s=0.05,
+    )
+
+
+def events_of(reader: Any, mailbox: str, exchange_id: str | None = None) -> Any:
+    def parsed(record: Any) -> ItemChanged:
+        return ItemChanged.model_validate_json(record.value)
+
+    def match(record: Any) -> bool:
+        event = parsed(record)
+        return event.mailbox == mailbox and (exchange_id is None or event.exchange_id == exchange_id)
+
+    return match, parsed
+
+
+CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
+    (
+        "contact",
+        {"given_name": "Ada", "surname": "Byron", "display_name": "Ada Byron", "job_title": "Engineer",
+         "phone_numbers": [PhoneNumber(label="BusinessPhone", phone_number="+1 555 0100")]},
+        {"job_title": "Principal"},
+        {"jobtitle": "Principal"},
+    ),
+    (
+        "appointment",
+        {"subject": "Review", "location": "Room 1", "start": EWSDateTime(2026, 12, 1, 10, 0, tzinfo=EWS_UTC),
+         "end": EWSDateTime(2026, 12, 1, 11, 0, tzinfo=EWS_UTC)},
+        {"location": "Room 2"},
+        {"location": "Room 2"},
+    ),
+    ("task", {"subject": "Call back", "percent_complete": Decimal(10)}, {"subject": "Call back today"},
+     {"subject": "Call back today"}),
+]
+
+
+@pytest.mark.parametrize(("entity", "initial", "edit", "expected_update"), CASES)
+async def test_create_update_delete_are_captured_with_only_changed_fields(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any,
+    exchange_state: ExchangeState, entity: str, initial: dict[str, Any], edit: dict[str, Any],
+    expected_update: dict[str, Any],
+) -> None:
+    reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    task, stop = await start_service(run, capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address))
+    try:
+        item = await user.create(entity, **initial)
+        match, parsed = events_of(reader, user.address, item.id)
+        [created] = await reader.wait_for(match, what=f"{entity} create")
+        event = parsed(created)
+        assert event.op == "create" and event.entity == entity and event.crm_id is None
+        assert event.version == item.changekey and "categories" in event.context
+        if entity == "contact":
+            assert event.changed["telephone1"] == "+1 555 0100"
+            assert event.changed["fullname"] == {"firstname": "Ada", "middlename": None, "lastname": "Byron"}
+        if entity == "appointment":
+            assert event.context["is_organizer"] is True
+            assert event.changed["appointment_time"]["scheduledstart"] == "2026-12-01T10:00:00Z"
+
+        await user.update(item, **edit)
+        updates = await reader.wait_for(lambda r: match(r) and parsed(r).op == "update", what="update")
+        assert [parsed(r).changed for r in updates] == [expected_update]
+
+        await user.delete(item)
+        [deleted] = await reader.wait_for(lambda r: match(r) and parsed(r).op == "delete", what="delete")
+        assert parsed(deleted).changed == {}
+        assert await exchange_state.snapshot(user.address, item.id) is None
+    finally:
+        await stop_service(task, stop)
+
+
+async def test_linked_item_events_carry_the_crm_id(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any,
+    exchange_state: ExchangeState,
+) -> None:
+    reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    item = await user.create("task", subject="Linked")
+    await exchange_state.link("task", "crm-task-1", user.address, item.id)
+    task, stop = await start_service(run, capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address))
+    try:
+        match, parsed = events_of(reader, user.address, item.id)
+        [created] = await reader.wait_for(match, what="linked create")
+        assert parsed(created).crm_id == "crm-task-1"
+    finally:
+        await stop_service(task, stop)
+
+
+async def test_sync_state_survives_a_restart_without_duplicates_or_loss(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any
+) -> None:
+    reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    settings = capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address)
+    match, parsed = events_of(reader, user.address)
+    first = await user.create("contact", given_name="First", display_name="First")
+    task, stop = await start_service(run, settings)
+    await reader.wait_for(lambda r: match(r) and parsed(r).exchange_id == first.id, what="first create")
+    await stop_service(task, stop)
+
+    second = await user.create("contact", given_name="Second", display_name="Second")  # while capture is down
+    await user.update(first, job_title="Changed while down")
+    task, stop = await start_service(run, settings)
+    try:
+        await reader.wait_for(lambda r: match(r) and parsed(r).exchange_id == second.id, what="second create")
+        await reader.wait_for(lambda r: match(r) and parsed(r).op == "update", what="update while down")
+        # a marker made after the restart: once it is seen, everything before it has been read
+        marker = await user.create("contact", given_name="Marker", display_name="Marker")
+        await reader.wait_for(lambda r: match(r) and parsed(r).exchange_id == marker.id, what="marker")
+    finally:
+        await stop_service(task, stop)
+    seen = [(parsed(r).exchange_id, parsed(r).op) for r in reader.matching(match)]
+    assert sorted(seen) == sorted(
+        [(first.id, "create"), (second.id, "create"), (first.id, "update"), (marker.id, "create")]
+    )
+    update = next(parsed(r) for r in reader.matching(match) if parsed(r).op == "update")
+    assert update.changed == {"jobtitle": "Changed while down"}
+    assert update.occurred_at <= datetime.now(UTC)
