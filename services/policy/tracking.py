@@ -5,7 +5,10 @@ Pure: no I/O, no clock (`now` is passed), no logging.
 Tracking: an item created in Exchange reaches CRM only when it carries the tracking category
 (appointments and tasks; never contacts). A linked item (the event carries crm_id) syncs both ways
 subject to the field directions; a linked appointment or task whose categories no longer include the
-tracking category is untracked: nothing flows, and nothing is deleted.
+tracking category arrives as a categories-only update (the capture sends no fields): that untracks,
+nothing flows and nothing is deleted. Items fieldsync created from CRM carry no category, so a field
+edit of a linked item without the category still flows (the untracked state is not remembered yet).
+An unlinked item that gains the category later is created in CRM with every field its snapshot holds.
 
 Deletes reaching CRM (sync-semantics 4):
 
@@ -34,8 +37,14 @@ def is_tracked(change: ItemChanged) -> bool:
 
 
 def is_untracked(change: ItemChanged) -> bool:
-    """A trackable item whose known categories lack the tracking category (removed: untrack, never delete)."""
-    return change.entity in TRACKABLE and "categories" in change.context and not is_tracked(change)
+    """A categories-only update of a trackable item that lacks the tracking category: removed, untrack."""
+    return change.entity in TRACKABLE and not change.changed and not is_tracked(change)
+
+
+def with_snapshot_fields(change: ItemChanged, facts: Facts) -> ItemChanged:
+    """An unlinked item tracked late: its create carries every field the Exchange snapshot holds."""
+    known = {k: v for k, v in facts.exchange_values.get(change.mailbox or "", {}).items() if not k.startswith("@")}
+    return change.model_copy(update={"changed": {**known, **change.changed}}) if known else change
 
 
 def delete_note(change: ItemChanged, facts: Facts, now: datetime) -> str | None:
@@ -72,6 +81,8 @@ def decide_from_exchange(
     if (not linked and (change.entity not in TRACKABLE or not is_tracked(change))) or (linked and is_untracked(change)):
         outcomes, _ = outcomes_for(spec, policy, change, "crm", mailbox, "untracked")
         return Decision((TargetDecision("crm", mailbox, None, {}, outcomes, change.exchange_id, "untracked"),))
+    if not linked:
+        change = with_snapshot_fields(change, facts)
     outcomes, allowed = outcomes_for(spec, policy, change, "crm", mailbox)
     # Unlinked and tracked: a create (the crm_applier upserts by the Exchange link, so a replay or a
     # later update that overtakes the link finds the record it made).

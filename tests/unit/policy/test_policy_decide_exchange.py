@@ -18,6 +18,18 @@ from tests.policy_builders import (
 )
 
 ROWS = [
+    Row(
+        "linked item without the category (created from CRM): edits flow",
+        exchange("task", "update", {"subject": "s"}, categories=[]),
+        [("crm", ALICE, "update")],
+    ),
+    Row(
+        "unlinked item tracked late: created with its snapshot's fields",
+        exchange("task", "update", {}, crm_id=None, **TRACKED),
+        [("crm", ALICE, "create")],
+        fields={f"crm:{ALICE}": ["description", "subject"]},
+        facts=Facts(exchange_values={ALICE: {"subject": "s", "description": "d", "@version": "ck"}}),
+    ),
     # Exchange to CRM: tracking and direction
     Row(
         "exchange create tracked appointment",
@@ -75,9 +87,8 @@ ROWS = [
     ),
     Row(
         "exchange update linked appointment, category removed: untracked",
-        exchange("appointment", "update", {"location": "L"}, categories=["Red"]),
+        exchange("appointment", "update", {}, categories=["Red"]),
         [],
-        reasons={"location": "untracked"},
     ),
     Row(
         "field without a CRM attribute is unmapped",
