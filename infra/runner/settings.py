@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from infra.runner.process import free_port
 from infra.sandbox.seed import SandboxClientSettings
 from shared.settings import CrmSettings, ExchangeSettings, KafkaSettings
 
@@ -24,6 +26,8 @@ class StackSettings(KafkaSettings, CrmSettings, ExchangeSettings):
     stack_services: str = ALL_SERVICES
     # Seed the sandboxes (alice, bob, carol, admin) the first time the data folder is used.
     stack_seed: bool = True
+    # How many users the seed creates (None: alice, bob, carol); the benchmark seeds more to spread traffic.
+    stack_seed_users: int | None = None
     stack_ready_timeout_s: float = 60.0
     # A service without a port or health URL counts as ready once it stayed alive this long.
     stack_settle_s: float = 1.5
@@ -110,3 +114,12 @@ class StackSettings(KafkaSettings, CrmSettings, ExchangeSettings):
             ews_username=self.ews_username,
             ews_password=self.ews_password,
         )
+
+
+def free_port_settings(data_dir: Path, **overrides: Any) -> StackSettings:
+    """Stack settings on free ports over `data_dir`: for tests that run a whole stack beside others."""
+    ports = {
+        name: free_port()
+        for name in ("broker_port", "redis_port", "crm_sandbox_port", "exchange_sandbox_port", "admin_api_port")
+    }
+    return StackSettings(data_dir=data_dir, **{**ports, **overrides})

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from infra.kafka.topics import ensure_topics
 from infra.runner.infra import broker, broker_ready, redis_process, redis_ready
 from infra.runner.process import ManagedProcess, ProcessFailed
 from infra.runner.services import ChildSpec, sandboxes, services
-from infra.runner.settings import StackSettings
-from infra.sandbox.seed import DEFAULT_USERS, seed
+from infra.runner.settings import StackSettings, free_port_settings
+from infra.sandbox.seed import seed, user_names
 
-__all__ = ["ProcessFailed", "Stack", "StackSettings"]
+__all__ = ["ProcessFailed", "Stack", "StackSettings", "free_port_settings"]
+T = TypeVar("T")
 
 # Called once per part as it becomes ready: (name, seconds it took, detail such as its URL).
 ReadyCallback = Callable[[str, float, str], None]
@@ -30,6 +33,16 @@ ReadyCallback = Callable[[str, float, str], None]
 
 def _quiet(name: str, seconds: float, detail: str) -> None:
     """The default ReadyCallback: programmatic users (test fixtures) need no progress lines."""
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, also when the caller already runs a loop (an async test fixture): then in a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class Stack:
@@ -76,7 +89,7 @@ class Stack:
         proc.wait_ready(lambda: broker_ready(s.broker_port), timeout)
         self.on_ready("broker", time.monotonic() - began, s.stack_bootstrap)
         began = time.monotonic()
-        created = asyncio.run(ensure_topics(s.stack_bootstrap, s.topic_partitions, timeout=timeout))
+        created = _run(ensure_topics(s.stack_bootstrap, s.topic_partitions, timeout=timeout))
         self.on_ready("topics", time.monotonic() - began, f"{len(created)} created, {s.topic_partitions} partitions")
         began = time.monotonic()
         proc = self._spawn(redis_process(s.redis_port, s.redis_dir, s.log_dir))
@@ -85,7 +98,7 @@ class Stack:
         self._start_group(sandboxes(s))
         if s.stack_seed and not s.seed_marker.exists():
             began = time.monotonic()
-            report = asyncio.run(seed(s.client_settings(), DEFAULT_USERS, progress=_silent))
+            report = _run(seed(s.client_settings(), user_names(s.stack_seed_users), progress=_silent))
             s.seed_marker.write_text("seeded by fieldsync up\n")
             self.on_ready("seed", time.monotonic() - began, report.summary())
         self._start_group(services(s))

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from infra.runner.process import port_open
+from infra.runner.stack import Stack, free_port_settings
 from tests.support import eventually, free_port
 
 pytestmark = pytest.mark.e2e
@@ -181,4 +182,18 @@ def test_a_child_that_dies_is_reported_and_stops_the_stack_with_an_error(
     os.kill(victim, signal.SIGKILL)
     assert run.finish() == 1, run.output
     assert "exchange-sandbox exited" in run.output and "exchange-sandbox.log" in run.output, run.output
+    assert_nothing_left(pids, env)
+
+
+def test_stack_api_as_a_context_manager_on_free_ports(tmp_path: Path) -> None:
+    """What other e2e fixtures do: Stack(free_port_settings(...)) in a with block; its urls answer."""
+    settings = free_port_settings(tmp_path / "data", stack_services="none")
+    with Stack(settings) as stack:
+        assert stack.urls["bootstrap_servers"] == f"127.0.0.1:{settings.broker_port}"
+        env = {f"FIELDSYNC_{name.upper()}_PORT": str(getattr(settings, f"{name}_port")) for name in PORTS}
+        assert_everything_answers(env, with_admin=False)
+        pids = {proc.pid: Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+                for proc in stack.processes if proc.pid}
+        assert settings.seed_marker.exists()
+    assert stack.processes == []
     assert_nothing_left(pids, env)
