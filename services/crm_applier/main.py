@@ -32,7 +32,13 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
     redis = Redis.from_url(settings.redis_url)
     catalogue = load_catalogue()
     writer = CrmWriter(client, CrmState(redis), AppliedRecords(redis), catalogue, settings.crm_applier_conflict_retries)
-    consumer = make_consumer(settings, topics.DELTAS_CRM.full_name, group_id=settings.crm_applier_group_id)
+    consumer = make_consumer(
+        settings,
+        topics.DELTAS_CRM.full_name,
+        group_id=settings.crm_applier_group_id,
+        session_timeout_ms=settings.crm_applier_session_timeout_ms,
+        heartbeat_interval_ms=settings.crm_applier_heartbeat_interval_ms,
+    )
     producer = make_producer(settings)
     await producer.start()
     await consumer.start()

@@ -109,6 +109,8 @@ class CrmWriter:
             plan = plan_update(delta, current, _modified(row) if row else None, base, applied.events)
             if plan.action != "write":
                 return await self._finish(spec, delta, crm_id, plan, None)
+            # Announced before the write, so a capture polling in between recognises its values.
+            await self.state.record_echo(spec.name, crm_id, Echo(None, plan.fields))
             try:
                 written = await self.client.update(spec.entity_set, crm_id, write_body(spec, plan.fields), etag)
             except PreconditionFailed:
@@ -144,6 +146,7 @@ class CrmWriter:
             if owner is None:
                 raise Undeliverable(f"no CRM user has the mailbox {delta.mailbox}")
             body["ownerid@odata.bind"] = f"/systemusers({owner})"
+        await self.state.record_echo(spec.name, new_id, Echo(None, dict(delta.changed)))
         try:
             row = await self.client.create(spec.entity_set, body)
         except PreconditionFailed as exc:

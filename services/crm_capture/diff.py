@@ -76,8 +76,10 @@ def diff_row(
     - no snapshot: a create with every field;
     - otherwise only the fields whose canonical value differs; an owner or statecode change sends
       every field (for a new owner's mailbox it is a create) with previous_owner_mailbox in context;
-    - echo: when the row's version is the one fieldsync wrote, the fields holding exactly what it
-      wrote are dropped; a row last modified by the fieldsync user is marked origin "fieldsync".
+    - echo: an applier records what it is about to write (version unknown) and then the version it
+      produced. When the row is at that version, or was last modified by the fieldsync user, the
+      fields holding exactly what fieldsync wrote are dropped; what is left at the recorded version
+      is a user change, otherwise it is marked origin "fieldsync".
     """
     current = snapshot_of(spec, row, owner_mailbox)
     fields = _fields(current)
@@ -85,17 +87,18 @@ def diff_row(
     version = current[VERSION]
     occurred_at = canonical_datetime(row.get("modifiedon"))
     by_fieldsync = fieldsync_user is not None and _id(row.get("_modifiedby_value")) == _id(fieldsync_user)
-    origin: Origin = "fieldsync" if by_fieldsync else "user"
+    at_echo_version = echo is not None and echo.version is not None and echo.version == version
+    applies = echo is not None and (at_echo_version or by_fieldsync)
+    origin: Origin = "fieldsync" if by_fieldsync and not at_echo_version else "user"
     if previous is None:
-        if echo is not None and echo.version is not None and echo.version == version:
+        if applies:
             return Diff(None, current)  # fieldsync created this row and has not stored its snapshot yet
         return Diff(Change("create", fields, context, version, origin, occurred_at), current)
     changed = {key: value for key, value in fields.items() if key not in previous or previous[key] != value}
     echoed: set[str] = set()
-    if echo is not None and echo.version is not None and echo.version == version:
+    if echo is not None and applies:
         echoed = {key for key, value in changed.items() if key in echo.values and echo.values[key] == value}
         changed = {key: value for key, value in changed.items() if key not in echoed}
-        origin = "user"  # what is left was not written by fieldsync in this version
     owner_changed = OWNER in previous and previous[OWNER] != current[OWNER]
     state_changed = STATE in previous and previous[STATE] != current[STATE] and not _state_echoed(spec, echoed)
     if owner_changed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 import uuid
@@ -13,13 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
 from infra.sandbox.crm.server import CrmSandboxUrls, serve_crm
 from infra.sandbox.crm.settings import CrmSandboxSettings
+from services.crm_applier.main import run as run_applier
+from services.crm_applier.settings import CrmApplierSettings
 from shared.clients.crm import CrmClient, RetryPolicy
 from shared.settings import SANDBOX_CRM_SECRET
+from tests.integration.crm.harness import applier_settings, run_service, skip_to_end, stop_service
 
 FAST_RETRY = RetryPolicy(attempts=4, base_s=0.05, cap_s=0.5)
 
@@ -125,13 +127,21 @@ async def read_topic(kafka_bootstrap: str) -> AsyncIterator[Callable[[str], Any]
             await reader.stop()
 
 
-async def run_service(run: Callable[..., Any], settings: Any) -> tuple[asyncio.Task[None], asyncio.Event]:
-    """Start a service's `run(settings, stop)` as a task; stop it with `await stop_service(...)`."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop))
-    return task, stop
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=False)
+    await producer.start()
+    yield producer
+    await producer.stop()
 
 
-async def stop_service(task: asyncio.Task[None], stop: asyncio.Event) -> None:
-    stop.set()
-    await asyncio.wait_for(task, timeout=15)
+@pytest.fixture
+async def applier(
+    crm_sandbox: CrmSandboxUrls, kafka_bootstrap: str, redis_url: str
+) -> AsyncIterator[CrmApplierSettings]:
+    """crm_applier running (its composition root) against the test's sandbox and Redis, from the topic's end."""
+    settings = applier_settings(crm_sandbox, kafka_bootstrap, redis_url)
+    await skip_to_end(kafka_bootstrap, settings.crm_applier_group_id)
+    service = await run_service(run_applier, settings)
+    yield settings
+    await stop_service(*service)

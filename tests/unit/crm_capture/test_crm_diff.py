@@ -70,6 +70,16 @@ ALL_CONTACT_FIELDS = {pair.key for pair in CONTACT.fields}
             {"nickname"},
             "user",
         ),
+        # the applier recorded what it is about to write (no version yet): dropped when fieldsync wrote the row
+        (
+            edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC),
+            Echo(None, {"jobtitle": "Engineer"}),
+            None,
+            set(),
+            None,
+        ),
+        # ... but not when a user wrote the same value
+        (edit(jobtitle="Engineer"), Echo(None, {"jobtitle": "Engineer"}), "update", {"jobtitle"}, "user"),
         # an older echo does not hide a newer change
         (edit(jobtitle="Engineer"), Echo("10", {"jobtitle": "Engineer"}), "update", {"jobtitle"}, "user"),
         # written by the fieldsync user without a matching echo record: marked as fieldsync's
@@ -97,6 +107,9 @@ def test_first_sight_is_a_create_with_every_field() -> None:
 
 def test_first_sight_of_fieldsync_own_create_is_dropped() -> None:
     assert diff_row(CONTACT, None, BASE_ROW, "a@x", FIELDSYNC, Echo("10", {})).change is None
+    by_fieldsync = {**BASE_ROW, "_modifiedby_value": FIELDSYNC}
+    assert diff_row(CONTACT, None, by_fieldsync, "a@x", FIELDSYNC, Echo(None, {})).change is None
+    assert diff_row(CONTACT, None, BASE_ROW, "a@x", FIELDSYNC, Echo(None, {})).change is not None
 
 
 def test_owner_change_names_the_previous_mailbox() -> None:

@@ -1,0 +1,134 @@
+"""Helpers of the CRM-side integration tests: deltas to send, service settings, event waits."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from redis.asyncio import Redis
+
+from infra.sandbox.crm.server import CrmSandboxUrls
+from services.crm_applier.settings import CrmApplierSettings
+from services.crm_capture.main import run as run_capture
+from services.crm_capture.settings import CrmCaptureSettings
+from shared import redis_keys, topics
+from shared.events import DeltaApplied, ItemChanged, ItemDelta, Source
+from shared.kafka import encode
+from tests.support import eventually_async
+
+Service = tuple["asyncio.Task[None]", asyncio.Event]
+
+
+async def run_service(run: Any, settings: Any) -> Service:
+    """Start a service's `run(settings, stop)` as a task; stop it with `await stop_service(...)`."""
+    stop = asyncio.Event()
+    return asyncio.create_task(run(settings, stop)), stop
+
+
+async def stop_service(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    stop.set()
+    await asyncio.wait_for(task, timeout=15)
+
+
+def applier_settings(urls: CrmSandboxUrls, kafka_bootstrap: str, redis_url: str) -> CrmApplierSettings:
+    return CrmApplierSettings(
+        bootstrap_servers=kafka_bootstrap,
+        redis_url=redis_url,
+        crm_base_url=urls.api_url,
+        crm_token_url=urls.token_url,
+        crm_applier_group_id=f"crm-applier-{uuid.uuid4()}",
+        crm_applier_retry_attempts=2,
+        crm_applier_retry_base_s=0.01,
+        crm_applier_retry_max_s=0.05,
+        crm_applier_session_timeout_ms=2000,  # the group join takes half of it on Tansu
+        crm_applier_heartbeat_interval_ms=300,
+    )
+
+
+def make_delta(**overrides: Any) -> ItemDelta:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": now,
+        "captured_at": now,
+        "source": Source(system="exchange"),
+        "entity": "contact",
+        "op": "update",
+        "target": "crm",
+        "policy_version": 1,
+        "decided_at": now,
+        "causation_id": str(uuid.uuid4()),
+    }
+    values.update(overrides)
+    return ItemDelta(**values)
+
+
+def key_of(delta: ItemDelta) -> bytes:
+    return ((delta.crm_id and f"contact:{delta.crm_id}") or f"contact:x-{delta.mailbox}:{delta.exchange_id}").encode()
+
+
+async def skip_to_end(bootstrap: str, group_id: str) -> None:
+    """Commit the group's offsets at the end of deltas.crm, so the test's applier ignores earlier tests' deltas."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await consumer._client.fetch_all_metadata()
+        tps = [
+            TopicPartition(topics.DELTAS_CRM.full_name, p)
+            for p in partitions.partitions_for_topic(topics.DELTAS_CRM.full_name) or ()
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        await consumer.commit({tp: await consumer.position(tp) for tp in tps})
+    finally:
+        await consumer.stop()
+
+
+async def send(producer: AIOKafkaProducer, delta: ItemDelta) -> None:
+    await producer.send_and_wait(topics.DELTAS_CRM.full_name, encode(delta), key=key_of(delta))
+
+
+async def result_of(reader: Any, delta: ItemDelta, count: int = 1) -> list[DeltaApplied]:
+    records = await reader.wait_for(
+        lambda r: DeltaApplied.model_validate_json(r.value).causation_id == delta.event_id,
+        count=count,
+        what=f"DeltaApplied for {delta.event_id}",
+    )
+    return [DeltaApplied.model_validate_json(r.value) for r in records]
+
+
+def capture_settings(urls: CrmSandboxUrls, kafka_bootstrap: str, redis_url: str) -> CrmCaptureSettings:
+    return CrmCaptureSettings(
+        bootstrap_servers=kafka_bootstrap,
+        redis_url=redis_url,
+        crm_base_url=urls.api_url,
+        crm_token_url=urls.token_url,
+        crm_capture_entities=["contact", "task"],
+        crm_capture_poll_interval_s=0.05,
+        crm_fieldsync_user_id=urls.application_user_id,
+    )
+
+
+async def start_capture(settings: CrmCaptureSettings) -> Any:
+    """Start the service and wait until it holds a cursor (change tracking has begun)."""
+    service = await run_service(run_capture, settings)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        await eventually_async(lambda: redis.get(redis_keys.crm_cursor("contact")), what="the first cursor")
+    finally:
+        await redis.aclose()
+    return service
+
+
+def events_for(reader: Any, crm_id: str) -> list[ItemChanged]:
+    key = topics.crm_item_key("contact", crm_id).encode()
+    return [ItemChanged.model_validate_json(r.value) for r in reader.matching(lambda r: r.key == key)]
+
+
+async def wait_events(reader: Any, crm_id: str, count: int) -> list[ItemChanged]:
+    key = topics.crm_item_key("contact", crm_id).encode()
+    await reader.wait_for(lambda r: r.key == key, count=count, what=f"{count} events of {crm_id}")
+    return events_for(reader, crm_id)
