@@ -1,0 +1,1 @@
+"""The pipeline benchmark: bench/pipeline.py and the modules it composes."""

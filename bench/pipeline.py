@@ -1,0 +1,109 @@
+"""Pipeline benchmark: the sandbox traffic generator through the whole embedded stack, measured end to end.
+
+    .venv/bin/python bench/pipeline.py                 # 200 changes/s for 60 s, 20 users, 1 s polls
+    .venv/bin/python bench/pipeline.py --quick         # 15 s
+    .venv/bin/python bench/pipeline.py --rate 50 --duration 30 --crm-share 1.0
+
+Prints sustained throughput (changes applied per second over the steady window), end-to-end latency
+p50/p95/p99 with its hops (capture, decide, apply), errors, dead letters and each service's peak memory,
+and whether the issue's first target is met; writes the same as JSON under bench/results/.
+
+Lifecycle: a Stack of its own (temporary data folder, free ports, so a running `make run` is never
+touched) is started and seeded with `--users` users, the scenario runs (bench/scenario.py), memory is
+sampled from start to end, and the stack is stopped in every case. The data folder (with every
+child's log) is removed after a successful run and kept, with its path printed, after a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+# Run as a script (`python bench/pipeline.py`): the repository root must be importable.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.memory import MemorySampler  # noqa: E402
+from bench.report import render, write_json  # noqa: E402
+from bench.scenario import Options, run_scenario  # noqa: E402
+from infra.runner.process import free_port  # noqa: E402
+from infra.runner.stack import Stack, StackSettings  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/pipeline.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200.0, help="changes per second offered (default 200)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (default 60)")
+    parser.add_argument("--quick", action="store_true", help="15 s of traffic instead of --duration")
+    parser.add_argument("--users", type=int, default=20, help="seeded users, one mailbox each (default 20)")
+    parser.add_argument("--crm-share", type=float, default=0.5, help="share of changes made in CRM (default 0.5)")
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="capture poll interval, s (default 1)")
+    parser.add_argument("--keep-data", action="store_true", help="keep the stack's data folder and logs")
+    args = parser.parse_args(argv)
+    if args.rate <= 0 or args.duration <= 0 or args.users < 1 or not 0 <= args.crm_share <= 1 \
+            or args.poll_interval <= 0:
+        parser.error("--rate, --duration, --poll-interval must be positive, --users >= 1, --crm-share within 0..1")
+    if args.quick:
+        args.duration = 15.0
+    return args
+
+
+def stack_settings(data_dir: Path, users: int) -> StackSettings:
+    return StackSettings(
+        data_dir=data_dir, broker_port=free_port(), redis_port=free_port(), crm_sandbox_port=free_port(),
+        exchange_sandbox_port=free_port(), admin_api_port=free_port(), stack_seed_users=users,
+        stack_ready_timeout_s=120.0,
+    )
+
+
+def _ready(name: str, seconds: float, detail: str) -> None:
+    print(f"  {name:<18} ready in {seconds:5.1f}s  {detail}", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    options = Options(rate=args.rate, duration=args.duration, users=args.users, crm_share=args.crm_share,
+                      poll_interval=args.poll_interval)
+    command = shlex.join(["bench/pipeline.py", *argv])
+    # The children inherit this environment: both captures poll at the interval asked for.
+    for name in ("FIELDSYNC_CRM_CAPTURE_POLL_INTERVAL_S", "FIELDSYNC_EXCHANGE_CAPTURE_POLL_INTERVAL_S"):
+        os.environ[name] = str(args.poll_interval)
+    data_dir = Path(tempfile.mkdtemp(prefix="fieldsync-bench-"))
+    stack = Stack(stack_settings(data_dir, args.users), on_ready=_ready)
+    print(f"starting the stack in {data_dir} ({args.users} users)", flush=True)
+    sampler: MemorySampler | None = None
+    ok = False
+    try:
+        stack.start()
+        sampler = MemorySampler({p.name: p.pid for p in stack.processes if p.pid is not None}).start()
+        print(f"running {args.rate:g} changes/s for {args.duration:g}s, crm share {args.crm_share:g}, "
+              f"poll interval {args.poll_interval:g}s", flush=True)
+        result = asyncio.run(run_scenario(stack, options, command))
+        sampler.stop()
+        result.memory_mib = {**sampler.peaks_mib(),
+                             "bench (traffic, observer)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        print(render(result), flush=True)
+        print(f"results written to {write_json(result, RESULTS).relative_to(ROOT)}")
+        ok = True
+        return 0
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        stack.stop()
+        if ok and not args.keep_data:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print(f"stack data and logs kept in {data_dir}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,178 @@
+"""One benchmark run against a started Stack: warm up, drive traffic, drain, measure.
+
+Lifecycle of `run_scenario`: the bus observer starts first (it reads `applied` and `deadletter` from
+the earliest offset); the warm-up waits until the initial sync of the seeded records has been applied
+to the mailboxes and the bus is quiet, so traffic has linked items on both sides; traffic then runs
+for `duration` at `rate` while a progress line is printed every few seconds; the drain waits until
+every change is delivered or nothing new arrives for a while; the observer is closed in every case.
+A child of the stack that dies aborts the run with an error naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bench.measure import match, measure
+from bench.observer import BusObserver, observing, stop_observing
+from bench.report import Result
+from infra.runner.stack import Stack
+from infra.sandbox.seed import address_of, user_names
+from infra.sandbox.traffic import TrafficReport, run_traffic
+from shared.settings import KafkaSettings
+
+PROGRESS_EVERY_S = 5.0
+SEEDED_RECORDS_PER_USER = 6  # infra.sandbox.seed.records_for: 2 contacts, 2 appointments, 2 tasks
+
+
+class StackDied(RuntimeError):
+    """A child of the stack exited during the benchmark."""
+
+
+@dataclass(frozen=True)
+class Options:
+    rate: float
+    duration: float
+    users: int
+    crm_share: float
+    poll_interval: float
+    warmup_timeout: float = 180.0
+    drain_quiet: float = 10.0
+    drain_timeout: float = 90.0
+    seed: int = 7
+
+    @property
+    def steady_skip_s(self) -> float:
+        """The start of the traffic left out of the steady window (pipeline and clients warming up)."""
+        return max(2.0, min(10.0, 0.2 * self.duration))
+
+
+def _check(stack: Stack) -> None:
+    dead = stack.failed()
+    if dead is not None:
+        raise StackDied(f"{dead.name} died during the benchmark; see {dead.log_path}")
+
+
+def _to_exchange(observer: BusObserver) -> int:
+    return sum(1 for e in observer.applied if e.target == "exchange" and e.result in ("applied", "conflict_resolved"))
+
+
+async def _warm_up(stack: Stack, observer: BusObserver, options: Options) -> str:
+    """Wait for the initial sync (one create per seeded record) and 3 quiet seconds; say how it went."""
+    expected = SEEDED_RECORDS_PER_USER * options.users
+    began = time.monotonic()
+    last_count, last_change, next_line = -1, began, began + PROGRESS_EVERY_S
+    while True:
+        _check(stack)
+        now = time.monotonic()
+        count = len(observer.applied)
+        if count != last_count:
+            last_count, last_change = count, now
+        if _to_exchange(observer) >= expected and now - last_change >= 3.0:
+            return f"initial sync applied ({_to_exchange(observer)} items created in mailboxes) in {now - began:.0f}s"
+        if now - began > options.warmup_timeout:
+            return (f"warm-up gave up after {options.warmup_timeout:.0f}s: {_to_exchange(observer)}/{expected} "
+                    "seeded records reached the mailboxes; traffic runs anyway")
+        if now >= next_line:
+            next_line += PROGRESS_EVERY_S
+            print(f"  warm-up {now - began:4.0f}s: {_to_exchange(observer)}/{expected} seeded records in mailboxes, "
+                  f"{observer.dead_letters} dead letters", flush=True)
+        await asyncio.sleep(0.2)
+
+
+class _TrafficLines:
+    """Keeps the traffic generator's per-second line (to show changes made) and prints its other lines."""
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def __call__(self, line: str) -> None:
+        found = re.search(r"(\d+) done", line)
+        if found and not line.startswith("traffic done"):
+            self.made = int(found.group(1))
+        else:
+            print(f"  {line.strip()}", flush=True)
+
+
+def _progress(observer: BusObserver, lines: _TrafficLines, began: datetime, last: datetime) -> str:
+    now = datetime.now(UTC)
+    since = [e for e in observer.applied if e.applied_at >= began]
+    recent = [(e.applied_at - e.occurred_at).total_seconds() for e in since if e.applied_at >= last]
+    lag = f"{max(recent):.2f}s" if recent else "-"
+    elapsed = (now - began).total_seconds()
+    return (f"  {elapsed:5.1f}s: made {lines.made}, applied {len(since)} deltas "
+            f"({sum(len(e.changed) for e in since)} fields), lag (max occurred->applied, last {PROGRESS_EVERY_S:g}s) "
+            f"{lag}, dead letters {observer.dead_letters}")
+
+
+async def _traffic(stack: Stack, observer: BusObserver, options: Options) -> tuple[TrafficReport, datetime]:
+    lines = _TrafficLines()
+    mailboxes = [address_of(name) for name in user_names(options.users)]
+    began = datetime.now(UTC)
+    task = asyncio.create_task(run_traffic(
+        stack.settings.client_settings(), rate=options.rate, duration=options.duration,
+        crm_share=options.crm_share, mailboxes=mailboxes, seed=options.seed, progress=lines,
+    ))
+    last = began
+    while not task.done():
+        _check(stack)
+        await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
+        if not task.done():
+            print(_progress(observer, lines, began, last), flush=True)
+            last = datetime.now(UTC)
+    return task.result(), began
+
+
+async def _drain(stack: Stack, observer: BusObserver, report: TrafficReport, options: Options) -> str:
+    began = time.monotonic()
+    last_count, last_change = len(observer.applied), began
+    while True:
+        _check(stack)
+        now = time.monotonic()
+        missing = sum(1 for d in match(report.changes, observer.applied) if d.event is None)
+        if missing == 0:
+            return f"drained in {now - began:.1f}s"
+        if len(observer.applied) != last_count:
+            last_count, last_change = len(observer.applied), now
+        if now - last_change >= options.drain_quiet or now - began >= options.drain_timeout:
+            return f"drain stopped after {now - began:.0f}s with {missing} changes not applied"
+        print(f"  drain {now - began:4.0f}s: {missing} changes not applied yet", flush=True)
+        await asyncio.sleep(2.0)
+
+
+async def run_scenario(stack: Stack, options: Options, command: str) -> Result:
+    observer = BusObserver(KafkaSettings(bootstrap_servers=stack.settings.stack_bootstrap,
+                                         fetch_max_wait_ms=stack.settings.fetch_max_wait_ms))
+    task = await observing(observer)
+    try:
+        notes = [await _warm_up(stack, observer, options)]
+        print(f"  {notes[0]}", flush=True)
+        report, _ = await _traffic(stack, observer, options)
+        notes.append(await _drain(stack, observer, report, options))
+        print(f"  {notes[-1]}", flush=True)
+    finally:
+        await stop_observing(observer, task)
+    if not report.changes:
+        raise RuntimeError(f"the traffic generator made no change: {report.errors[:3]}")
+    first = min(c.sent_at for c in report.changes)
+    window = (first + timedelta(seconds=options.steady_skip_s), first + timedelta(seconds=report.elapsed_s))
+    deliveries = match(report.changes, observer.applied)
+    failed = sum(1 for e in observer.applied if e.result == "failed" and e.applied_at >= first)
+    return Result(
+        command=command,
+        options={"rate": options.rate, "duration": options.duration, "users": options.users,
+                 "crm_share": options.crm_share, "poll_interval": options.poll_interval},
+        offered_rate=options.rate,
+        source_rate=report.achieved_rate,
+        traffic_errors=len(report.errors),
+        failed_deltas=failed,
+        dead_letters=observer.dead_letters,
+        measurement=measure(deliveries, observer.applied, window),
+        memory_mib={},
+        notes=notes,
+        dead_letter_reasons=dict(observer.dead_letter_reasons),
+        traffic_error_examples=report.errors[:3],
+    )
