@@ -125,7 +125,8 @@ async def run_traffic(
                 progress(f"  {elapsed:5.1f}s: {len(report.changes)} done ({len(report.changes) / elapsed:.1f}/s), "
                          f"{len(tasks)} in flight, {len(report.errors)} errors")
         await asyncio.gather(*tasks)
-        report.elapsed_s = loop.time() - start
+        # The schedule spans planned/rate seconds even though the last change starts one interval earlier.
+        report.elapsed_s = max(loop.time() - start, report.planned / rate)
     finally:
         for task in tasks:
             task.cancel()

@@ -1,6 +1,16 @@
-"""The `fieldsync` command: `up` (the embedded stack), `sandbox` (seed, traffic, serve), `policy`."""
+"""The `fieldsync` command: `up` (the embedded stack), `sandbox` (seed, traffic, serve), `policy`.
+
+    fieldsync up                                   the embedded stack in the foreground (make run)
+    fieldsync sandbox seed [--users N]             users, mailboxes and records in the sandboxes
+    fieldsync sandbox traffic --rate R --duration S [--crm-share 0.5]
+    fieldsync sandbox serve-crm | serve-exchange   one sandbox alone
+    fieldsync policy ...                           the sync policy, through the admin API
+"""
 
 from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
 
 import typer
 
@@ -10,6 +20,24 @@ app = typer.Typer(name="fieldsync", help="Field-level sync between Dynamics 365 
 app.command("up")(stack.up)
 app.add_typer(sandbox.app, name="sandbox", help="Seed the sandboxes, make traffic, serve one sandbox.")
 app.add_typer(policy.app, name="policy", help="Read and change the sync policy through the admin API.")
+
+
+def _print_version(requested: bool) -> None:
+    if requested:
+        try:
+            typer.echo(f"fieldsync {version('fieldsync')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("fieldsync (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Field-level sync between Dynamics 365 CE and Exchange."""
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ def seed_command(
     users: Annotated[int | None, typer.Option(min=1, help="Number of users (default: alice, bob, carol).")] = None,
 ) -> None:
     """Create the business unit, users with mailboxes, and records they own (idempotent)."""
-    report = asyncio.run(seed(SandboxClientSettings(), user_names(users)))
-    typer.echo(f"seeded: {report.summary()}")
+    asyncio.run(seed(SandboxClientSettings(), user_names(users), progress=typer.echo))
 
 
 @app.command("traffic")
@@ -30,9 +29,12 @@ def traffic_command(
     mailbox: Annotated[list[str] | None, typer.Option(help="Mailbox to change (repeat); default: all.")] = None,
     seed_value: Annotated[int | None, typer.Option("--seed", help="Random seed, for a repeatable run.")] = None,
 ) -> None:
-    """Change records on both sides at a steady rate through the Web API and EWS."""
+    """Change records on both sides at a steady rate through the Web API and EWS (exit 1 if any failed)."""
     report = asyncio.run(
-        run_traffic(SandboxClientSettings(), rate, duration, crm_share, mailboxes=mailbox or None, seed=seed_value)
+        run_traffic(
+            SandboxClientSettings(), rate, duration, crm_share, mailboxes=mailbox or None, seed=seed_value,
+            progress=typer.echo,
+        )
     )
     if report.errors:
         for error in report.errors[:10]:
