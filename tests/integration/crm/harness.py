@@ -91,10 +91,11 @@ async def send(producer: AIOKafkaProducer, delta: ItemDelta) -> None:
     await producer.send_and_wait(topics.DELTAS_CRM.full_name, encode(delta), key=key_of(delta))
 
 
-async def result_of(reader: Any, delta: ItemDelta, count: int = 1) -> list[DeltaApplied]:
+async def result_of(reader: Any, delta: ItemDelta, count: int = 1, timeout: float = 15.0) -> list[DeltaApplied]:
     records = await reader.wait_for(
         lambda r: DeltaApplied.model_validate_json(r.value).causation_id == delta.event_id,
         count=count,
+        timeout=timeout,
         what=f"DeltaApplied for {delta.event_id}",
     )
     return [DeltaApplied.model_validate_json(r.value) for r in records]

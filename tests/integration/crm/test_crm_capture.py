@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
 from infra.sandbox.crm.server import CrmSandboxUrls
 from shared import topics
-from tests.integration.crm.conftest import CrmUser
+from shared.catalogue import load_catalogue
+from shared.events import ItemChanged
+from tests.integration.crm.conftest import CrmUser, set_faults
 from tests.integration.crm.harness import capture_settings, events_for, start_capture, stop_service, wait_events
+from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +68,60 @@ async def test_cursor_survives_a_restart_without_duplicates_or_loss(
         assert len(events_for(reader, crm_id)) == 3
     finally:
         await stop_service(*service)
+
+
+async def test_a_task_state_change_sends_the_whole_record(
+    crm_sandbox: CrmSandboxUrls, crm_user: CrmUser, kafka_bootstrap: str, redis_url: str, read_topic: Any
+) -> None:
+    reader = await read_topic(topics.CRM_CHANGES.full_name)
+    service = await start_capture(capture_settings(crm_sandbox, kafka_bootstrap, redis_url))
+    try:
+        row = await crm_user.client.create("tasks", {"subject": "Call", "scheduledend": "2026-12-01T09:00:00Z"})
+        task_id = row["activityid"]
+        key = topics.crm_item_key("task", task_id).encode()
+        await reader.wait_for(lambda r: r.key == key, what="the task's create")
+        await crm_user.client.update("tasks", task_id, {"statecode": 1, "statuscode": 5})
+        records = await reader.wait_for(lambda r: r.key == key, count=2, what="the task's completion")
+        done = ItemChanged.model_validate_json(records[1].value)
+        assert done.changed["status"] == {"statecode": 1, "statuscode": 5}
+        assert done.changed["scheduledend"] == "2026-12-01T09:00:00Z"
+        assert set(done.changed) == {p.key for p in load_catalogue().entities["task"].fields if p.crm_attributes}
+        assert done.context["statecode"] == 1
+    finally:
+        await stop_service(*service)
+
+
+async def test_capture_backs_off_while_the_crm_fails_and_catches_up(
+    crm_sandbox: CrmSandboxUrls,
+    crm_user: CrmUser,
+    kafka_bootstrap: str,
+    redis_url: str,
+    read_topic: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="fieldsync.crm_capture")
+    reader = await read_topic(topics.CRM_CHANGES.full_name)
+    settings = capture_settings(crm_sandbox, kafka_bootstrap, redis_url).model_copy(
+        update={"crm_capture_backoff_max_s": 0.2}
+    )
+    service = await start_capture(settings)
+
+    def messages(text: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+    try:
+        set_faults(crm_sandbox, unavailable_ratio=1.0, retry_after_s=0)
+        await eventually_async(lambda: _true(messages("backing off")), timeout=20, what="a failed poll")
+        set_faults(crm_sandbox)
+        crm_id = (await crm_user.client.create("contacts", {"lastname": "Outage"}))["contactid"]
+        [event] = await wait_events(reader, crm_id, 1)
+        assert event.op == "create"
+        assert len(messages("backing off")) == 1  # logged once per streak of failures
+        await eventually_async(lambda: _true(messages("recovered")), what="the recovery line")
+    finally:
+        set_faults(crm_sandbox)
+        await stop_service(*service)
+
+
+async def _true(value: list[str]) -> bool:
+    return bool(value)
