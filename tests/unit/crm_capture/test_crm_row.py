@@ -38,7 +38,8 @@ def test_contact_fullname_and_address_are_whole_dicts() -> None:
     fields = canonical_fields(CONTACT, row)
     assert fields["fullname"] == {"firstname": "Ada", "middlename": None, "lastname": "Lovelace"}
     assert fields["address1_composite"]["address1_city"] == "London"
-    assert set(fields["address1_composite"]) == set(CONTACT.field("address1_composite").crm_attributes)
+    address = CONTACT.field("address1_composite")
+    assert address is not None and set(fields["address1_composite"]) == set(address.crm_attributes)
     assert "attachments" not in canonical_fields(APPOINTMENT, {})
 
 
