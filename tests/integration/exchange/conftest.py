@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Credentials, Version
 from exchangelib.version import EXCHANGE_2016
 from redis.asyncio import Redis
@@ -20,6 +21,7 @@ from infra.sandbox.exchange.settings import ExchangeSandboxSettings
 from services.exchange_capture.state import ExchangeState
 from shared.clients.exchange import FOLDERS, ITEM_TYPES, register_extended_properties
 from shared.settings import SANDBOX_EXCHANGE_PASSWORD
+from tests.conftest import _db_numbers
 from tests.integration.crm.conftest import TopicReader
 
 SERVICE_ACCOUNT = "fieldsync-svc@sandbox.local"
@@ -81,6 +83,15 @@ def user(ews_sandbox: ExchangeSandboxUrls) -> UserMailbox:
     response = httpx.post(ews_sandbox.mailboxes_url, json={"address": address, "display_name": "Test User"})
     assert response.status_code == 201, response.text
     return UserMailbox(ews_sandbox, address)
+
+
+@pytest.fixture(scope="module")
+def module_redis_url(redis_host_port: tuple[str, int]) -> str:
+    """A database of the session's redis-server for a module-scoped service (taken from the same rotation)."""
+    host, port = redis_host_port
+    db = next(_db_numbers)
+    redis.Redis(host=host, port=port, db=db).flushdb()
+    return f"redis://{host}:{port}/{db}"
 
 
 @pytest.fixture

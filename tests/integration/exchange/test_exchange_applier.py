@@ -1,0 +1,247 @@
+"""exchange_applier on the EWS sandbox, real broker and Redis: creates, updates, replays, conflicts, dead letters."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from redis.asyncio import Redis
+
+from infra.sandbox.exchange.server import ExchangeSandboxUrls
+from services.exchange_applier.main import run
+from services.exchange_applier.settings import ExchangeApplierSettings
+from services.exchange_capture.state import ExchangeState
+from shared import topics
+from shared.clients import exchange_fields
+from shared.clients.exchange import ExchangeClient
+from shared.events import DeltaApplied, ItemDelta, Source
+from shared.kafka import ERROR_HEADER, encode
+from shared.settings import ExchangeSettings
+from tests.integration.exchange.conftest import UserMailbox, set_faults, start_service, stop_service
+
+pytestmark = pytest.mark.integration
+
+CONTACT = {
+    "fullname": {"firstname": "Ada", "middlename": "K", "lastname": "Byron"},
+    "telephone1": "+1 555 0100", "mobilephone": "+1 555 0101", "fax": "+1 555 0102", "pager": "+1 555 0103",
+    "emailaddress1": "ada@example.test", "emailaddress2": "ada2@example.test", "jobtitle": "Engineer",
+    "department": "R&D", "birthdate": "1990-02-03", "anniversary": "2015-06-07", "governmentid": "GOV-1",
+    "ftpsiteurl": "ftp://ada.example.test", "websiteurl": "https://ada.example.test", "nickname": "Countess",
+    "yomifirstname": "ayda", "yomilastname": "bairon", "description": "Notes", "childrensnames": "Byron jr",
+    "address1_composite": {"address1_line1": "1 Main St", "address1_line2": "Floor 2", "address1_line3": None,
+                           "address1_city": "London", "address1_stateorprovince": "LDN",
+                           "address1_postalcode": "N1", "address1_country": "UK"},
+}
+APPOINTMENT = {
+    "subject": "Review", "location": "Room 1", "description": "Agenda", "prioritycode": 2,
+    "appointment_time": {"scheduledstart": "2026-12-01T10:00:00Z", "scheduledend": "2026-12-01T11:30:00Z",
+                         "scheduleddurationminutes": 90, "isalldayevent": False},
+    "requiredattendees": ["bob@example.test"], "optionalattendees": ["eve@example.test"],
+    "regardingobjectid": "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+    "appointment_status": {"statecode": 3, "statuscode": 5},
+}
+TASK = {
+    "subject": "Call back", "description": "About the offer", "prioritycode": 0, "percentcomplete": 40,
+    "scheduledstart": "2026-12-01T00:00:00Z", "scheduledend": "2026-12-03T00:00:00Z",
+    "status": {"statecode": 0, "statuscode": 3}, "regardingobjectid": "3f2504e0-4f89-11d3-9a0c-0305e82c3302",
+}
+
+
+def make_delta(mailbox: str, entity: str, changed: dict[str, Any], **overrides: Any) -> ItemDelta:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()), "occurred_at": now, "captured_at": now, "source": Source(system="crm"),
+        "entity": entity, "op": "create", "crm_id": str(uuid.uuid4()), "mailbox": mailbox, "changed": changed,
+        "target": "exchange", "policy_version": 1, "decided_at": now, "causation_id": str(uuid.uuid4()),
+    }
+    return ItemDelta(**{**values, **overrides})
+
+
+def key_of(delta: ItemDelta) -> bytes:
+    return f"{delta.mailbox}:{delta.entity}:{delta.crm_id or 'x-' + str(delta.exchange_id)}".encode()
+
+
+async def skip_to_end(bootstrap: str, group_id: str) -> None:
+    """Commit the new group's offsets at the end of deltas.exchange: earlier tests' deltas are not ours."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        name = topics.DELTAS_EXCHANGE.full_name
+        metadata = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(name, p) for p in metadata.partitions_for_topic(name) or ()]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        await consumer.commit({tp: await consumer.position(tp) for tp in tps})
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=False)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+@pytest.fixture(scope="module")
+async def applier(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, module_redis_url: str
+) -> AsyncIterator[None]:
+    """One applier for the module (a consumer group join costs seconds); tests use their own mailboxes."""
+    group = f"test-exchange-applier-{uuid.uuid4().hex[:8]}"
+    await skip_to_end(kafka_bootstrap, group)
+    settings = ExchangeApplierSettings(
+        bootstrap_servers=kafka_bootstrap, redis_url=module_redis_url, ews_url=ews_sandbox.ews_url,
+        exchange_applier_group_id=group, exchange_applier_retry_attempts=3, exchange_applier_retry_base_s=0.02,
+        exchange_applier_retry_max_s=0.1,
+    )
+    task, stop = await start_service(run, settings)
+    yield
+    await stop_service(task, stop)
+
+
+@pytest.fixture
+async def state(module_redis_url: str) -> AsyncIterator[ExchangeState]:
+    redis = Redis.from_url(module_redis_url)
+    yield ExchangeState(redis)
+    await redis.aclose()
+
+
+@pytest.fixture
+async def ews(ews_sandbox: ExchangeSandboxUrls) -> AsyncIterator[ExchangeClient]:
+    client = ExchangeClient(ExchangeSettings(ews_url=ews_sandbox.ews_url))
+    yield client
+    await client.close()
+
+
+async def send(producer: AIOKafkaProducer, delta: ItemDelta) -> None:
+    await producer.send_and_wait(topics.DELTAS_EXCHANGE.full_name, encode(delta), key=key_of(delta))
+
+
+async def result_for(reader: Any, delta: ItemDelta, count: int = 1) -> list[DeltaApplied]:
+    def match(record: Any) -> bool:
+        return DeltaApplied.model_validate_json(record.value).causation_id == delta.event_id
+
+    records = await reader.wait_for(match, count=count, what=f"DeltaApplied for {delta.event_id}")
+    return [DeltaApplied.model_validate_json(r.value) for r in records]
+
+
+@pytest.mark.parametrize(("entity", "values"), [("contact", CONTACT), ("appointment", APPOINTMENT), ("task", TASK)])
+async def test_create_writes_every_mapped_field_and_links_both_ways(
+    applier: None, producer: AIOKafkaProducer, read_topic: Any, ews: ExchangeClient, user: UserMailbox,
+    state: ExchangeState, entity: str, values: dict[str, Any],
+) -> None:
+    applied = await read_topic(topics.APPLIED.full_name)
+    delta = make_delta(user.address, entity, values)
+    await send(producer, delta)
+    [result] = await result_for(applied, delta)
+    assert result.result == "applied" and result.exchange_id and result.written_version
+    item = await ews.get_item(user.address, entity, result.exchange_id)
+    assert item is not None and item.changekey == result.written_version
+    assert {k: v for k, v in exchange_fields.to_canonical(entity, item.attributes).items() if k in values} == values
+    assert await state.linked_exchange(entity, str(delta.crm_id), user.address) == result.exchange_id
+    assert await state.linked_crm(user.address, result.exchange_id) == (entity, delta.crm_id)
+    assert (result.occurred_at, result.decided_at) == (delta.occurred_at, delta.decided_at)
+
+
+async def test_update_changes_only_given_fields_and_a_replay_changes_nothing(
+    applier: None, producer: AIOKafkaProducer, read_topic: Any, ews: ExchangeClient, user: UserMailbox,
+) -> None:
+    applied = await read_topic(topics.APPLIED.full_name)
+    create = make_delta(user.address, "appointment", APPOINTMENT)
+    await send(producer, create)
+    [created] = await result_for(applied, create)
+    update = make_delta(user.address, "appointment", {"location": "Room 9"}, op="update", crm_id=create.crm_id)
+    await send(producer, update)
+    [updated] = await result_for(applied, update)
+    assert updated.result == "applied" and updated.written_version != created.written_version
+    item = await ews.get_item(user.address, "appointment", str(created.exchange_id))
+    assert item is not None
+    values = exchange_fields.to_canonical("appointment", item.attributes)
+    assert values["location"] == "Room 9" and values["subject"] == "Review" and values["prioritycode"] == 2
+
+    await send(producer, update)  # the same delta again (a redelivery)
+    [_, replayed] = await result_for(applied, update, count=2)
+    assert replayed.result == "duplicate"
+    again = await ews.get_item(user.address, "appointment", str(created.exchange_id))
+    assert again is not None and again.changekey == item.changekey
+
+
+@pytest.mark.parametrize(("crm_later", "expected_location"), [(False, "Edited in Outlook"), (True, "Room 7")])
+async def test_concurrent_exchange_edit_is_resolved_latest_wins(
+    applier: None, producer: AIOKafkaProducer, read_topic: Any, ews: ExchangeClient, user: UserMailbox,
+    crm_later: bool, expected_location: str,
+) -> None:
+    applied = await read_topic(topics.APPLIED.full_name)
+    create = make_delta(user.address, "appointment", APPOINTMENT)
+    await send(producer, create)
+    [created] = await result_for(applied, create)
+    item = await user.get("appointment", str(created.exchange_id))
+    await user.update(item, location="Edited in Outlook")  # fieldsync's ChangeKey is stale from here on
+    occurred = datetime.now(UTC) + (timedelta(minutes=5) if crm_later else -timedelta(hours=1))
+    update = make_delta(user.address, "appointment", {"location": "Room 7", "subject": "Moved"}, op="update",
+                        crm_id=create.crm_id, occurred_at=occurred)
+    await send(producer, update)
+    [result] = await result_for(applied, update)
+    assert result.result == ("applied" if crm_later else "conflict_resolved")
+    now = await ews.get_item(user.address, "appointment", str(created.exchange_id))
+    assert now is not None
+    values = exchange_fields.to_canonical("appointment", now.attributes)
+    assert (values["location"], values["subject"]) == (expected_location, "Moved")
+
+
+async def test_delete_removes_the_linked_item_and_the_links(
+    applier: None, producer: AIOKafkaProducer, read_topic: Any, ews: ExchangeClient, user: UserMailbox,
+    state: ExchangeState,
+) -> None:
+    applied = await read_topic(topics.APPLIED.full_name)
+    create = make_delta(user.address, "task", TASK)
+    await send(producer, create)
+    [created] = await result_for(applied, create)
+    delete = make_delta(user.address, "task", {}, op="delete", crm_id=create.crm_id)
+    await send(producer, delete)
+    [deleted] = await result_for(applied, delete)
+    assert deleted.result == "applied" and deleted.exchange_id == created.exchange_id
+    assert await ews.get_item(user.address, "task", str(created.exchange_id)) is None
+    assert await state.linked_exchange("task", str(create.crm_id), user.address) is None
+
+
+async def test_failing_and_invalid_deltas_go_to_the_dead_letter_topic(
+    ews_sandbox: ExchangeSandboxUrls, applier: None, producer: AIOKafkaProducer, read_topic: Any, user: UserMailbox,
+) -> None:
+    deadletter = await read_topic(topics.DEADLETTER.full_name)
+    unknown_mailbox = make_delta(f"nobody-{uuid.uuid4().hex[:8]}@sandbox.local", "task", {"subject": "x"})
+    invalid = make_delta(user.address, "task", {"prioritycode": 9})
+    garbage_key = f"{user.address}:task:{uuid.uuid4()}".encode()
+    await send(producer, unknown_mailbox)
+    await send(producer, invalid)
+    await producer.send_and_wait(topics.DELTAS_EXCHANGE.full_name, b"{not json", key=garbage_key)
+
+    def error_of(key: bytes) -> str:
+        [record] = deadletter.matching(lambda r: r.key == key)
+        return dict(record.headers)[ERROR_HEADER].decode()
+
+    for key in (key_of(unknown_mailbox), key_of(invalid), garbage_key):
+        await deadletter.wait_for(lambda r, key=key: r.key == key, what=f"dead letter {key!r}")
+    assert "Mailbox" in error_of(key_of(unknown_mailbox)) or "mailbox" in error_of(key_of(unknown_mailbox))
+    assert "prioritycode" in error_of(key_of(invalid))
+    assert "invalid ItemDelta payload" in error_of(garbage_key)
+
+
+async def test_server_that_keeps_failing_dead_letters_after_bounded_retries(
+    ews_sandbox: ExchangeSandboxUrls, applier: None, producer: AIOKafkaProducer, read_topic: Any, user: UserMailbox,
+) -> None:
+    deadletter = await read_topic(topics.DEADLETTER.full_name)
+    delta = make_delta(user.address, "contact", {"jobtitle": "x"})
+    set_faults(ews_sandbox, unavailable_ratio=1.0, retry_after_s=0)
+    try:
+        await send(producer, delta)
+        [record] = await deadletter.wait_for(lambda r: r.key == key_of(delta), what="dead letter after retries")
+    finally:
+        set_faults(ews_sandbox)
+    assert "Transient" in dict(record.headers)[ERROR_HEADER].decode()
