@@ -1,7 +1,8 @@
 """The faust app: agents for the change topics and the policy topic, a refresh timer, on the Tansu transport.
 
-Run as `faust -A services.policy.app worker` (the module attribute `app` is built on first access by
-main.build, the composition root) or `python -m services.policy`.
+Run as `python -m services.policy`, or `faust -A services.policy.app worker --without-web` (the module
+attribute `app` is built on first access by main.build, the composition root; faust's worker command
+turns the web server on, port 6066, unless given --without-web).
 
 Lifecycle: on start the worker joins the consumer group; each agent handles one event at a time per
 stream: parse, decide, publish and wait for the broker's ack, then the event counts as processed and

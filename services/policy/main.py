@@ -29,5 +29,12 @@ def main() -> None:
     """`python -m services.policy`: the same as `faust -A services.policy.app worker`."""
     settings = PolicySettings()
     app = build(settings)
-    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level.lower(), *sys.argv[1:]]
+    # faust's worker command turns the web server on unless told otherwise (its --with-web default
+    # overrides the app's web_enabled): say it explicitly, so two workers never fight over port 6066.
+    web = (
+        ["--with-web", "--web-port", str(settings.policy_web_port), "--web-bind", "127.0.0.1"]
+        if settings.policy_web_enabled
+        else ["--without-web"]
+    )
+    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level.lower(), *web, *sys.argv[1:]]
     app.main()
