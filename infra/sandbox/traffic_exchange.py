@@ -77,7 +77,9 @@ class ExchangeSide:
         account = self._account(mailbox)
         found = []
         for folder, (_, item_class, _) in EXCHANGE_FIELDS.items():
-            for item in getattr(account, folder).all().only("id", "changekey"):
+            # Without .only(): exchangelib returns plain Item objects for an id-only shape, which would
+            # hide every item from the class check (and leave traffic only its own, unlinked contacts).
+            for item in getattr(account, folder).all():
                 if isinstance(item, item_class):
                     found.append(ExchangeTarget(mailbox, folder, str(item.id)))
         return found
