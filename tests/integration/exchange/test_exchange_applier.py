@@ -14,11 +14,13 @@ from redis.asyncio import Redis
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
 from services.exchange_applier.main import run
 from services.exchange_applier.settings import ExchangeApplierSettings
+from services.exchange_capture.main import run as run_capture
+from services.exchange_capture.settings import ExchangeCaptureSettings
 from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients import exchange_fields
 from shared.clients.exchange import ExchangeClient
-from shared.events import DeltaApplied, ItemDelta, Source
+from shared.events import DeltaApplied, ItemChanged, ItemDelta, Source
 from shared.kafka import ERROR_HEADER, encode
 from shared.settings import ExchangeSettings
 from tests.integration.exchange.conftest import UserMailbox, set_faults, start_service, stop_service
@@ -245,3 +247,39 @@ async def test_server_that_keeps_failing_dead_letters_after_bounded_retries(
     finally:
         set_faults(ews_sandbox)
     assert "Transient" in dict(record.headers)[ERROR_HEADER].decode()
+
+
+async def test_what_the_applier_writes_is_not_captured_back(
+    ews_sandbox: ExchangeSandboxUrls, applier: None, producer: AIOKafkaProducer, read_topic: Any,
+    kafka_bootstrap: str, module_redis_url: str, user: UserMailbox,
+) -> None:
+    changes = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    applied = await read_topic(topics.APPLIED.full_name)
+    capture = ExchangeCaptureSettings(
+        bootstrap_servers=kafka_bootstrap, redis_url=module_redis_url, ews_url=ews_sandbox.ews_url,
+        mailboxes=user.address, exchange_capture_poll_interval_s=0.05,
+    )
+    task, stop = await start_service(run_capture, capture)
+    try:
+        create = make_delta(user.address, "task", TASK)
+        await send(producer, create)
+        [created] = await result_for(applied, create)
+        update = make_delta(user.address, "task", {"subject": "Renamed", "percentcomplete": 80}, op="update",
+                            crm_id=create.crm_id)
+        await send(producer, update)
+        await result_for(applied, update)
+        # A user's change made afterwards in the same folder: once it is captured, fieldsync's writes were read too.
+        marker = await user.create("task", subject="Typed by the user")
+
+        def of_mailbox(record: Any) -> bool:
+            return ItemChanged.model_validate_json(record.value).mailbox == user.address
+
+        await changes.wait_for(
+            lambda r: of_mailbox(r) and ItemChanged.model_validate_json(r.value).exchange_id == marker.id,
+            what="the user's change",
+        )
+        ours = [r for r in changes.matching(of_mailbox)
+                if ItemChanged.model_validate_json(r.value).exchange_id == created.exchange_id]
+        assert ours == []
+    finally:
+        await stop_service(task, stop)
