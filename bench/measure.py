@@ -8,7 +8,10 @@ source acknowledged the write (the modification was committed by then; the sourc
 modifiedon and LastModifiedTime, keep whole seconds only, so `occurred_at` would add up to 1 s). A change
 overwritten at the source before the capture read it is *coalesced*: its effect reached the target with
 the later change that carried the same field, so it counts as delivered at that later time, without a
-latency of its own. Anything else is *not applied*.
+latency of its own. A change that lost a conflict (the same field changed on the other side at the
+same time; the applier kept the other value and said so in a `conflict_resolved` DeltaApplied) was
+handled correctly without being written: it counts as delivered when that event was published, also
+without a latency. Anything else is *not applied*.
 """
 
 from __future__ import annotations
@@ -32,16 +35,22 @@ class Delivery:
     change: TrafficChange
     event: DeltaApplied | None
     coalesced: bool = False
+    conflict: bool = False
+
+    @property
+    def own(self) -> bool:
+        """The event wrote this change's own value."""
+        return self.event is not None and not self.coalesced and not self.conflict
 
     @property
     def latency_s(self) -> float | None:
-        if self.event is None or self.coalesced:
+        if self.event is None or not self.own:
             return None
         return (self.event.applied_at - self.change.acked_at).total_seconds()
 
     def hops_s(self) -> dict[str, float] | None:
         """capture (ack -> captured), decide (captured -> decided), apply (decided -> applied)."""
-        if self.event is None or self.coalesced:
+        if self.event is None or not self.own:
             return None
         e = self.event
         return {
@@ -75,9 +84,29 @@ def _fits(change: TrafficChange, event: DeltaApplied) -> bool:
     return event.exchange_id in (None, change.record_id) or event.mailbox in (None, change.mailbox)
 
 
+def _conflicts(events: Iterable[DeltaApplied]) -> dict[str, list[DeltaApplied]]:
+    """conflict_resolved events by the ids of the item they name (CRM id and Exchange id)."""
+    by_item: dict[str, list[DeltaApplied]] = defaultdict(list)
+    for event in events:
+        if event.result == "conflict_resolved":
+            for item in {event.crm_id, event.exchange_id} - {None}:
+                by_item[str(item)].append(event)
+    return by_item
+
+
+def _lost(change: TrafficChange, conflicts: dict[str, list[DeltaApplied]]) -> DeltaApplied | None:
+    """The conflict_resolved event that kept the other side's value over this change, if any."""
+    for event in conflicts.get(change.record_id, []):
+        if event.applied_at >= change.acked_at and _value_key(change.value) in (event.error or ""):
+            return event
+    return None
+
+
 def match(changes: Sequence[TrafficChange], events: Iterable[DeltaApplied]) -> list[Delivery]:
     """One Delivery per change, in the order the changes were made."""
+    events = list(events)
     by_value = _index(events)
+    conflicts = _conflicts(events)
     direct: list[Delivery] = []
     for change in changes:
         candidates = [e for e in by_value.get(_value_key(change.value), []) if _fits(change, e)]
@@ -93,6 +122,8 @@ def match(changes: Sequence[TrafficChange], events: Iterable[DeltaApplied]) -> l
             result.append(delivery)
         elif slot in later:
             result.append(Delivery(c, later[slot], coalesced=True))
+        elif (kept := _lost(c, conflicts)) is not None:
+            result.append(Delivery(c, kept, conflict=True))
         else:
             result.append(delivery)
     order = {id(c): i for i, c in enumerate(changes)}
@@ -123,6 +154,7 @@ class Measurement:
     delivered: int
     matched: int
     coalesced: int
+    conflicts: int
     not_applied: int
     applied_per_s: float
     deltas_per_s: float
@@ -146,7 +178,7 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
     steady = [d for d in deliveries if start <= d.change.acked_at < end]
     latencies = [d.latency_s for d in steady if d.latency_s is not None]
     source_clock = [(d.event.applied_at - d.event.occurred_at).total_seconds()
-                    for d in steady if d.event is not None and not d.coalesced]
+                    for d in steady if d.event is not None and d.own]
     hop_values: dict[str, list[float]] = defaultdict(list)
     for d in steady:
         for name, value in (d.hops_s() or {}).items():
@@ -157,8 +189,9 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
         made=len(deliveries),
         in_window=len(steady),
         delivered=sum(1 for d in deliveries if d.event is not None),
-        matched=sum(1 for d in deliveries if d.event is not None and not d.coalesced),
+        matched=sum(1 for d in deliveries if d.own),
         coalesced=sum(1 for d in deliveries if d.coalesced),
+        conflicts=sum(1 for d in deliveries if d.conflict),
         not_applied=len(missing),
         applied_per_s=applied_in_window / seconds,
         deltas_per_s=deltas_in_window / seconds,

@@ -47,7 +47,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=20, help="seeded users, one mailbox each (default 20)")
     parser.add_argument("--crm-share", type=float, default=0.5, help="share of changes made in CRM (default 0.5)")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="capture poll interval, s (default 1)")
-    parser.add_argument("--keep-data", action="store_true", help="keep the stack's data folder and logs")
+    parser.add_argument("--keep-data", action="store_true", help="keep the stack's data folder, logs and events.jsonl")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.duration <= 0 or args.users < 1 or not 0 <= args.crm_share <= 1 \
             or args.poll_interval <= 0:
@@ -87,7 +87,8 @@ def main(argv: list[str]) -> int:
         sampler = MemorySampler({p.name: p.pid for p in stack.processes if p.pid is not None}).start()
         print(f"running {args.rate:g} changes/s for {args.duration:g}s, crm share {args.crm_share:g}, "
               f"poll interval {args.poll_interval:g}s", flush=True)
-        result = asyncio.run(run_scenario(stack, options, command))
+        dump = data_dir / "events.jsonl" if args.keep_data else None
+        result = asyncio.run(run_scenario(stack, options, command, dump))
         sampler.stop()
         result.memory_mib = {**sampler.peaks_mib(),
                              "bench (traffic, observer)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

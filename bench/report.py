@@ -70,7 +70,7 @@ def render(result: Result) -> str:
         f"  applied, sustained         {m.applied_per_s:.1f} changes/s over a {m.window_s:.0f}s steady window "
         f"({m.deltas_per_s:.1f} DeltaApplied/s)",
         f"  delivered                  {m.delivered}/{m.made} ({m.matched} own write, {m.coalesced} coalesced "
-        f"into a later write), not applied {m.not_applied}",
+        f"into a later write, {m.conflicts} lost a same-time conflict), not applied {m.not_applied}",
         "latency (changes acknowledged in the steady window)",
         _row("end to end (ack->applied)", m.latency),
         _row("source clock (occurred->)", m.source_clock_latency),

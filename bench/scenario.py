@@ -11,10 +11,12 @@ A child of the stack that dies aborts the run with an error naming it.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bench.measure import match, measure
 from bench.observer import BusObserver, observing, stop_observing
@@ -143,7 +145,9 @@ async def _drain(stack: Stack, observer: BusObserver, report: TrafficReport, opt
         await asyncio.sleep(2.0)
 
 
-async def run_scenario(stack: Stack, options: Options, command: str) -> Result:
+async def run_scenario(stack: Stack, options: Options, command: str, dump: Path | None = None) -> Result:
+    """Run the scenario; with `dump`, every DeltaApplied seen and every change made are written there
+    (JSON lines) to look into a change that was not applied."""
     observer = BusObserver(KafkaSettings(bootstrap_servers=stack.settings.stack_bootstrap,
                                          fetch_max_wait_ms=stack.settings.fetch_max_wait_ms))
     task = await observing(observer)
@@ -155,6 +159,10 @@ async def run_scenario(stack: Stack, options: Options, command: str) -> Result:
         print(f"  {notes[-1]}", flush=True)
     finally:
         await stop_observing(observer, task)
+    if dump is not None:
+        with dump.open("w") as out:
+            out.writelines(e.model_dump_json() + "\n" for e in observer.applied)
+            out.writelines(json.dumps({"change": asdict(c)}, default=str) + "\n" for c in report.changes)
     if not report.changes:
         raise RuntimeError(f"the traffic generator made no change: {report.errors[:3]}")
     first = min(c.sent_at for c in report.changes)
