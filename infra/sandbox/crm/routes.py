@@ -31,6 +31,8 @@ from infra.sandbox.crm.schema import EntitySet, entity_sets
 from infra.sandbox.crm.settings import API_PATH, CrmSandboxSettings
 from infra.sandbox.crm.store import Store
 
+# The sandbox is one organisation; its id is fixed so WhoAmI answers the same across restarts.
+ORGANIZATION_ID = "5a9d6c1e-0f3b-4f55-9c1d-5bd1f1e0a001"
 _SEGMENT = re.compile(r"^(?P<set>\w+)(?:\((?P<id>[^)]*)\))?$")
 
 
@@ -83,6 +85,17 @@ class WebApi:
             raise bad_request(f"systemuser With Id = {raw} Does Not Exist", NOT_FOUND)
         return caller
 
+    def _who_am_i(self, request: Request, api_url: str) -> Response:
+        """The WhoAmI function: the systemuser the call acts as, its business unit and the organisation."""
+        caller = self._caller(request)
+        user = self.store.get("systemusers", caller) or {}
+        return _json({
+            "@odata.context": api_url + "$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+            "BusinessUnitId": user.get("_businessunitid_value"),
+            "UserId": caller,
+            "OrganizationId": ORGANIZATION_ID,
+        })
+
     @staticmethod
     async def _body(request: Request) -> Any:
         try:
@@ -103,8 +116,10 @@ class WebApi:
 
     async def handle(self, request: Request, segment: str) -> Response:
         require_token(request, self.store)
-        spec, record_id = self._target(segment)
         api_url = str(request.base_url).rstrip("/") + API_PATH
+        if segment == "WhoAmI" and request.method == "GET":
+            return self._who_am_i(request, api_url)
+        spec, record_id = self._target(segment)
         query = dict(request.query_params)
         prefer = parse_prefer(request.headers.getlist("prefer"))
         select = parse_select(query.get("$select"), spec.readable, spec.type_name)

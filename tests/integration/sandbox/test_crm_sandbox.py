@@ -170,6 +170,14 @@ def test_the_application_user_is_found_by_fullname(api: httpx.Client, crm: CrmSa
     assert [u["systemuserid"] for u in found["value"]] == [crm.application_user_id]
 
 
+def test_who_am_i_answers_the_calling_user(api: httpx.Client, crm: CrmSandboxUrls) -> None:
+    me = api.get("WhoAmI").json()
+    assert me["UserId"] == crm.application_user_id
+    assert me["@odata.context"].endswith("$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse")
+    user_id = create(api, "systemusers", {"firstname": "Who", "lastname": f"Am I {uuid.uuid4().hex[:6]}"})
+    assert api.get("WhoAmI", headers={"MSCRMCallerID": user_id}).json()["UserId"] == user_id
+
+
 def test_filter_eq_ne_and_with_literals(api: httpx.Client) -> None:
     tag = uuid.uuid4().hex[:8]
     a = create(api, "contacts", {"lastname": tag, "firstname": "A", "telephone1": "1"})
