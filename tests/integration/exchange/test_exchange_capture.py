@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from exchangelib import EWSDateTime
 from exchangelib.ewsdatetime import UTC as EWS_UTC
 from exchangelib.indexed_properties import PhoneNumber
+from pydantic import SecretStr
 
+from infra.sandbox.crm.server import serve_crm
+from infra.sandbox.crm.settings import CrmSandboxSettings
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
-from services.exchange_capture.main import run
+from services.exchange_capture.main import mailbox_source, run
 from services.exchange_capture.settings import ExchangeCaptureSettings
 from services.exchange_capture.state import ExchangeState
 from shared import topics
+from shared.clients.crm import CrmClient
 from shared.events import ItemChanged
+from shared.settings import SANDBOX_CRM_SECRET
 from tests.integration.exchange.conftest import UserMailbox, start_service, stop_service
 
 pytestmark = pytest.mark.integration
@@ -142,3 +153,33 @@ async def test_sync_state_survives_a_restart_without_duplicates_or_loss(
     update = next(parsed(r) for r in reader.matching(match) if parsed(r).op == "update")
     assert update.changed == {"jobtitle": "Changed while down"}
     assert update.occurred_at <= datetime.now(UTC)
+
+
+async def test_without_configured_mailboxes_they_come_from_crm_systemusers(tmp_path: Path) -> None:
+    with serve_crm(CrmSandboxSettings(data_dir=tmp_path), port=0) as urls:
+        async with CrmClient(urls.api_url, urls.token_url, "fieldsync", SecretStr(SANDBOX_CRM_SECRET)) as crm:
+            suffix = uuid.uuid4().hex[:8]
+            for name, disabled in (("on", False), ("off", True)):
+                email = f"{name}-{suffix}@sandbox.local"
+                await crm.create("systemusers", {"firstname": name, "lastname": "User", "domainname": email,
+                                                 "internalemailaddress": email.upper(), "isdisabled": disabled})
+            mailboxes = await mailbox_source(ExchangeCaptureSettings(mailboxes=""), crm)()
+    assert f"on-{suffix}@sandbox.local" in mailboxes and f"off-{suffix}@sandbox.local" not in mailboxes
+
+
+async def test_runs_as_a_module_and_stops_cleanly_on_sigterm(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any
+) -> None:
+    reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    env = {**os.environ, "FIELDSYNC_BOOTSTRAP_SERVERS": kafka_bootstrap, "FIELDSYNC_REDIS_URL": redis_url,
+           "FIELDSYNC_EWS_URL": ews_sandbox.ews_url, "FIELDSYNC_MAILBOXES": user.address,
+           "FIELDSYNC_EXCHANGE_CAPTURE_POLL_INTERVAL_S": "0.05"}
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.exchange_capture", env=env)
+    try:
+        item = await user.create("task", subject="Seen by the service")
+        match, _ = events_of(reader, user.address, item.id)
+        await reader.wait_for(match, timeout=30, what="the service's capture")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), timeout=20)
+    assert code == 0
