@@ -13,7 +13,7 @@ from exchangelib.ewsdatetime import UTC as EWS_UTC
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 from lxml import html
 
-Attrs = Mapping[str, Any]
+Attrs = Mapping[str, Any]  # exchangelib attribute name -> value, as read from or written to an item
 
 
 class FieldValueError(ValueError):
@@ -141,7 +141,8 @@ IMPORTANCE = {0: "Low", 1: "Normal", 2: "High"}
 TASK_STATUS = {
     "NotStarted": (0, 2), "InProgress": (0, 3), "WaitingOnOthers": (0, 4), "Completed": (1, 5), "Deferred": (0, 7)
 }
-FREE_BUSY = {"Free": (0, 1), "Tentative": (0, 2), "Busy": (3, 5), "OOF": (3, 6)}  # Open 0 / Scheduled 3
+# Open 0 / Scheduled 3; statuses Exchange cannot show (completed, canceled) are written as the nearest one.
+FREE_BUSY = {"Free": (0, 1), "Tentative": (0, 2), "Busy": (3, 5), "OOF": (3, 6)}
 
 
 def _choice(table: Mapping[Any, Any], value: Any, what: str) -> Any:
@@ -150,8 +151,8 @@ def _choice(table: Mapping[Any, Any], value: Any, what: str) -> Any:
     return table[value]
 
 
-def _state_codec(attr: str, table: Mapping[str, tuple[int, int]], default: str) -> Codec:
-    by_status = {status: name for name, (_state, status) in table.items()}
+def _state_codec(attr: str, table: Mapping[str, tuple[int, int]], default: str, nearest: dict[int, str]) -> Codec:
+    by_status = {**nearest, **{status: name for name, (_state, status) in table.items()}}
 
     def read(attrs: Attrs) -> dict[str, int] | None:
         state, status = table.get(attrs.get(attr) or default, table[default])
@@ -243,7 +244,7 @@ CODECS: dict[str, dict[str, Codec]] = {
         "organizer": Codec(("organizer",), lambda a: getattr(a.get("organizer"), "email_address", None)),
         "regardingobjectid": simple("crm_regarding"),
         "requiredattendees": _attendees("required_attendees"),
-        "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy"),
+        "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", {3: "Busy", 4: "Free"}),
         "subject": simple("subject"),
     },
     "task": {
@@ -254,7 +255,7 @@ CODECS: dict[str, dict[str, Codec]] = {
         "scheduledstart": simple("start_date", _format_datetime, lambda v: _parse_datetime(v).date()),
         "description": TEXT_BODY,
         "regardingobjectid": simple("crm_regarding"),
-        "status": _state_codec("status", TASK_STATUS, "NotStarted"),
+        "status": _state_codec("status", TASK_STATUS, "NotStarted", {6: "Deferred"}),
         "prioritycode": PRIORITY,
         "subject": simple("subject"),
     },
@@ -269,8 +270,7 @@ class ExchangeWrite:
     read_only: tuple[str, ...] = ()
 
 
-def read_attributes(entity: str) -> tuple[str, ...]:
-    """Every exchangelib attribute the mapped fields of `entity` read."""
+def read_attributes(entity: str) -> tuple[str, ...]:  # every exchangelib attribute the mapped fields read
     return tuple(dict.fromkeys(a for codec in CODECS[entity].values() for a in codec.attributes))
 
 

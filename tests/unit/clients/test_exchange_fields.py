@@ -148,11 +148,26 @@ def test_datetimes_are_sent_in_utc() -> None:
         ("appointment", {"appointment_time": {"scheduledstart": "2026-11-25T10:00:00Z",
                                               "scheduledend": "2026-11-25T09:00:00Z"}}),
         ("appointment", {"requiredattendees": "a@b.test"}),
-        ("appointment", {"appointment_status": {"statecode": 1, "statuscode": 3}}),
-        ("task", {"status": {"statecode": 2, "statuscode": 6}}),
+        ("appointment", {"appointment_status": {"statecode": 9, "statuscode": 99}}),
+        ("task", {"status": {"statecode": 0}}),
         ("task", {"percentcomplete": 101}),
     ],
 )
 def test_values_exchange_cannot_take_raise_field_value_error(entity: str, changed: dict[str, Any]) -> None:
     with pytest.raises(ef.FieldValueError):
         ef.to_exchange(entity, changed)
+
+
+@pytest.mark.parametrize(
+    ("entity", "key", "crm", "exchange"),
+    [
+        ("appointment", "appointment_status", {"statecode": 1, "statuscode": 3}, "Busy"),  # Completed
+        ("appointment", "appointment_status", {"statecode": 2, "statuscode": 4}, "Free"),  # Canceled
+        ("task", "status", {"statecode": 2, "statuscode": 6}, "Deferred"),  # Canceled
+    ],
+)
+def test_statuses_exchange_cannot_show_are_written_as_the_nearest(
+    entity: str, key: str, crm: dict[str, int], exchange: str
+) -> None:
+    attr = "legacy_free_busy_status" if entity == "appointment" else "status"
+    assert ef.to_exchange(entity, {key: crm}).attributes == {attr: exchange}
