@@ -16,6 +16,7 @@ without a latency. Anything else is *not applied*.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -111,21 +112,20 @@ def match(changes: Sequence[TrafficChange], events: Iterable[DeltaApplied]) -> l
     for change in changes:
         candidates = [e for e in by_value.get(_value_key(change.value), []) if _fits(change, e)]
         direct.append(Delivery(change, candidates[0] if candidates else None))
-    # A later matched change of the same field of the same item carries an unmatched earlier one.
+    # A later delivered change (written, or itself coalesced or lost to a conflict) of the same field of the
+    # same item accounts for an unmatched earlier one.
     later: dict[tuple[str, str, str], DeltaApplied] = {}
     result: list[Delivery] = []
     for delivery in sorted(direct, key=lambda d: d.change.acked_at, reverse=True):
         c = delivery.change
         slot = (c.side, c.record_id, c.field)
+        if delivery.event is None and slot in later:
+            delivery = Delivery(c, later[slot], coalesced=True)
+        elif delivery.event is None and (kept := _lost(c, conflicts)) is not None:
+            delivery = Delivery(c, kept, conflict=True)
         if delivery.event is not None:
             later[slot] = delivery.event
-            result.append(delivery)
-        elif slot in later:
-            result.append(Delivery(c, later[slot], coalesced=True))
-        elif (kept := _lost(c, conflicts)) is not None:
-            result.append(Delivery(c, kept, conflict=True))
-        else:
-            result.append(delivery)
+        result.append(delivery)
     order = {id(c): i for i, c in enumerate(changes)}
     return sorted(result, key=lambda d: order[id(d.change)])
 
@@ -161,6 +161,8 @@ class Measurement:
     latency: dict[str, float | None]
     source_clock_latency: dict[str, float | None]
     hops: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # "crm->exchange" / "exchange->crm" -> "end to end" and each hop -> spread.
+    directions: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
     not_applied_examples: list[str] = field(default_factory=list)
 
 
@@ -176,13 +178,21 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
     deltas_in_window = sum(1 for e in events if e.result in SUCCESS and e.target is not None
                            and start <= e.applied_at < end)
     steady = [d for d in deliveries if start <= d.change.acked_at < end]
+    # A change never delivered has no finite latency: it counts as infinitely late, so a percentile
+    # that reaches it says so instead of looking better than it is.
     latencies = [d.latency_s for d in steady if d.latency_s is not None]
+    latencies += [math.inf for d in steady if d.event is None]
     source_clock = [(d.event.applied_at - d.event.occurred_at).total_seconds()
                     for d in steady if d.event is not None and d.own]
     hop_values: dict[str, list[float]] = defaultdict(list)
+    by_direction: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for d in steady:
+        direction = by_direction["crm->exchange" if d.change.side == "crm" else "exchange->crm"]
+        if d.latency_s is not None:
+            direction["end to end"].append(d.latency_s)
         for name, value in (d.hops_s() or {}).items():
             hop_values[name].append(value)
+            direction[name].append(value)
     missing = [d for d in deliveries if d.event is None]
     return Measurement(
         window_s=seconds,
@@ -198,6 +208,8 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
         latency=spread(latencies),
         source_clock_latency=spread(source_clock),
         hops={name: spread(values) for name, values in hop_values.items()},
+        directions={way: {name: spread(values) for name, values in parts.items()}
+                    for way, parts in sorted(by_direction.items())},
         not_applied_examples=[f"{d.change.side} {d.change.entity} {d.change.record_id} {d.change.field}"
                               for d in missing[:5]],
     )

@@ -30,9 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.memory import MemorySampler  # noqa: E402
+from bench.processes import ProcessSampler  # noqa: E402
 from bench.report import render, write_json  # noqa: E402
-from bench.scenario import Options, run_scenario  # noqa: E402
+from bench.scenario import OWN, Options, run_scenario  # noqa: E402
 from infra.runner.process import free_port  # noqa: E402
 from infra.runner.stack import Stack, StackSettings  # noqa: E402
 
@@ -80,18 +80,18 @@ def main(argv: list[str]) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="fieldsync-bench-"))
     stack = Stack(stack_settings(data_dir, args.users), on_ready=_ready)
     print(f"starting the stack in {data_dir} ({args.users} users)", flush=True)
-    sampler: MemorySampler | None = None
+    sampler: ProcessSampler | None = None
     ok = False
     try:
         stack.start()
-        sampler = MemorySampler({p.name: p.pid for p in stack.processes if p.pid is not None}).start()
+        sampler = ProcessSampler({p.name: p.pid for p in stack.processes if p.pid is not None}).start()
         print(f"running {args.rate:g} changes/s for {args.duration:g}s, crm share {args.crm_share:g}, "
               f"poll interval {args.poll_interval:g}s", flush=True)
         dump = data_dir / "events.jsonl" if args.keep_data else None
-        result = asyncio.run(run_scenario(stack, options, command, dump))
+        result = asyncio.run(run_scenario(stack, options, command, sampler, dump))
         sampler.stop()
         result.memory_mib = {**sampler.peaks_mib(),
-                             "bench (traffic, observer)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                             OWN: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         print(render(result), flush=True)
         print(f"results written to {write_json(result, RESULTS).relative_to(ROOT)}")
         ok = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,9 @@ class Result:
     dead_letters: int
     measurement: Measurement
     memory_mib: dict[str, float]
+    # CPU seconds each service used while the traffic ran, and how long that was.
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    traffic_s: float = 0.0
     notes: list[str] = field(default_factory=list)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     traffic_error_examples: list[str] = field(default_factory=list)
@@ -50,7 +54,9 @@ class Result:
 
 
 def _s(value: float | None) -> str:
-    return "-" if value is None else f"{value:6.3f}s"
+    if value is None:
+        return "-"
+    return " never " if math.isinf(value) else f"{value:6.3f}s"
 
 
 def _row(label: str, spread: dict[str, float | None]) -> str:
@@ -71,13 +77,17 @@ def render(result: Result) -> str:
         f"({m.deltas_per_s:.1f} DeltaApplied/s)",
         f"  delivered                  {m.delivered}/{m.made} ({m.matched} own write, {m.coalesced} coalesced "
         f"into a later write, {m.conflicts} lost a same-time conflict), not applied {m.not_applied}",
-        "latency (changes acknowledged in the steady window)",
+        "latency (changes acknowledged in the steady window; 'never' = not applied by the end of the drain)",
         _row("end to end (ack->applied)", m.latency),
         _row("source clock (occurred->)", m.source_clock_latency),
     ]
     for hop in ("capture", "decide", "apply"):
         if hop in m.hops:
             lines.append(_row(f"  hop {hop}", m.hops[hop]))
+    for way, parts in m.directions.items():
+        lines.append(f"  {way}")
+        lines += [_row(f"  {name}", parts[name]) for name in ("end to end", "capture", "decide", "apply")
+                  if name in parts]
     lines += [
         "errors",
         f"  traffic errors {result.traffic_errors}, failed deltas {result.failed_deltas}, "
@@ -86,8 +96,11 @@ def render(result: Result) -> str:
     lines += [f"    {count} x {reason}" for reason, count in sorted(result.dead_letter_reasons.items())[:5]]
     lines += [f"    {example}" for example in result.traffic_error_examples[:3]]
     lines += [f"    not applied: {example}" for example in m.not_applied_examples]
-    lines.append("peak memory (VmHWM, MiB)")
-    lines += [f"  {name:<26} {mib:8.1f}" for name, mib in result.memory_mib.items()]
+    lines.append(f"peak memory (VmHWM, MiB) and CPU while the traffic ran ({result.traffic_s:.0f}s; 100% = one core)")
+    for name, mib in result.memory_mib.items():
+        cpu = result.cpu_s.get(name)
+        share = f"{cpu:7.1f}s cpu {100 * cpu / result.traffic_s:5.1f}%" if cpu is not None and result.traffic_s else ""
+        lines.append(f"  {name:<26} {mib:8.1f}  {share}")
     lines.append(f"first target ({TARGET_RATE:g}/s sustained, p99 < {TARGET_P99_S:g}s, 1s poll): "
                  + ("MET" if result.target_met else "NOT MET"))
     lines += [f"  [{'x' if ok else ' '}] {check}" for check, ok in result.target_checks().items()]
@@ -100,5 +113,16 @@ def write_json(result: Result, folder: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = folder / f"pipeline-{stamp}.json"
     payload = {**asdict(result), "target_checks": result.target_checks(), "target_met": result.target_met}
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    path.write_text(json.dumps(_finite(payload), indent=2, default=str) + "\n")
     return path
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinity: a change never applied is written as the string "never"."""
+    if isinstance(value, float) and math.isinf(value):
+        return "never"
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

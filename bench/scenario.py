@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import resource
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from bench.measure import match, measure
 from bench.observer import BusObserver, observing, stop_observing
+from bench.processes import ProcessSampler
 from bench.report import Result
 from infra.runner.stack import Stack
 from infra.sandbox.seed import address_of, user_names
@@ -28,6 +31,14 @@ from shared.settings import KafkaSettings
 
 PROGRESS_EVERY_S = 5.0
 SEEDED_RECORDS_PER_USER = 6  # infra.sandbox.seed.records_for: 2 contacts, 2 appointments, 2 tasks
+
+
+OWN = "bench (traffic, observer)"
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class StackDied(RuntimeError):
@@ -110,7 +121,7 @@ def _progress(observer: BusObserver, lines: _TrafficLines, began: datetime, last
             f"{lag}, dead letters {observer.dead_letters}")
 
 
-async def _traffic(stack: Stack, observer: BusObserver, options: Options) -> tuple[TrafficReport, datetime]:
+async def _traffic(stack: Stack, observer: BusObserver, options: Options) -> TrafficReport:
     lines = _TrafficLines()
     mailboxes = [address_of(name) for name in user_names(options.users)]
     began = datetime.now(UTC)
@@ -125,7 +136,7 @@ async def _traffic(stack: Stack, observer: BusObserver, options: Options) -> tup
         if not task.done():
             print(_progress(observer, lines, began, last), flush=True)
             last = datetime.now(UTC)
-    return task.result(), began
+    return task.result()
 
 
 async def _drain(stack: Stack, observer: BusObserver, report: TrafficReport, options: Options) -> str:
@@ -145,7 +156,8 @@ async def _drain(stack: Stack, observer: BusObserver, report: TrafficReport, opt
         await asyncio.sleep(2.0)
 
 
-async def run_scenario(stack: Stack, options: Options, command: str, dump: Path | None = None) -> Result:
+async def run_scenario(stack: Stack, options: Options, command: str, sampler: ProcessSampler,
+                       dump: Path | None = None) -> Result:
     """Run the scenario; with `dump`, every DeltaApplied seen and every change made are written there
     (JSON lines) to look into a change that was not applied."""
     observer = BusObserver(KafkaSettings(bootstrap_servers=stack.settings.stack_bootstrap,
@@ -154,7 +166,14 @@ async def run_scenario(stack: Stack, options: Options, command: str, dump: Path 
     try:
         notes = [await _warm_up(stack, observer, options)]
         print(f"  {notes[0]}", flush=True)
-        report, _ = await _traffic(stack, observer, options)
+        sampler.mark_cpu()
+        load = os.getloadavg()[0]
+        began, own = time.monotonic(), _own_cpu_s()
+        report = await _traffic(stack, observer, options)
+        traffic_s, cpu = time.monotonic() - began, sampler.cpu_s()
+        cpu[OWN] = _own_cpu_s() - own
+        notes.append(f"load average (1 min) {load:.1f} at traffic start, {os.getloadavg()[0]:.1f} at its end, "
+                     f"on {os.cpu_count()} cores")
         notes.append(await _drain(stack, observer, report, options))
         print(f"  {notes[-1]}", flush=True)
     finally:
@@ -180,6 +199,8 @@ async def run_scenario(stack: Stack, options: Options, command: str, dump: Path 
         dead_letters=observer.dead_letters,
         measurement=measure(deliveries, observer.applied, window),
         memory_mib={},
+        cpu_s=cpu,
+        traffic_s=traffic_s,
         notes=notes,
         dead_letter_reasons=dict(observer.dead_letter_reasons),
         traffic_error_examples=report.errors[:3],
