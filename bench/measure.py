@@ -11,7 +11,8 @@ the later change that carried the same field, so it counts as delivered at that 
 latency of its own. A change that lost a conflict (the same field changed on the other side at the
 same time; the applier kept the other value and said so in a `conflict_resolved` DeltaApplied) was
 handled correctly without being written: it counts as delivered when that event was published, also
-without a latency. Anything else is *not applied*.
+without a latency; so does one *overwritten* by the other side's same-second edit (CRM wins ties, and
+the applier reports no conflict then). Anything else is *not applied*.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from infra.sandbox.traffic import TrafficChange
 from shared.events import DeltaApplied
 
 SUCCESS = frozenset({"applied", "conflict_resolved"})
+Kind = Literal["own", "coalesced", "conflict", "overwritten"]
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,13 @@ class Delivery:
 
     change: TrafficChange
     event: DeltaApplied | None
-    coalesced: bool = False
-    conflict: bool = False
+    # own: the event wrote this change's value; coalesced: a later change of the field carried it;
+    # conflict / overwritten: the other side's value was kept (see _explained).
+    kind: Kind = "own"
 
     @property
     def own(self) -> bool:
-        """The event wrote this change's own value."""
-        return self.event is not None and not self.coalesced and not self.conflict
+        return self.event is not None and self.kind == "own"
 
     @property
     def latency_s(self) -> float | None:
@@ -85,21 +87,30 @@ def _fits(change: TrafficChange, event: DeltaApplied) -> bool:
     return event.exchange_id in (None, change.record_id) or event.mailbox in (None, change.mailbox)
 
 
-def _conflicts(events: Iterable[DeltaApplied]) -> dict[str, list[DeltaApplied]]:
-    """conflict_resolved events by the ids of the item they name (CRM id and Exchange id)."""
+def _by_item(events: Iterable[DeltaApplied]) -> tuple[dict[str, list[DeltaApplied]], dict[str, str]]:
+    """Every event by the ids of the item it names (CRM id and Exchange id), and Exchange id -> CRM id."""
     by_item: dict[str, list[DeltaApplied]] = defaultdict(list)
+    links: dict[str, str] = {}
     for event in events:
-        if event.result == "conflict_resolved":
-            for item in {event.crm_id, event.exchange_id} - {None}:
-                by_item[str(item)].append(event)
-    return by_item
+        for item in {event.crm_id, event.exchange_id} - {None}:
+            by_item[str(item)].append(event)
+        if event.crm_id and event.exchange_id:
+            links[event.exchange_id] = event.crm_id
+    return by_item, links
 
 
-def _lost(change: TrafficChange, conflicts: dict[str, list[DeltaApplied]]) -> DeltaApplied | None:
-    """The conflict_resolved event that kept the other side's value over this change, if any."""
-    for event in conflicts.get(change.record_id, []):
-        if event.applied_at >= change.acked_at and _value_key(change.value) in (event.error or ""):
-            return event
+def _explained(change: TrafficChange, by_item: dict[str, list[DeltaApplied]]) -> Delivery | None:
+    """An unmatched change that was handled without its value being written: it lost a conflict the
+    applier reported, or the other side's value of the same field was written over it afterwards (a
+    same-second edit on both sides: the tie goes to CRM without a conflict being reported)."""
+    value = _value_key(change.value)
+    for event in by_item.get(change.record_id, []):
+        if event.applied_at < change.acked_at:
+            continue
+        if event.result == "conflict_resolved" and value in (event.error or ""):
+            return Delivery(change, event, "conflict")
+        if event.target == change.side and event.result in SUCCESS and change.field in event.changed:
+            return Delivery(change, event, "overwritten")
     return None
 
 
@@ -107,22 +118,22 @@ def match(changes: Sequence[TrafficChange], events: Iterable[DeltaApplied]) -> l
     """One Delivery per change, in the order the changes were made."""
     events = list(events)
     by_value = _index(events)
-    conflicts = _conflicts(events)
+    by_item, links = _by_item(events)
     direct: list[Delivery] = []
     for change in changes:
         candidates = [e for e in by_value.get(_value_key(change.value), []) if _fits(change, e)]
         direct.append(Delivery(change, candidates[0] if candidates else None))
-    # A later delivered change (written, or itself coalesced or lost to a conflict) of the same field of the
-    # same item accounts for an unmatched earlier one.
-    later: dict[tuple[str, str, str], DeltaApplied] = {}
+    # A later delivered change of the same field of the same item, made on either side, accounts for
+    # an unmatched earlier one: the capture read the newer value only (last writer wins).
+    later: dict[tuple[str, str], DeltaApplied] = {}
     result: list[Delivery] = []
     for delivery in sorted(direct, key=lambda d: d.change.acked_at, reverse=True):
         c = delivery.change
-        slot = (c.side, c.record_id, c.field)
+        slot = (links.get(c.record_id, c.record_id), c.field)
         if delivery.event is None and slot in later:
-            delivery = Delivery(c, later[slot], coalesced=True)
-        elif delivery.event is None and (kept := _lost(c, conflicts)) is not None:
-            delivery = Delivery(c, kept, conflict=True)
+            delivery = Delivery(c, later[slot], "coalesced")
+        elif delivery.event is None:
+            delivery = _explained(c, by_item) or delivery
         if delivery.event is not None:
             later[slot] = delivery.event
         result.append(delivery)
@@ -155,6 +166,7 @@ class Measurement:
     matched: int
     coalesced: int
     conflicts: int
+    overwritten: int
     not_applied: int
     applied_per_s: float
     deltas_per_s: float
@@ -200,8 +212,9 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
         in_window=len(steady),
         delivered=sum(1 for d in deliveries if d.event is not None),
         matched=sum(1 for d in deliveries if d.own),
-        coalesced=sum(1 for d in deliveries if d.coalesced),
-        conflicts=sum(1 for d in deliveries if d.conflict),
+        coalesced=sum(1 for d in deliveries if d.event is not None and d.kind == "coalesced"),
+        conflicts=sum(1 for d in deliveries if d.event is not None and d.kind == "conflict"),
+        overwritten=sum(1 for d in deliveries if d.event is not None and d.kind == "overwritten"),
         not_applied=len(missing),
         applied_per_s=applied_in_window / seconds,
         deltas_per_s=deltas_in_window / seconds,

@@ -32,6 +32,7 @@ class Result:
     # CPU seconds each service used while the traffic ran, and how long that was.
     cpu_s: dict[str, float] = field(default_factory=dict)
     traffic_s: float = 0.0
+    idle_cpu_share: dict[str, float] = field(default_factory=dict)  # CPU share with no traffic (1.0 = a core)
     notes: list[str] = field(default_factory=list)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     traffic_error_examples: list[str] = field(default_factory=list)
@@ -76,7 +77,8 @@ def render(result: Result) -> str:
         f"  applied, sustained         {m.applied_per_s:.1f} changes/s over a {m.window_s:.0f}s steady window "
         f"({m.deltas_per_s:.1f} DeltaApplied/s)",
         f"  delivered                  {m.delivered}/{m.made} ({m.matched} own write, {m.coalesced} coalesced "
-        f"into a later write, {m.conflicts} lost a same-time conflict), not applied {m.not_applied}",
+        f"into a later write, {m.conflicts} lost a reported conflict, {m.overwritten} overwritten by the other "
+        f"side's same-second edit), not applied {m.not_applied}",
         "latency (changes acknowledged in the steady window; 'never' = not applied by the end of the drain)",
         _row("end to end (ack->applied)", m.latency),
         _row("source clock (occurred->)", m.source_clock_latency),
@@ -96,11 +98,13 @@ def render(result: Result) -> str:
     lines += [f"    {count} x {reason}" for reason, count in sorted(result.dead_letter_reasons.items())[:5]]
     lines += [f"    {example}" for example in result.traffic_error_examples[:3]]
     lines += [f"    not applied: {example}" for example in m.not_applied_examples]
-    lines.append(f"peak memory (VmHWM, MiB) and CPU while the traffic ran ({result.traffic_s:.0f}s; 100% = one core)")
+    lines.append(f"peak memory (VmHWM, MiB); CPU while the traffic ran ({result.traffic_s:.0f}s) and idle "
+                 "(100% = one core)")
     for name, mib in result.memory_mib.items():
-        cpu = result.cpu_s.get(name)
-        share = f"{cpu:7.1f}s cpu {100 * cpu / result.traffic_s:5.1f}%" if cpu is not None and result.traffic_s else ""
-        lines.append(f"  {name:<26} {mib:8.1f}  {share}")
+        cpu, idle = result.cpu_s.get(name), result.idle_cpu_share.get(name)
+        busy = f"{cpu:7.1f}s cpu {100 * cpu / result.traffic_s:5.1f}%" if cpu is not None and result.traffic_s else ""
+        rest = f"  idle {100 * idle:5.1f}%" if idle is not None else ""
+        lines.append(f"  {name:<26} {mib:8.1f}  {busy}{rest}")
     lines.append(f"first target ({TARGET_RATE:g}/s sustained, p99 < {TARGET_P99_S:g}s, 1s poll): "
                  + ("MET" if result.target_met else "NOT MET"))
     lines += [f"  [{'x' if ok else ' '}] {check}" for check, ok in result.target_checks().items()]

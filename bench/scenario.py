@@ -30,6 +30,7 @@ from infra.sandbox.traffic import TrafficReport, run_traffic
 from shared.settings import KafkaSettings
 
 PROGRESS_EVERY_S = 5.0
+IDLE_S = 5.0  # how long the stack's idle CPU is measured between warm-up and traffic
 SEEDED_RECORDS_PER_USER = 6  # infra.sandbox.seed.records_for: 2 contacts, 2 appointments, 2 tasks
 
 
@@ -166,6 +167,10 @@ async def run_scenario(stack: Stack, options: Options, command: str, sampler: Pr
     try:
         notes = [await _warm_up(stack, observer, options)]
         print(f"  {notes[0]}", flush=True)
+        # Idle cost first: what each service burns with nothing to sync (polling, heartbeats).
+        sampler.mark_cpu()
+        await asyncio.sleep(IDLE_S)
+        idle = sampler.cpu_s()
         sampler.mark_cpu()
         load = os.getloadavg()[0]
         began, own = time.monotonic(), _own_cpu_s()
@@ -200,6 +205,7 @@ async def run_scenario(stack: Stack, options: Options, command: str, sampler: Pr
         measurement=measure(deliveries, observer.applied, window),
         memory_mib={},
         cpu_s=cpu,
+        idle_cpu_share={name: used / IDLE_S for name, used in idle.items()},
         traffic_s=traffic_s,
         notes=notes,
         dead_letter_reasons=dict(observer.dead_letter_reasons),
