@@ -31,7 +31,7 @@ redis:
 
 lint: env
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy shared
+	$(VENV)/bin/mypy shared services
 
 bench: env redis
 	$(PY) bench/pipeline.py
