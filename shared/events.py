@@ -15,6 +15,14 @@ Origin = Literal["user", "fieldsync"]
 # Why a field was not synced to a target (a SyncDecision outcome); None means it was synced.
 Reason = Literal["direction", "fixed", "out_of_scope", "untracked", "echo", "unmapped", "unchanged", "security"]
 ApplyResult = Literal["applied", "duplicate", "conflict_resolved", "skipped", "failed"]
+# What one target received from a decision: a write, an unlink (the item stays, only the link goes), or nothing.
+Effect = Literal["create", "update", "delete", "unlink"]
+
+# Category-based tracking (sync-semantics 3): Dynamics marks the mailbox items it synchronizes with this
+# category; an appointment or task created in Exchange reaches CRM only while it carries it, and removing
+# it untracks the item. The exchange_applier puts it on the items it creates, the policy reads it.
+TRACKING_CATEGORY = "Tracked to Dynamics 365"
+TRACKABLE: frozenset[str] = frozenset({"appointment", "task"})  # never contacts
 
 
 class Frozen(BaseModel):
@@ -62,6 +70,9 @@ class ItemDelta(Envelope):
     policy_version: int
     decided_at: datetime
     source_version: str | None = None
+    # With op "delete": the target keeps its item and only drops the link (a delete the tables withhold,
+    # e.g. a CRM contact deleted while its owner keeps the Outlook copy).
+    keep_item: bool = False
 
 
 class FieldOutcome(Frozen):
@@ -72,6 +83,16 @@ class FieldOutcome(Frozen):
     reason: Reason | None = None
 
 
+class TargetNote(Frozen):
+    """What one target (CRM, or one mailbox) received from a decision and why: explains withheld deletes too."""
+
+    target: System
+    mailbox: str | None = None
+    effect: Effect | None = None  # None: nothing was sent to this target
+    reason: str  # a short code: the op sent, or why it was withheld ("not_organizer", "untracked", ...)
+    detail: str | None = None  # the reason in a sentence, for people reading the decision log
+
+
 class SyncDecision(Envelope):
     """Every field's outcome for one change, per target, with the policy version that decided."""
 
@@ -79,6 +100,7 @@ class SyncDecision(Envelope):
     policy_version: int
     decided_at: datetime
     outcomes: tuple[FieldOutcome, ...] = ()
+    notes: tuple[TargetNote, ...] = ()  # one per target considered, in target order
 
 
 class DeltaApplied(Envelope):

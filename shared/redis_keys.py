@@ -47,3 +47,8 @@ def applied_version(target: str, key: str) -> str:
 def echo_fingerprint(system: str, key: str) -> str:
     """The version or value fingerprint of what fieldsync last wrote to an item."""
     return f"{PREFIX}echo:{system}:{key}"
+
+
+def untracked(mailbox: str, exchange_id: str) -> str:
+    """Set while a linked mailbox item is untracked (its tracking category removed): nothing syncs either way."""
+    return f"{PREFIX}untracked:{mailbox}:{exchange_id}"

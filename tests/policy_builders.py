@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.policy.decide import decide
+from services.policy.explanation import notes_for
 from services.policy.verdict import TRACKING_CATEGORY, Facts
 from shared.catalogue import load_catalogue
 from shared.events import ItemChanged, Policy, Source
@@ -68,18 +69,22 @@ def every_field(entity: str) -> dict[str, Any]:
 class Row:
     name: str
     change: ItemChanged
-    writes: list[tuple[str, str | None, str]]  # (target, mailbox, op) of every write, in order
+    writes: list[tuple[str, str | None, str]]  # (target, mailbox, effect) of every write or unlink, in order
     fields: dict[str, list[str]] = field(default_factory=dict)  # "target:mailbox" -> allowed keys (sorted)
     reasons: dict[str, str] = field(default_factory=dict)  # field -> reason (first outcome of that field)
     policy: Policy = field(default_factory=policy)
     facts: Facts = field(default_factory=Facts)
+    notes: dict[str, str] = field(default_factory=dict)  # "target:mailbox" -> the note's reason code
+    tracking: str | None = None  # what the handler must remember ("untrack", "retrack")
 
 
 def linked(*mailboxes: str, **values: Any) -> Facts:
+    """Links to x-{mailbox} per mailbox; `untracked=(mailbox, ...)` marks those items as untracked."""
     return Facts(
         links={m: f"x-{m}" for m in mailboxes},
         crm_values=values.get("crm", {}),
         exchange_values=values.get("exchange", {}),
+        untracked=frozenset(values.get("untracked", ())),
     )
 
 
@@ -88,9 +93,14 @@ DONE_TASK = {"status": {"statecode": 1, "statuscode": 5}}
 
 
 def check_row(row: Row) -> None:
-    """The writes (target, mailbox, op) in order, the allowed keys per write, and each field's first reason."""
+    """The writes (target, mailbox, effect) in order, the allowed keys per write, each field's first reason,
+    the notes asked for, and the tracking transition."""
     decision = decide(row.change, CATALOGUE.entity(row.change.entity), row.policy, row.facts, NOW)
-    assert [(t.target, t.mailbox, t.op) for t in decision.writes] == row.writes
+    assert [(t.target, t.mailbox, t.effect) for t in decision.writes] == row.writes
+    assert decision.tracking == row.tracking
+    notes = {f"{n.target}:{n.mailbox}": n.reason for n in notes_for(decision)}
+    for target_key, reason in row.notes.items():
+        assert notes[target_key] == reason, target_key
     for target_key, keys in row.fields.items():
         target, mailbox = target_key.split(":", 1)
         write = next(t for t in decision.writes if t.target == target and t.mailbox == mailbox)

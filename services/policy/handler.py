@@ -2,6 +2,9 @@
 
 Transport-agnostic: the faust agents (app.py) call it and publish what it returns. It owns the current
 policy and switches it in place when a newer one arrives (PolicyChanged, or the store on refresh).
+It also keeps the one piece of state the rules ask for: which linked mailbox items are untracked
+(`redis_keys.untracked`), set or cleared as a decision says, before its events are published (a replayed
+change decides the same way: the categories it carries say the same).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from services.policy.plan import Outgoing, plan
 from services.policy.verdict import Facts
 from shared import redis_keys
 from shared.catalogue import Catalogue
-from shared.events import ItemChanged, Policy, PolicyChanged
+from shared.events import TRACKABLE, ItemChanged, Policy, PolicyChanged
 from shared.policy_store import PolicyStore
 
 
@@ -91,10 +94,16 @@ class PolicyHandler:
         facts = await self.facts(change)
         now = self.clock()
         decision = decide(change, self.catalogue.entity(change.entity), policy, facts, now)
+        if decision.tracking and change.mailbox and change.exchange_id:
+            key = redis_keys.untracked(change.mailbox, change.exchange_id)
+            if decision.tracking == "untrack":
+                await self.redis.set(key, f"{change.entity}:{change.crm_id}")
+            else:
+                await self.redis.delete(key)
         return plan(change, decision, policy.version, now)
 
     async def facts(self, change: ItemChanged) -> Facts:
-        """Links and last known values on both sides (snapshots are JSON per field in a hash)."""
+        """Links, last known values on both sides (snapshots are JSON per field in a hash), untracked marks."""
         links: dict[str, str] = {}
         crm_values: dict[str, Any] = {}
         if change.crm_id:
@@ -108,7 +117,11 @@ class PolicyHandler:
             mailbox: _decode_hash(await self.redis.hgetall(redis_keys.exchange_snapshot(mailbox, exchange_id)))
             for mailbox, exchange_id in items.items()
         }
-        return Facts(links=links, crm_values=crm_values, exchange_values=exchange_values)
+        untracked: frozenset[str] = frozenset()
+        if change.entity in TRACKABLE and items:
+            marks = await self.redis.mget([redis_keys.untracked(m, x) for m, x in items.items()])
+            untracked = frozenset(m for m, mark in zip(items, marks, strict=True) if mark is not None)
+        return Facts(links=links, crm_values=crm_values, exchange_values=exchange_values, untracked=untracked)
 
 
 def _text(value: Any) -> str:

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.policy.explanation import notes_for
 from services.policy.verdict import Decision, TargetDecision
 from shared import topics
 from shared.events import ItemChanged, ItemDelta, SyncDecision
@@ -71,12 +72,14 @@ def delta_for(change: ItemChanged, target: TargetDecision, policy_version: int, 
         policy_version=policy_version,
         decided_at=now,
         source_version=change.version,
+        keep_item=target.keep_item,
     )
     return Outgoing(topic, key, delta)
 
 
 def plan(change: ItemChanged, decision: Decision, policy_version: int, now: datetime) -> tuple[Outgoing, ...]:
-    """Deltas first (one per write, in target order), then the decision, keyed like the CRM side of the item."""
+    """Deltas first (one per write or unlink, in target order), then the decision (every field's outcome and a
+    note per target), keyed like the CRM side of the item."""
     deltas = tuple(delta_for(change, target, policy_version, now) for target in decision.writes)
     record = SyncDecision(
         event_id=derived_id(change, "decision"),
@@ -93,5 +96,6 @@ def plan(change: ItemChanged, decision: Decision, policy_version: int, now: date
         policy_version=policy_version,
         decided_at=now,
         outcomes=decision.outcomes,
+        notes=notes_for(decision),
     )
     return (*deltas, Outgoing(topics.DECISIONS, crm_key(change), record))

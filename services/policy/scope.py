@@ -14,6 +14,14 @@ Deletes reaching Exchange (sync-semantics 4), with owner-scoped filters:
 |             | a CRM contact delete leaves the owner's Outlook contact)|                                 |
 | appointment | linked, mailbox user is the organizer, starts after now | never                           |
 | task        | only if the Exchange task is not completed             | only if not completed           |
+
+A CRM delete withheld from a linked mailbox leaves the item there, but the record it was linked to is
+gone: that mailbox gets an unlink (a delete delta with keep_item), so a later Outlook edit is not sent to
+a record that no longer exists. A logical delete keeps the link (the record still exists).
+
+Untracked items (tracking.py): a linked appointment or task whose tracking category the user removed is
+no longer synchronized for that mailbox, so CRM changes stop flowing to it too (reason `untracked`), and
+no CRM delete reaches it (a physical delete still unlinks it). Re-adding the category resumes sync.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from datetime import datetime
 from services.policy.readings import is_completed_task, known, starts_after
 from services.policy.verdict import ACTIVE, Decision, Facts, TargetDecision, outcomes_for
 from shared.catalogue import EntitySpec
-from shared.events import ItemChanged, Op, Policy
+from shared.events import ItemChanged, Op, Policy, Reason
 
 
 def in_scope(entity: str, context: dict[str, object]) -> bool:
@@ -59,10 +67,15 @@ def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, 
 
 
 def _delete(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, logical: bool) -> TargetDecision:
-    note = delete_note(change, facts, mailbox, now, logical)
-    return TargetDecision(
-        "exchange", mailbox, None if note else "delete", {}, (), facts.links.get(mailbox), note or "delete"
-    )
+    untracked = mailbox in facts.untracked
+    note = "untracked" if untracked else delete_note(change, facts, mailbox, now, logical)
+    exchange_id = facts.links.get(mailbox)
+    if note is None:
+        return TargetDecision("exchange", mailbox, "delete", {}, (), exchange_id, "delete")
+    if logical or exchange_id is None:
+        return TargetDecision("exchange", mailbox, None, {}, (), exchange_id, note)
+    # Withheld physical delete of a linked item: the mailbox keeps it, the dangling link goes.
+    return TargetDecision("exchange", mailbox, "delete", {}, (), exchange_id, note, keep_item=True)
 
 
 def _carries_every_field(change: ItemChanged, spec: EntitySpec) -> bool:
@@ -91,12 +104,18 @@ def decide_from_crm(change: ItemChanged, spec: EntitySpec, policy: Policy, facts
     targets: list[TargetDecision] = []
     for mailbox in sorted(holders - {home} if home else holders):
         left = _delete(change, facts, mailbox, now, logical=True)
-        outcomes, _ = outcomes_for(spec, policy, change, "exchange", mailbox, "out_of_scope")
+        blocked: Reason = "untracked" if mailbox in facts.untracked else "out_of_scope"
+        outcomes, _ = outcomes_for(spec, policy, change, "exchange", mailbox, blocked)
         targets.append(TargetDecision(left.target, mailbox, left.op, {}, outcomes, left.exchange_id, left.note))
     if home is None:
         if not targets:
             outcomes, _ = outcomes_for(spec, policy, change, "exchange", owner, "out_of_scope")
             targets.append(TargetDecision("exchange", owner, None, {}, outcomes, note="out_of_scope"))
+        return Decision(tuple(targets))
+    if home in facts.untracked and home in facts.links:
+        # The owner untracked the item in Outlook: it is no longer synchronized for that mailbox.
+        outcomes, _ = outcomes_for(spec, policy, change, "exchange", home, "untracked")
+        targets.append(TargetDecision("exchange", home, None, {}, outcomes, facts.links[home], "untracked"))
         return Decision(tuple(targets))
     op = _home_op(change, spec, facts, home)
     outcomes, allowed = outcomes_for(spec, policy, change, "exchange", home)

@@ -2,13 +2,23 @@
 
 Pure: no I/O, no clock (`now` is passed), no logging.
 
-Tracking: an item created in Exchange reaches CRM only when it carries the tracking category
-(appointments and tasks; never contacts). A linked item (the event carries crm_id) syncs both ways
-subject to the field directions; a linked appointment or task whose categories no longer include the
-tracking category arrives as a categories-only update (the capture sends no fields): that untracks,
-nothing flows and nothing is deleted. Items fieldsync created from CRM carry no category, so a field
-edit of a linked item without the category still flows (the untracked state is not remembered yet).
-An unlinked item that gains the category later is created in CRM with every field its snapshot holds.
+Tracking (category-based, sync-semantics 3): an item created in Exchange reaches CRM only when it carries
+the tracking category (appointments and tasks; never contacts). The exchange_applier puts the category
+on the appointments and tasks it creates from CRM, so every linked appointment or task carries it while
+it is tracked. A linked contact always syncs both ways subject to the field directions.
+
+| linked appointment/task          | remembered untracked | result                                            |
+|----------------------------------|----------------------|---------------------------------------------------|
+| carries the category             | no                   | syncs (field directions)                          |
+| carries the category             | yes                  | re-tracked: forget the mark; every field of its   |
+|                                  |                      | snapshot flows to CRM (the item as it is now)     |
+| lacks it (removed)               | no                   | untracked: remember it; nothing flows, no delete  |
+| lacks it                         | yes                  | untracked: nothing flows                          |
+| the event does not say           | -                    | the remembered state decides                      |
+
+Removing the category untracks, never deletes: an Exchange delete of an untracked item stays out of CRM.
+While untracked, CRM changes stop flowing to the item too (scope.py). An unlinked item that gains the
+category later is created in CRM with every field its snapshot holds.
 
 Deletes reaching CRM (sync-semantics 4):
 
@@ -26,7 +36,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.policy.readings import ended_before, is_closed_appointment, known
-from services.policy.verdict import TRACKABLE, TRACKING_CATEGORY, Decision, Facts, TargetDecision, outcomes_for
+from services.policy.verdict import (
+    TRACKABLE,
+    TRACKING_CATEGORY,
+    Decision,
+    Facts,
+    TargetDecision,
+    Tracking,
+    outcomes_for,
+)
 from shared.catalogue import EntitySpec
 from shared.events import ItemChanged, Op, Policy
 
@@ -36,9 +54,25 @@ def is_tracked(change: ItemChanged) -> bool:
     return isinstance(categories, list | tuple) and TRACKING_CATEGORY in categories
 
 
-def is_untracked(change: ItemChanged) -> bool:
-    """A categories-only update of a trackable item that lacks the tracking category: removed, untrack."""
-    return change.entity in TRACKABLE and not change.changed and not is_tracked(change)
+def syncs(change: ItemChanged, facts: Facts) -> bool:
+    """Whether a linked item is tracked now: contacts always; appointments and tasks while they carry the
+    category (when the event does not report categories, the remembered state decides)."""
+    if change.entity not in TRACKABLE:
+        return True
+    if isinstance(change.context.get("categories"), list | tuple):
+        return is_tracked(change)
+    return change.mailbox not in facts.untracked
+
+
+def transition(change: ItemChanged, facts: Facts) -> Tracking | None:
+    """What to remember after this change of a linked item: untracked now, or tracked again."""
+    remembered = change.mailbox in facts.untracked
+    tracked = syncs(change, facts)
+    if remembered and tracked:
+        return "retrack"
+    if not remembered and not tracked:
+        return "untrack"
+    return None
 
 
 def with_snapshot_fields(change: ItemChanged, facts: Facts) -> ItemChanged:
@@ -52,6 +86,8 @@ def delete_note(change: ItemChanged, facts: Facts, now: datetime) -> str | None:
     mailbox = change.mailbox
     if change.crm_id is None:
         return "not_linked"
+    if not syncs(change, facts):
+        return "untracked"  # removing the category untracks, never deletes
     if change.entity == "contact":
         owner = change.context.get("owner_mailbox")
         return "not_owner" if owner is not None and owner != mailbox else None
@@ -78,20 +114,19 @@ def decide_from_exchange(
             (TargetDecision("crm", mailbox, None if note else "delete", {}, (), change.exchange_id, note or "delete"),)
         )
     linked = change.crm_id is not None
-    if (not linked and (change.entity not in TRACKABLE or not is_tracked(change))) or (linked and is_untracked(change)):
+    tracking = transition(change, facts) if linked else None
+    reaches_crm = syncs(change, facts) if linked else change.entity in TRACKABLE and is_tracked(change)
+    if not reaches_crm:
         outcomes, _ = outcomes_for(spec, policy, change, "crm", mailbox, "untracked")
-        return Decision((TargetDecision("crm", mailbox, None, {}, outcomes, change.exchange_id, "untracked"),))
-    if not linked:
+        untracked = TargetDecision("crm", mailbox, None, {}, outcomes, change.exchange_id, "untracked")
+        return Decision((untracked,), tracking)
+    if not linked or tracking == "retrack":
+        # Tracked late, or again: the item as it is now (its snapshot) is what reaches CRM.
         change = with_snapshot_fields(change, facts)
     outcomes, allowed = outcomes_for(spec, policy, change, "crm", mailbox)
     # Unlinked and tracked: a create (the crm_applier upserts by the Exchange link, so a replay or a
     # later update that overtakes the link finds the record it made).
     op: Op = "update" if linked else "create"
     write: Op | None = op if allowed or op == "create" else None
-    return Decision(
-        (
-            TargetDecision(
-                "crm", mailbox, write, allowed, outcomes, change.exchange_id, None if write else "nothing_allowed"
-            ),
-        )
-    )
+    note = ("retracked" if tracking else None) if write else "nothing_allowed"
+    return Decision((TargetDecision("crm", mailbox, write, allowed, outcomes, change.exchange_id, note),), tracking)

@@ -7,13 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from shared.catalogue import EntitySpec, FieldPair
-from shared.events import Direction, FieldOutcome, ItemChanged, Op, Policy, Reason, System
+from shared.events import (
+    TRACKABLE,
+    TRACKING_CATEGORY,
+    Direction,
+    Effect,
+    FieldOutcome,
+    ItemChanged,
+    Op,
+    Policy,
+    Reason,
+    System,
+)
 
-TRACKING_CATEGORY = "Tracked to Dynamics 365"
-TRACKABLE = frozenset({"appointment", "task"})  # Exchange-created items of these entities may be tracked
+__all__ = ["TRACKABLE", "TRACKING_CATEGORY", "Decision", "Facts", "TargetDecision", "Tracking"]
+# What the handler must remember about a mailbox item after a decision (services/policy/tracking.py).
+Tracking = Literal["untrack", "retrack"]
 ACTIVE = 0  # statecode of an active CRM record
 FLOWS: Mapping[System, frozenset[Direction]] = {
     "exchange": frozenset({"both", "to_exchange"}),
@@ -28,6 +40,8 @@ class Facts:
     links: Mapping[str, str] = field(default_factory=dict)  # mailbox -> exchange_id of the CRM record
     crm_values: Mapping[str, Any] = field(default_factory=dict)  # last known CRM values of the record
     exchange_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # mailbox -> values
+    # Mailboxes whose item of this record (or the changed item itself) is remembered as untracked.
+    untracked: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -41,11 +55,19 @@ class TargetDecision:
     outcomes: tuple[FieldOutcome, ...]
     exchange_id: str | None = None
     note: str | None = None  # why a delete or a write was withheld, for explain
+    keep_item: bool = False  # with op "delete": only the link goes, the mailbox keeps its item
+
+    @property
+    def effect(self) -> Effect | None:
+        if self.op == "delete" and self.keep_item:
+            return "unlink"
+        return self.op
 
 
 @dataclass(frozen=True)
 class Decision:
     targets: tuple[TargetDecision, ...]
+    tracking: Tracking | None = None  # the change (un)tracked its mailbox item: the handler remembers it
 
     @property
     def writes(self) -> tuple[TargetDecision, ...]:

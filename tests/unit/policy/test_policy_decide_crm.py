@@ -157,40 +157,60 @@ ROWS = [
         policy=policy(task__subject="none"),
         facts=linked(ALICE),
     ),
-    # CRM deletes
+    # CRM deletes: a delete the tables withhold from a linked mailbox unlinks the item there (it stays)
     Row(
-        "crm delete contact: the owner keeps it", crm("contact", "delete", owner_mailbox=ALICE), [], facts=linked(ALICE)
-    ),
-    Row(
-        "crm delete contact: other mailbox loses it",
+        "crm delete contact: the owner keeps it, unlinked",
         crm("contact", "delete", owner_mailbox=ALICE),
-        [("exchange", BOB, "delete")],
-        facts=linked(ALICE, BOB),
+        [("exchange", ALICE, "unlink")],
+        facts=linked(ALICE),
+        notes={f"exchange:{ALICE}": "owner_keeps_contact"},
     ),
-    Row("crm delete unlinked: nothing", crm("contact", "delete", owner_mailbox=ALICE), []),
+    Row(
+        "crm delete contact: other mailbox loses it, the owner keeps and unlinks",
+        crm("contact", "delete", owner_mailbox=ALICE),
+        [("exchange", ALICE, "unlink"), ("exchange", BOB, "delete")],
+        facts=linked(ALICE, BOB),
+        notes={f"exchange:{ALICE}": "owner_keeps_contact", f"exchange:{BOB}": "delete"},
+    ),
+    Row(
+        "crm delete unlinked: nothing",
+        crm("contact", "delete", owner_mailbox=ALICE),
+        [],
+        notes={"exchange:None": "not_linked"},
+    ),
+    Row(
+        "crm delete contact: previous owner, link unknown yet: delete by key (its create may be in flight)",
+        crm("contact", "delete", owner_mailbox=BOB, previous_owner_mailbox=ALICE),
+        [("exchange", ALICE, "delete")],
+        notes={f"exchange:{ALICE}": "delete"},
+    ),
     Row(
         "crm delete appointment: organizer, future",
         crm("appointment", "delete"),
         [("exchange", ALICE, "delete")],
         facts=linked(ALICE, crm={"organizer": ALICE, "appointment_time": FUTURE}),
+        notes={f"exchange:{ALICE}": "delete"},
     ),
     Row(
-        "crm delete appointment: past",
+        "crm delete appointment: past, kept and unlinked",
         crm("appointment", "delete"),
-        [],
+        [("exchange", ALICE, "unlink")],
         facts=linked(ALICE, crm={"organizer": ALICE, "appointment_time": PAST}),
+        notes={f"exchange:{ALICE}": "not_in_future"},
     ),
     Row(
-        "crm delete appointment: not organizer",
+        "crm delete appointment: not organizer, kept and unlinked",
         crm("appointment", "delete"),
-        [],
+        [("exchange", ALICE, "unlink")],
         facts=linked(ALICE, crm={"organizer": BOB, "appointment_time": FUTURE}),
+        notes={f"exchange:{ALICE}": "not_organizer"},
     ),
     Row(
-        "crm delete appointment: start unknown",
+        "crm delete appointment: start unknown, kept and unlinked",
         crm("appointment", "delete"),
-        [],
+        [("exchange", ALICE, "unlink")],
         facts=linked(ALICE, crm={"organizer": ALICE}),
+        notes={f"exchange:{ALICE}": "not_in_future"},
     ),
     Row(
         "crm delete task: open",
@@ -199,10 +219,49 @@ ROWS = [
         facts=linked(ALICE, exchange={ALICE: OPEN_TASK}),
     ),
     Row(
-        "crm delete task: completed in Exchange",
+        "crm delete task: completed in Exchange, kept and unlinked",
         crm("task", "delete"),
-        [],
+        [("exchange", ALICE, "unlink")],
         facts=linked(ALICE, exchange={ALICE: DONE_TASK}),
+        notes={f"exchange:{ALICE}": "task_completed"},
+    ),
+    # Untracked in the mailbox (the user removed the tracking category): CRM changes stop flowing there
+    Row(
+        "crm update of an untracked task: nothing reaches the mailbox",
+        crm("task", "update", {"subject": "s"}, owner_mailbox=ALICE),
+        [],
+        reasons={"subject": "untracked", "description": "unchanged"},
+        facts=linked(ALICE, untracked=(ALICE,)),
+        notes={f"exchange:{ALICE}": "untracked"},
+    ),
+    Row(
+        "crm update carrying every field (state change) of an untracked appointment: no create either",
+        crm("appointment", "update", every_field("appointment"), owner_mailbox=ALICE, statecode=1),
+        [],
+        reasons={"subject": "untracked"},
+        facts=linked(ALICE, untracked=(ALICE,)),
+    ),
+    Row(
+        "crm update: only the untracked mailbox is skipped, a new owner still gets it",
+        crm("task", "update", every_field("task"), owner_mailbox=BOB, previous_owner_mailbox=ALICE),
+        [("exchange", BOB, "create")],
+        reasons={"subject": "untracked"},
+        facts=linked(ALICE, exchange={ALICE: OPEN_TASK}, untracked=(ALICE,)),
+        notes={f"exchange:{ALICE}": "untracked", f"exchange:{BOB}": "create"},
+    ),
+    Row(
+        "crm delete of an untracked open task: kept in the mailbox and unlinked",
+        crm("task", "delete"),
+        [("exchange", ALICE, "unlink")],
+        facts=linked(ALICE, exchange={ALICE: OPEN_TASK}, untracked=(ALICE,)),
+        notes={f"exchange:{ALICE}": "untracked"},
+    ),
+    Row(
+        "crm delete of an untracked future appointment it organizes: kept and unlinked",
+        crm("appointment", "delete"),
+        [("exchange", ALICE, "unlink")],
+        facts=linked(ALICE, crm={"organizer": ALICE, "appointment_time": FUTURE}, untracked=(ALICE,)),
+        notes={f"exchange:{ALICE}": "untracked"},
     ),
 ]
 
@@ -223,3 +282,15 @@ def test_composite_fields_map_whole() -> None:
     change = crm("contact", "update", {"address1_composite": address}, owner_mailbox=ALICE, statecode=0)
     (write,) = decide(change, CATALOGUE.entity("contact"), policy(), linked(ALICE), NOW).writes
     assert write.fields == {"address1_composite": address}
+
+
+def test_an_unlink_carries_the_exchange_id_and_keeps_the_item() -> None:
+    change = crm("contact", "delete", owner_mailbox=ALICE)
+    (write,) = decide(change, CATALOGUE.entity("contact"), policy(), linked(ALICE), NOW).writes
+    assert (write.op, write.keep_item, write.exchange_id, write.effect) == ("delete", True, f"x-{ALICE}", "unlink")
+
+
+def test_a_delete_that_reaches_the_mailbox_removes_the_item() -> None:
+    change = crm("contact", "delete", owner_mailbox=ALICE)
+    writes = decide(change, CATALOGUE.entity("contact"), policy(), linked(ALICE, BOB), NOW).writes
+    assert [(w.mailbox, w.keep_item) for w in writes] == [(ALICE, True), (BOB, False)]

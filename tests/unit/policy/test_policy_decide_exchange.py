@@ -18,10 +18,54 @@ from tests.policy_builders import (
 )
 
 ROWS = [
+    # Tracking of linked appointments and tasks (fieldsync puts the category on those it creates)
     Row(
-        "linked item without the category (created from CRM): edits flow",
-        exchange("task", "update", {"subject": "s"}, categories=[]),
+        "linked task edited after its category was removed: untracked and remembered",
+        exchange("task", "update", {"subject": "s"}, categories=["Red"]),
+        [],
+        reasons={"subject": "untracked", "description": "unchanged"},
+        notes={f"crm:{ALICE}": "untracked"},
+        tracking="untrack",
+    ),
+    Row(
+        "linked task still untracked: edits stay out of CRM, nothing new to remember",
+        exchange("task", "update", {"subject": "s2"}, categories=[]),
+        [],
+        reasons={"subject": "untracked"},
+        facts=Facts(untracked=frozenset({ALICE})),
+    ),
+    Row(
+        "linked task untracked, the event does not say its categories: the remembered state decides",
+        exchange("task", "update", {"subject": "s2"}),
+        [],
+        reasons={"subject": "untracked"},
+        facts=Facts(untracked=frozenset({ALICE})),
+    ),
+    Row(
+        "linked task re-tracked: the mark goes and its snapshot's fields reach CRM",
+        exchange("task", "update", {}, **TRACKED),
         [("crm", ALICE, "update")],
+        fields={f"crm:{ALICE}": ["description", "subject"]},
+        facts=Facts(
+            untracked=frozenset({ALICE}),
+            exchange_values={ALICE: {"subject": "s2", "description": "d", "@categories": ["x"]}},
+        ),
+        notes={f"crm:{ALICE}": "retracked"},
+        tracking="retrack",
+    ),
+    Row(
+        "linked task re-tracked in the same save as an edit: the edit wins over the snapshot",
+        exchange("task", "update", {"subject": "s3"}, **TRACKED),
+        [("crm", ALICE, "update")],
+        fields={f"crm:{ALICE}": ["description", "subject"]},
+        facts=Facts(untracked=frozenset({ALICE}), exchange_values={ALICE: {"subject": "old", "description": "d"}}),
+        tracking="retrack",
+    ),
+    Row(
+        "linked contact: never untracked (contacts carry no tracking category)",
+        exchange("contact", "update", {"mobilephone": "2"}, categories=[]),
+        [("crm", ALICE, "update")],
+        notes={f"crm:{ALICE}": "update"},
     ),
     Row(
         "unlinked item tracked late: created with its snapshot's fields",
@@ -89,6 +133,8 @@ ROWS = [
         "exchange update linked appointment, category removed: untracked",
         exchange("appointment", "update", {}, categories=["Red"]),
         [],
+        notes={f"crm:{ALICE}": "untracked"},
+        tracking="untrack",
     ),
     Row(
         "field without a CRM attribute is unmapped",
@@ -137,6 +183,31 @@ ROWS = [
         facts=Facts(crm_values={"appointment_time": FUTURE, "organizer": ALICE}),
     ),
     Row("exchange delete task", exchange("task", "delete"), [("crm", ALICE, "delete")]),
+    Row("exchange delete tracked task", exchange("task", "delete", **TRACKED), [("crm", ALICE, "delete")]),
+    Row(
+        "exchange delete of a task whose category was removed: untracking never deletes",
+        exchange("task", "delete", categories=[]),
+        [],
+        notes={f"crm:{ALICE}": "untracked"},
+    ),
+    Row(
+        "exchange delete of a remembered untracked task",
+        exchange("task", "delete"),
+        [],
+        facts=Facts(untracked=frozenset({ALICE})),
+        notes={f"crm:{ALICE}": "untracked"},
+    ),
+]
+ROWS += [  # every withheld Exchange delete says why in its note
+    Row(r.name + " (note)", r.change, r.writes, facts=r.facts, notes={f"crm:{ALICE}": note})
+    for r, note in (
+        (ROWS[-1], "untracked"),
+        (next(r for r in ROWS if r.name == "exchange delete appointment: canceled"), "completed_or_canceled"),
+        (next(r for r in ROWS if r.name == "exchange delete appointment: past"), "in_past"),
+        (next(r for r in ROWS if r.name == "exchange delete appointment: not organizer"), "not_organizer"),
+        (next(r for r in ROWS if r.name == "exchange delete contact by another user"), "not_owner"),
+        (next(r for r in ROWS if r.name == "exchange delete unlinked"), "not_linked"),
+    )
 ]
 
 

@@ -72,3 +72,37 @@ def test_decision_records_every_field_and_the_version() -> None:
     assert {o.field for o in decision.outcomes} == {p.key for p in CATALOGUE.entities["contact"].fields}
     synced = [o for o in decision.outcomes if o.synced]
     assert [(o.field, o.mailbox) for o in synced] == [("telephone1", ALICE)]
+
+
+def test_a_withheld_delete_is_explained_in_the_published_decision() -> None:
+    change = crm("appointment", "delete")
+    facts = linked(ALICE, crm={"organizer": BOB, "appointment_time": {"scheduledstart": "2026-06-02T10:00:00Z"}})
+    *_, decision = (o.event for o in planned(change, facts))
+    assert isinstance(decision, SyncDecision) and decision.outcomes == ()
+    (note,) = decision.notes
+    assert (note.target, note.mailbox, note.effect, note.reason) == ("exchange", ALICE, "unlink", "not_organizer")
+    assert note.detail is not None and "not the organizer" in note.detail and "link" in note.detail
+    assert SyncDecision.model_validate_json(decision.model_dump_json()).notes == decision.notes
+
+
+def test_a_crm_contact_delete_plans_an_unlink_for_the_owner_and_a_delete_elsewhere() -> None:
+    out = planned(crm("contact", "delete", owner_mailbox=ALICE), linked(ALICE, BOB))
+    unlink, delete, decision = (o.event for o in out)
+    assert isinstance(unlink, ItemDelta) and isinstance(delete, ItemDelta)
+    assert (unlink.op, unlink.keep_item, unlink.mailbox, unlink.exchange_id) == ("delete", True, ALICE, f"x-{ALICE}")
+    assert (delete.op, delete.keep_item, delete.mailbox) == ("delete", False, BOB)
+    assert out[0].key == f"{ALICE}:contact:r1"  # ordered with every other delta of that item
+    assert isinstance(decision, SyncDecision)
+    assert [(n.mailbox, n.effect, n.reason) for n in decision.notes] == [
+        (ALICE, "unlink", "owner_keeps_contact"),
+        (BOB, "delete", "delete"),
+    ]
+
+
+def test_every_target_gets_a_note_even_when_fields_flow() -> None:
+    change = crm("contact", "update", {"telephone1": "1"}, owner_mailbox=ALICE, statecode=0)
+    decision = planned(change, linked(ALICE))[-1].event
+    assert isinstance(decision, SyncDecision)
+    assert [(n.target, n.mailbox, n.effect, n.reason) for n in decision.notes] == [
+        ("exchange", ALICE, "update", "update")
+    ]

@@ -1,0 +1,45 @@
+"""Explanation: one TargetNote per target of a decision, saying what that target received and why.
+
+Pure: no I/O, no clock, no logging. The codes are the `note`s the rules in scope.py, tracking.py and
+decide.py give a target; a write without a note is explained by its op.
+"""
+
+from __future__ import annotations
+
+from services.policy.verdict import Decision, TargetDecision
+from shared.events import TargetNote
+
+DETAILS: dict[str, str] = {
+    "create": "created in the target",
+    "update": "the allowed fields are written to the target",
+    "delete": "the delete reaches the target",
+    "retracked": "the tracking category is back: the item syncs again and its current fields go to CRM",
+    "nothing_allowed": "no changed field flows in this direction",
+    "out_of_scope": "the record does not belong in this mailbox (sync filter: owner, active contact)",
+    "untracked": "the mailbox item is not tracked (no tracking category): nothing syncs between it and CRM",
+    "echo": "fieldsync's own write coming back: nothing moves",
+    "unmapped": "the catalogue does not map this entity",
+    "not_linked": "no counterpart is linked: there is nothing to delete",
+    "owner_keeps_contact": "a CRM contact delete never removes the owner's Outlook contact",
+    "logical_delete": "the record left the mailbox's scope; an appointment is not deleted for that",
+    "not_organizer": "the mailbox user is not the organizer of the appointment",
+    "not_in_future": "the appointment is not in the future",
+    "task_completed": "the Exchange task is completed",
+    "not_owner": "only the owner's mailbox deletes a CRM contact",
+    "completed_or_canceled": "the appointment is completed or canceled",
+    "in_past": "the appointment is over (or its time is unknown)",
+}
+UNLINKED = "; the mailbox keeps its item and the link to the deleted record is removed"
+
+
+def note_for(target: TargetDecision) -> TargetNote:
+    """The note of one target: a withheld delete says why, an unlink says the item stays."""
+    reason = target.note or target.op or "nothing_allowed"
+    detail = DETAILS.get(reason, reason)
+    if target.effect == "unlink":
+        detail += UNLINKED
+    return TargetNote(target=target.target, mailbox=target.mailbox, effect=target.effect, reason=reason, detail=detail)
+
+
+def notes_for(decision: Decision) -> tuple[TargetNote, ...]:
+    return tuple(note_for(target) for target in decision.targets)
