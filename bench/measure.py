@@ -109,7 +109,8 @@ def _explained(change: TrafficChange, by_item: dict[str, list[DeltaApplied]]) ->
             continue
         if event.result == "conflict_resolved" and value in (event.error or ""):
             return Delivery(change, event, "conflict")
-        if event.target == change.side and event.result in SUCCESS and change.field in event.changed:
+        if (event.target == change.side and event.result in SUCCESS and change.field in event.changed
+                and _value_key(event.changed[change.field]) != value):
             return Delivery(change, event, "overwritten")
     return None
 
