@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from redis.asyncio import Redis
 
-from services.crm_applier.loop import ApplierLoop
+from services.crm_applier.loop import applier_loop
 from services.crm_applier.records import AppliedRecords
 from services.crm_applier.settings import CrmApplierSettings
 from services.crm_applier.writer import CrmWriter
@@ -17,6 +16,7 @@ from shared import topics
 from shared.catalogue import load_catalogue
 from shared.clients.crm import CrmClient, RetryPolicy
 from shared.kafka import make_consumer, make_producer
+from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
 log = logging.getLogger("fieldsync.crm_applier")
@@ -44,7 +44,7 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
     await consumer.start()
     try:
         log.info("crm_applier started: group=%s", settings.crm_applier_group_id)
-        await ApplierLoop(consumer, producer, writer, catalogue, settings.crm_applier_backoff_max_s).run(stop)
+        await applier_loop(consumer, producer, writer, catalogue, settings.crm_applier_backoff_max_s).run(stop)
     finally:
         await consumer.stop()
         await producer.stop()
@@ -54,13 +54,5 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = CrmApplierSettings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await run(settings, stop)
-
-    asyncio.run(serve())
+    """`python -m services.crm_applier`: run until SIGTERM or SIGINT, then exit 0."""
+    serve(run, CrmApplierSettings())

@@ -20,6 +20,7 @@ from services.crm_capture.state import CrmState
 from shared import topics
 from shared.catalogue import EntitySpec
 from shared.clients.crm import CrmClient
+from shared.delivery import backoff_delay
 from shared.kafka import encode
 
 log = logging.getLogger("fieldsync.crm_capture")
@@ -27,11 +28,6 @@ log = logging.getLogger("fieldsync.crm_capture")
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def backoff_delay(failures: int, interval_s: float, cap_s: float) -> float:
-    """The wait after the n-th consecutive failed poll: exponential from the poll interval, capped."""
-    return min(max(interval_s, 0.1) * 2.0 ** min(failures, 20), cap_s)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
@@ -16,6 +15,7 @@ from services.crm_capture.state import CrmState
 from shared.catalogue import load_catalogue
 from shared.clients.crm import CrmClient, CrmError
 from shared.kafka import make_producer
+from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
 log = logging.getLogger("fieldsync.crm_capture")
@@ -74,13 +74,5 @@ async def run(settings: CrmCaptureSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = CrmCaptureSettings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await run(settings, stop)
-
-    asyncio.run(serve())
+    """`python -m services.crm_capture`: run until SIGTERM or SIGINT, then exit 0."""
+    serve(run, CrmCaptureSettings())

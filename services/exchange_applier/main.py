@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from redis.asyncio import Redis
 
-from services.exchange_applier.loop import ApplierLoop
+from services.exchange_applier.loop import applier_loop
 from services.exchange_applier.records import AppliedRecords
 from services.exchange_applier.settings import ExchangeApplierSettings
 from services.exchange_applier.writer import ExchangeWriter
@@ -16,6 +15,7 @@ from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients.exchange import ExchangeClient
 from shared.kafka import make_consumer, make_producer
+from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
 log = logging.getLogger("fieldsync.exchange_applier")
@@ -44,9 +44,8 @@ async def run(settings: ExchangeApplierSettings, stop: asyncio.Event) -> None:
     await consumer.start()
     try:
         log.info("exchange_applier started: group=%s", settings.exchange_applier_group_id)
-        loop = ApplierLoop(consumer, producer, build_writer(settings, client, redis),
-                           settings.exchange_applier_backoff_max_s)
-        await loop.run(stop)
+        writer = build_writer(settings, client, redis)
+        await applier_loop(consumer, producer, writer, settings.exchange_applier_backoff_max_s).run(stop)
     finally:
         await consumer.stop()
         await producer.stop()
@@ -56,13 +55,5 @@ async def run(settings: ExchangeApplierSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = ExchangeApplierSettings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await run(settings, stop)
-
-    asyncio.run(serve())
+    """`python -m services.exchange_applier`: run until SIGTERM or SIGINT, then exit 0."""
+    serve(run, ExchangeApplierSettings())

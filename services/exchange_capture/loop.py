@@ -18,6 +18,7 @@ from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients import exchange_fields
 from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState, SyncPage
+from shared.delivery import backoff_delay
 from shared.kafka import encode
 
 log = logging.getLogger("fieldsync.exchange_capture")
@@ -25,11 +26,6 @@ log = logging.getLogger("fieldsync.exchange_capture")
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def backoff_delay(failures: int, interval_s: float, cap_s: float) -> float:
-    """The wait after the n-th consecutive failed poll: exponential from the poll interval, capped."""
-    return min(max(interval_s, 0.1) * 2.0 ** min(failures, 20), cap_s)
 
 
 def observe(entity: str, mailbox: str, item: ItemState) -> Observed:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer
@@ -17,6 +16,7 @@ from shared.clients import exchange_fields
 from shared.clients.crm import CrmClient
 from shared.clients.exchange import ExchangeClient
 from shared.kafka import make_producer
+from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
 log = logging.getLogger("fieldsync.exchange_capture")
@@ -85,13 +85,5 @@ async def run(settings: ExchangeCaptureSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = ExchangeCaptureSettings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await run(settings, stop)
-
-    asyncio.run(serve())
+    """`python -m services.exchange_capture`: run until SIGTERM or SIGINT, then exit 0."""
+    serve(run, ExchangeCaptureSettings())

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from infra.sandbox.crm.server import CrmSandboxUrls
@@ -17,20 +16,8 @@ from services.crm_capture.settings import CrmCaptureSettings
 from shared import redis_keys, topics
 from shared.events import DeltaApplied, ItemChanged, ItemDelta, Source
 from shared.kafka import encode
+from tests.integration.harness import run_service
 from tests.support import eventually_async
-
-Service = tuple["asyncio.Task[None]", asyncio.Event]
-
-
-async def run_service(run: Any, settings: Any) -> Service:
-    """Start a service's `run(settings, stop)` as a task; stop it with `await stop_service(...)`."""
-    stop = asyncio.Event()
-    return asyncio.create_task(run(settings, stop)), stop
-
-
-async def stop_service(task: asyncio.Task[None], stop: asyncio.Event) -> None:
-    stop.set()
-    await asyncio.wait_for(task, timeout=15)
 
 
 def applier_settings(urls: CrmSandboxUrls, kafka_bootstrap: str, redis_url: str) -> CrmApplierSettings:
@@ -68,23 +55,6 @@ def make_delta(**overrides: Any) -> ItemDelta:
 
 def key_of(delta: ItemDelta) -> bytes:
     return ((delta.crm_id and f"contact:{delta.crm_id}") or f"contact:x-{delta.mailbox}:{delta.exchange_id}").encode()
-
-
-async def skip_to_end(bootstrap: str, group_id: str) -> None:
-    """Commit the group's offsets at the end of deltas.crm, so the test's applier ignores earlier tests' deltas."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = await consumer._client.fetch_all_metadata()
-        tps = [
-            TopicPartition(topics.DELTAS_CRM.full_name, p)
-            for p in partitions.partitions_for_topic(topics.DELTAS_CRM.full_name) or ()
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        await consumer.commit({tp: await consumer.position(tp) for tp in tps})
-    finally:
-        await consumer.stop()
 
 
 async def send(producer: AIOKafkaProducer, delta: ItemDelta) -> None:

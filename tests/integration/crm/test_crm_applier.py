@@ -19,8 +19,9 @@ from shared import redis_keys, topics
 from shared.catalogue import load_catalogue
 from shared.clients.crm import CrmClient, NotFound
 from shared.kafka import ERROR_HEADER, encode
-from tests.integration.crm.conftest import CrmUser, set_faults
+from tests.integration.crm.conftest import CrmUser
 from tests.integration.crm.harness import key_of, make_delta, result_of, send
+from tests.integration.harness import set_faults
 
 pytestmark = pytest.mark.integration
 CONTACT = load_catalogue().entities["contact"]

@@ -11,8 +11,9 @@ from infra.sandbox.crm.server import CrmSandboxUrls
 from shared import topics
 from shared.catalogue import load_catalogue
 from shared.events import ItemChanged
-from tests.integration.crm.conftest import CrmUser, set_faults
-from tests.integration.crm.harness import capture_settings, events_for, start_capture, stop_service, wait_events
+from tests.integration.crm.conftest import CrmUser
+from tests.integration.crm.harness import capture_settings, events_for, start_capture, wait_events
+from tests.integration.harness import set_faults, stop_service
 from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration

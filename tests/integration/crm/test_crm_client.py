@@ -16,7 +16,8 @@ from shared.clients.crm import (
     Unavailable,
     etag_version,
 )
-from tests.integration.crm.conftest import CrmUser, client_for, set_faults
+from tests.integration.crm.conftest import CrmUser, client_for
+from tests.integration.harness import set_faults
 
 pytestmark = pytest.mark.integration
 

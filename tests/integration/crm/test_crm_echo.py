@@ -19,9 +19,9 @@ from tests.integration.crm.harness import (
     result_of,
     send,
     start_capture,
-    stop_service,
     wait_events,
 )
+from tests.integration.harness import stop_service
 
 pytestmark = pytest.mark.integration
 

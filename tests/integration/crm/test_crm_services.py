@@ -15,7 +15,8 @@ import pytest
 from infra.sandbox.crm.server import CrmSandboxUrls
 from shared import topics
 from tests.integration.crm.conftest import CrmUser
-from tests.integration.crm.harness import make_delta, result_of, send, skip_to_end, wait_events
+from tests.integration.crm.harness import make_delta, result_of, send, wait_events
+from tests.integration.harness import skip_to_end
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -82,7 +83,8 @@ async def test_applier_process_applies_and_stops_cleanly_on_sigint(
     crm_id = (await crm_user.client.create("contacts", {"lastname": "Process"}))["contactid"]
     delta = make_delta(crm_id=crm_id, changed={"jobtitle": "by process"})
     group = f"crm-applier-{uuid.uuid4()}"
-    await skip_to_end(kafka_bootstrap, group)  # earlier tests' deltas are not this sandbox's business
+    # Earlier tests' deltas are not this sandbox's business.
+    await skip_to_end(kafka_bootstrap, group, topics.DELTAS_CRM.full_name)
     await send(producer, delta)  # before the process joins: it starts from the committed offsets
     process = start(
         "services.crm_applier",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,6 @@ from services.exchange_capture.state import ExchangeState
 from shared.clients.exchange import FOLDERS, ITEM_TYPES, register_extended_properties
 from shared.settings import SANDBOX_EXCHANGE_PASSWORD
 from tests.conftest import _db_numbers
-from tests.integration.crm.conftest import TopicReader
 
 SERVICE_ACCOUNT = "fieldsync-svc@sandbox.local"
 
@@ -33,11 +31,6 @@ def ews_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExchangeSa
     data_dir: Path = tmp_path_factory.mktemp("ews")
     with serve_exchange(ExchangeSandboxSettings(data_dir=data_dir), port=0) as urls:
         yield urls
-
-
-def set_faults(urls: ExchangeSandboxUrls, **knobs: Any) -> None:
-    response = httpx.put(urls.faults_url, json=knobs)
-    assert response.status_code == 200, response.text
 
 
 class UserMailbox:
@@ -99,30 +92,3 @@ async def exchange_state(redis_url: str) -> AsyncIterator[ExchangeState]:
     redis = Redis.from_url(redis_url)
     yield ExchangeState(redis)
     await redis.aclose()
-
-
-@pytest.fixture
-async def read_topic(kafka_bootstrap: str) -> AsyncIterator[Callable[[str], Any]]:
-    """`reader = await read_topic(topics.X.full_name)`: readers are stopped after the test."""
-    readers: list[TopicReader] = []
-
-    async def open_reader(topic: str) -> TopicReader:
-        reader = TopicReader(kafka_bootstrap, topic)
-        await reader.start()
-        readers.append(reader)
-        return reader
-
-    yield open_reader
-    for reader in readers:
-        with contextlib.suppress(Exception):
-            await reader.stop()
-
-
-async def start_service(run: Callable[..., Any], settings: Any) -> tuple[asyncio.Task[None], asyncio.Event]:
-    stop = asyncio.Event()
-    return asyncio.create_task(run(settings, stop)), stop
-
-
-async def stop_service(task: asyncio.Task[None], stop: asyncio.Event) -> None:
-    stop.set()
-    await asyncio.wait_for(task, timeout=15)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
@@ -23,7 +23,8 @@ from shared.clients.exchange import ExchangeClient
 from shared.events import DeltaApplied, ItemChanged, ItemDelta, Source
 from shared.kafka import ERROR_HEADER, encode
 from shared.settings import ExchangeSettings
-from tests.integration.exchange.conftest import UserMailbox, set_faults, start_service, stop_service
+from tests.integration.exchange.conftest import UserMailbox
+from tests.integration.harness import run_service, set_faults, skip_to_end, stop_service
 
 pytestmark = pytest.mark.integration
 
@@ -67,42 +68,19 @@ def key_of(delta: ItemDelta) -> bytes:
     return f"{delta.mailbox}:{delta.entity}:{delta.crm_id or 'x-' + str(delta.exchange_id)}".encode()
 
 
-async def skip_to_end(bootstrap: str, group_id: str) -> None:
-    """Commit the new group's offsets at the end of deltas.exchange: earlier tests' deltas are not ours."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        name = topics.DELTAS_EXCHANGE.full_name
-        metadata = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(name, p) for p in metadata.partitions_for_topic(name) or ()]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        await consumer.commit({tp: await consumer.position(tp) for tp in tps})
-    finally:
-        await consumer.stop()
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=False)
-    await producer.start()
-    yield producer
-    await producer.stop()
-
-
 @pytest.fixture(scope="module")
 async def applier(
     ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, module_redis_url: str
 ) -> AsyncIterator[None]:
     """One applier for the module (a consumer group join costs seconds); tests use their own mailboxes."""
     group = f"test-exchange-applier-{uuid.uuid4().hex[:8]}"
-    await skip_to_end(kafka_bootstrap, group)
+    await skip_to_end(kafka_bootstrap, group, topics.DELTAS_EXCHANGE.full_name)
     settings = ExchangeApplierSettings(
         bootstrap_servers=kafka_bootstrap, redis_url=module_redis_url, ews_url=ews_sandbox.ews_url,
         exchange_applier_group_id=group, exchange_applier_retry_attempts=3, exchange_applier_retry_base_s=0.02,
         exchange_applier_retry_max_s=0.1,
     )
-    task, stop = await start_service(run, settings)
+    task, stop = await run_service(run, settings)
     yield
     await stop_service(task, stop)
 
@@ -259,7 +237,7 @@ async def test_what_the_applier_writes_is_not_captured_back(
         bootstrap_servers=kafka_bootstrap, redis_url=module_redis_url, ews_url=ews_sandbox.ews_url,
         mailboxes=user.address, exchange_capture_poll_interval_s=0.05,
     )
-    task, stop = await start_service(run_capture, capture)
+    task, stop = await run_service(run_capture, capture)
     try:
         create = make_delta(user.address, "task", TASK)
         await send(producer, create)

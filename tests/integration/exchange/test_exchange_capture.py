@@ -28,7 +28,8 @@ from shared import topics
 from shared.clients.crm import CrmClient
 from shared.events import ItemChanged
 from shared.settings import SANDBOX_CRM_SECRET
-from tests.integration.exchange.conftest import UserMailbox, start_service, stop_service
+from tests.integration.exchange.conftest import UserMailbox
+from tests.integration.harness import run_service, stop_service
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +82,7 @@ async def test_create_update_delete_are_captured_with_only_changed_fields(
     expected_update: dict[str, Any],
 ) -> None:
     reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
-    task, stop = await start_service(run, capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address))
+    task, stop = await run_service(run, capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address))
     try:
         item = await user.create(entity, **initial)
         match, parsed = events_of(reader, user.address, item.id)
@@ -115,7 +116,7 @@ async def test_linked_item_events_carry_the_crm_id(
     reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
     item = await user.create("task", subject="Linked")
     await exchange_state.link("task", "crm-task-1", user.address, item.id)
-    task, stop = await start_service(run, capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address))
+    task, stop = await run_service(run, capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address))
     try:
         match, parsed = events_of(reader, user.address, item.id)
         [created] = await reader.wait_for(match, what="linked create")
@@ -131,13 +132,13 @@ async def test_sync_state_survives_a_restart_without_duplicates_or_loss(
     settings = capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address)
     match, parsed = events_of(reader, user.address)
     first = await user.create("contact", given_name="First", display_name="First")
-    task, stop = await start_service(run, settings)
+    task, stop = await run_service(run, settings)
     await reader.wait_for(lambda r: match(r) and parsed(r).exchange_id == first.id, what="first create")
     await stop_service(task, stop)
 
     second = await user.create("contact", given_name="Second", display_name="Second")  # while capture is down
     await user.update(first, job_title="Changed while down")
-    task, stop = await start_service(run, settings)
+    task, stop = await run_service(run, settings)
     try:
         await reader.wait_for(lambda r: match(r) and parsed(r).exchange_id == second.id, what="second create")
         await reader.wait_for(lambda r: match(r) and parsed(r).op == "update", what="update while down")
