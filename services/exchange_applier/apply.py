@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from shared.clients import exchange_fields
-from shared.events import ApplyResult, DeltaApplied, ItemDelta, Source
+from shared.events import TRACKABLE, TRACKING_CATEGORY, ApplyResult, DeltaApplied, ItemDelta, Source
 
 APPLIED_EVENTS_KEPT = 64
 Action = Literal["duplicate", "write", "noop"]
@@ -75,6 +75,25 @@ def plan_update(
             continue
         fields[key] = value
     return Plan("write" if fields else "noop", fields, conflicts)
+
+
+def with_tracking(entity: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of an item fieldsync creates: appointments and tasks carry the tracking category
+    (Dynamics marks the items it synchronizes to a mailbox as tracked); contacts never do."""
+    if entity not in TRACKABLE:
+        return attributes
+    categories = [c for c in attributes.get("categories") or [] if c != TRACKING_CATEGORY]
+    return {**attributes, "categories": [*categories, TRACKING_CATEGORY]}
+
+
+def without_tracking(categories: Any) -> list[str] | None:
+    """An unlinked item's categories: the tracking category goes, the user's stay; None when nothing changes.
+
+    Updates never write categories otherwise, so the user's own categories are always kept."""
+    held = list(categories or [])
+    if TRACKING_CATEGORY not in held:
+        return None
+    return [c for c in held if c != TRACKING_CATEGORY]
 
 
 def remember(applied_events: list[str], event_id: str) -> list[str]:

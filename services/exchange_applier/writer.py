@@ -1,4 +1,9 @@
-"""Performs one delta against a mailbox: conditional EWS writes, links, snapshots, echo fingerprints, retries."""
+"""Performs one delta against a mailbox: conditional EWS writes, links, snapshots, echo fingerprints, retries.
+
+A delete with keep_item (a CRM delete the tables withhold) unlinks: the mailbox keeps the item, its links,
+snapshot and echo go, and an appointment or task loses the tracking category (it is no longer tracked, so
+a later edit is neither sent to the deleted record nor tracked into a new one).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from services.exchange_applier.apply import item_key, plan_update, remember, result_of, retry_delay
+from services.exchange_applier.apply import (
+    item_key,
+    plan_update,
+    remember,
+    result_of,
+    retry_delay,
+    with_tracking,
+    without_tracking,
+)
 from services.exchange_applier.records import AppliedRecords
 from services.exchange_capture.diff import fields_of
 from services.exchange_capture.state import ExchangeState
@@ -62,7 +75,9 @@ class ExchangeWriter:
         exchange_id = delta.exchange_id
         if exchange_id is None and delta.crm_id:
             exchange_id = await self.state.linked_exchange(delta.entity, delta.crm_id, delta.mailbox)
-        if delta.op == "delete":
+        if delta.op == "delete" and delta.keep_item:
+            outcome = await self._unlink(delta, exchange_id)
+        elif delta.op == "delete":
             outcome = await self._delete(delta, exchange_id)
         else:
             outcome = await self._upsert(delta, exchange_id, events)
@@ -87,10 +102,33 @@ class ExchangeWriter:
             await self._call(self.client.delete, mailbox, entity, exchange_id, None)
         return Outcome("applied", exchange_id)
 
+    async def _unlink(self, delta: ItemDelta, exchange_id: str | None) -> Outcome:
+        mailbox, entity = str(delta.mailbox), delta.entity
+        if exchange_id is None:
+            return Outcome("skipped", None, note="no linked item to unlink")
+        # Links first: from here on the capture reports the item unlinked (its edits stay out of CRM).
+        await self.state.forget_item(mailbox, exchange_id, entity, delta.crm_id)
+        for _ in range(self.conflict_retries):
+            item = await self._read(mailbox, entity, exchange_id)
+            categories = without_tracking(item.attributes.get("categories")) if item is not None else None
+            if item is None or categories is None:
+                return Outcome("applied", exchange_id, note="unlinked: the item stays in the mailbox")
+            try:
+                version = await self._call(
+                    self.client.update, mailbox, entity, exchange_id, item.changekey, {"categories": categories or None}
+                )
+            except Conflict:
+                continue
+            except ItemNotFound:
+                return Outcome("applied", exchange_id, note="unlinked: the item was already gone")
+            return Outcome("applied", exchange_id, version=version,
+                           note="unlinked: the item stays in the mailbox, no longer tracked")
+        raise ExchangeError(f"the item kept changing: {self.conflict_retries} stale ChangeKey answers in a row")
+
     async def _create(self, delta: ItemDelta) -> Outcome:
         mailbox, entity = str(delta.mailbox), delta.entity
         write = exchange_fields.to_exchange(entity, delta.changed)
-        created = await self._call(self.client.create, mailbox, entity, write.attributes)
+        created = await self._call(self.client.create, mailbox, entity, with_tracking(entity, write.attributes))
         # What the capture will read back: every mapped field, normalised by the mapping (unset = null).
         written = exchange_fields.to_canonical(entity, write.attributes)
         await self.state.record_write(mailbox, created.exchange_id, entity=entity, crm_id=delta.crm_id,

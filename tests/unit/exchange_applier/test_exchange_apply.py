@@ -17,8 +17,10 @@ from services.exchange_applier.apply import (
     result_of,
     retry_delay,
     validate,
+    with_tracking,
+    without_tracking,
 )
-from shared.events import ItemDelta, Source
+from shared.events import TRACKING_CATEGORY, ItemDelta, Source
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -123,3 +125,40 @@ def test_applied_event_carries_timings_and_causation() -> None:
     assert event.causation_id == "d1" and event.exchange_id == "X" and event.target == "exchange"
     assert (event.occurred_at, event.decided_at, event.applied_at) == (T0, T0, T0 + timedelta(seconds=1))
     assert event.written_version == "ck2" and event.origin == "fieldsync"
+
+
+@pytest.mark.parametrize(
+    ("entity", "attributes", "categories"),
+    [
+        ("appointment", {"subject": "s"}, [TRACKING_CATEGORY]),
+        ("task", {"subject": "s", "categories": ["Red"]}, ["Red", TRACKING_CATEGORY]),
+        ("task", {"categories": [TRACKING_CATEGORY, "Red"]}, ["Red", TRACKING_CATEGORY]),  # never twice
+        ("contact", {"given_name": "Ann"}, None),  # contacts are never tracked by category
+    ],
+)
+def test_created_appointments_and_tasks_carry_the_tracking_category(
+    entity: str, attributes: dict[str, Any], categories: list[str] | None
+) -> None:
+    created = with_tracking(entity, attributes)
+    assert created.get("categories") == categories
+    assert {k: v for k, v in created.items() if k != "categories"} == {
+        k: v for k, v in attributes.items() if k != "categories"
+    }
+
+
+@pytest.mark.parametrize(
+    ("held", "kept"),
+    [
+        ([TRACKING_CATEGORY], []),
+        (["Red", TRACKING_CATEGORY, "Blue"], ["Red", "Blue"]),  # the user's categories stay
+        (["Red"], None),  # nothing to change: no write
+        (None, None),
+    ],
+)
+def test_an_unlinked_item_loses_only_the_tracking_category(held: list[str] | None, kept: list[str] | None) -> None:
+    assert without_tracking(held) == kept
+
+
+def test_a_delete_that_keeps_the_item_is_valid_and_keyed_like_the_item() -> None:
+    unlink = delta(op="delete", changed={}, keep_item=True, exchange_id="X")
+    assert validate(unlink) is None and item_key(unlink) == "a@x.test:appointment:c1"
