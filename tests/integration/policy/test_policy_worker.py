@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from shared import redis_keys, topics
-from shared.events import ItemChanged, PolicyChanged, Source
+from shared.events import TRACKING_CATEGORY, ItemChanged, PolicyChanged, Source
 from shared.kafka import ERROR_HEADER, encode, make_producer
 from shared.policy_store import DirectionChange, PolicyStore
 from shared.settings import KafkaSettings
@@ -33,12 +33,23 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     await prod.stop()
 
 
-def crm_change(crm_id: str, changed: dict[str, Any], op: str = "create", **context: Any) -> ItemChanged:
+def crm_change(
+    crm_id: str, changed: dict[str, Any], op: str = "create", entity: str = "contact", **context: Any
+) -> ItemChanged:
     now = datetime.now(UTC)
     return ItemChanged(
         event_id=str(uuid.uuid4()), occurred_at=now, captured_at=now, source=Source(system="crm"),
-        entity="contact", op=op, crm_id=crm_id, changed=changed,
+        entity=entity, op=op, crm_id=crm_id, changed=changed,
         context={"owner_mailbox": ALICE, "statecode": 0, **context},
+    )  # fmt: skip
+
+
+def exchange_change(crm_id: str, exchange_id: str, changed: dict[str, Any], categories: list[str]) -> ItemChanged:
+    now = datetime.now(UTC)
+    return ItemChanged(
+        event_id=str(uuid.uuid4()), occurred_at=now, captured_at=now, source=Source(system="exchange"),
+        entity="task", op="update", crm_id=crm_id, mailbox=ALICE, exchange_id=exchange_id, changed=changed,
+        context={"categories": categories},
     )  # fmt: skip
 
 
@@ -147,3 +158,81 @@ async def test_invalid_payloads_go_to_the_dead_letter_topic_with_the_reason(
     assert value == payload
     assert headers[ERROR_HEADER].decode().startswith(reason)
     assert headers["fs-origin-topic"].decode() == topic.full_name
+
+
+async def _decision_of(published: Any, change: ItemChanged) -> dict[str, Any]:
+    async def found() -> dict[str, Any] | None:
+        return next((d for d in events(published, topics.DECISIONS, change.event_id)), None)
+
+    return await eventually_async(found, timeout=15, what=f"the decision on {change.event_id}")
+
+
+async def test_untracking_sticks_and_stops_both_directions_until_the_category_is_back(  # type: ignore[no-untyped-def]
+    producer, published, policy_redis_url
+) -> None:
+    crm_id, item = str(uuid.uuid4()), f"AAMk-{uuid.uuid4().hex[:8]}"
+    redis = Redis.from_url(policy_redis_url)
+    await redis.hset(redis_keys.link_by_crm("task", crm_id), ALICE, item)
+    await redis.hset(redis_keys.exchange_snapshot(ALICE, item), mapping={"subject": '"Kept"', "description": '"d"'})
+    key = f"{ALICE}:task:{crm_id}"
+
+    removed = exchange_change(crm_id, item, {}, ["Red"])  # the user took the category off
+    await send(producer, topics.EXCHANGE_CHANGES, key, encode(removed))
+    notes = (await _decision_of(published, removed))["notes"]
+    assert [(n["target"], n["mailbox"], n["effect"], n["reason"]) for n in notes] == [("crm", ALICE, None, "untracked")]
+    assert await redis.get(redis_keys.untracked(ALICE, item)) is not None
+
+    edited = exchange_change(crm_id, item, {"subject": "Outlook only"}, ["Red"])
+    await send(producer, topics.EXCHANGE_CHANGES, key, encode(edited))
+    outcome = next(o for o in (await _decision_of(published, edited))["outcomes"] if o["field"] == "subject")
+    assert (outcome["synced"], outcome["reason"]) == (False, "untracked")
+
+    from_crm = crm_change(crm_id, {"subject": "CRM only"}, op="update", entity="task")
+    await send(producer, topics.CRM_CHANGES, f"task:{crm_id}", encode(from_crm))
+    decision = await _decision_of(published, from_crm)
+    assert [(n["mailbox"], n["effect"], n["reason"]) for n in decision["notes"]] == [(ALICE, None, "untracked")]
+
+    back = exchange_change(crm_id, item, {}, ["Red", TRACKING_CATEGORY])  # tracked again: sync resumes
+    await send(producer, topics.EXCHANGE_CHANGES, key, encode(back))
+    resumed = await eventually_async(
+        lambda: _found(published, topics.DELTAS_CRM, back.event_id), timeout=15, what="the re-tracked update"
+    )
+    assert (resumed[0]["op"], resumed[0]["changed"]) == ("update", {"subject": "Kept", "description": "d"})
+    assert await redis.get(redis_keys.untracked(ALICE, item)) is None
+    await redis.aclose()
+    # Nothing crossed while the item was untracked, in either direction.
+    assert [d["causation_id"] for d in events(published, topics.DELTAS_CRM, crm_id)] == [back.event_id]
+    assert events(published, topics.DELTAS_EXCHANGE, crm_id) == []
+
+
+@pytest.mark.parametrize(
+    ("entity", "crm_values", "exchange_values", "reason"),
+    [
+        ("contact", {}, {}, "owner_keeps_contact"),
+        ("appointment", {"organizer": '"bob@sandbox.local"'}, {}, "not_organizer"),
+        ("task", {}, {"status": '{"statecode": 1, "statuscode": 5}'}, "task_completed"),
+    ],
+)
+async def test_a_withheld_crm_delete_is_explained_and_unlinks_the_kept_item(  # type: ignore[no-untyped-def]
+    producer, published, policy_redis_url, entity, crm_values, exchange_values, reason
+) -> None:
+    crm_id, item = str(uuid.uuid4()), f"AAMk-{uuid.uuid4().hex[:8]}"
+    redis = Redis.from_url(policy_redis_url)
+    await redis.hset(redis_keys.link_by_crm(entity, crm_id), ALICE, item)
+    for snapshot, values in (
+        (redis_keys.crm_snapshot(entity, crm_id), crm_values),
+        (redis_keys.exchange_snapshot(ALICE, item), exchange_values),
+    ):
+        if values:
+            await redis.hset(snapshot, mapping=values)
+    await redis.aclose()
+    deleted = crm_change(crm_id, {}, op="delete", entity=entity)
+    await send(producer, topics.CRM_CHANGES, f"{entity}:{crm_id}", encode(deleted))
+
+    (note,) = (await _decision_of(published, deleted))["notes"]
+    assert (note["target"], note["mailbox"], note["effect"], note["reason"]) == ("exchange", ALICE, "unlink", reason)
+    assert "link" in note["detail"]
+    (delta,) = await eventually_async(
+        lambda: _found(published, topics.DELTAS_EXCHANGE, crm_id), timeout=15, what="the unlink delta"
+    )
+    assert (delta["op"], delta["keep_item"], delta["exchange_id"]) == ("delete", True, item)
