@@ -17,7 +17,7 @@ from services.exchange_capture.diff import Change, Observed, Snapshot, diff_dele
 from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients import exchange_fields
-from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState, SyncPage
+from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState, NoMailbox, SyncPage
 from shared.delivery import backoff_delay
 from shared.kafka import encode
 
@@ -57,7 +57,9 @@ class CaptureLoop:
       snapshots, send the events and wait until the broker acked all of them; only then store the new
       snapshots and the page's sync state. A crash in between replays the page (at least once).
     - errors: that mailbox's round is abandoned (nothing committed) and retried with exponential
-      backoff capped at `backoff_cap_s`; other mailboxes carry on.
+      backoff capped at `backoff_cap_s`; other mailboxes carry on. An address without a mailbox
+      (ErrorNonExistentMailbox: a CRM user with no Exchange mailbox) is logged the first time, and its
+      watcher ends; it is tried again after the next refresh of the mailbox list.
     - shutdown: when `stop` is set, rounds in progress finish (their sync state is committed) and `run`
       returns; main.py then stops the producer and closes the clients.
     """
@@ -75,6 +77,7 @@ class CaptureLoop:
     clock: Callable[[], datetime] = _now
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     watching: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    without_mailbox: set[str] = field(default_factory=set)  # found to have none: logged once
 
     async def run(self, stop: asyncio.Event) -> None:
         gate = asyncio.Semaphore(self.concurrency)
@@ -87,6 +90,8 @@ class CaptureLoop:
                     wanted = set(self.watching)
                 for mailbox in set(self.watching) - wanted:
                     self.watching.pop(mailbox).cancel()
+                for mailbox in [m for m, task in self.watching.items() if task.done()]:
+                    del self.watching[mailbox]  # it had no mailbox: try it again from this refresh on
                 for mailbox in sorted(wanted - set(self.watching)):
                     self.watching[mailbox] = asyncio.create_task(self.watch(mailbox, stop, gate))
                 with contextlib.suppress(TimeoutError):
@@ -101,6 +106,11 @@ class CaptureLoop:
                 async with gate:
                     for entity in self.entities:
                         await self.poll(mailbox, entity)
+            except NoMailbox as exc:  # not a failure to retry: nothing to watch until the list is refreshed
+                if mailbox not in self.without_mailbox:
+                    self.without_mailbox.add(mailbox)
+                    log.warning("exchange_capture skips %s: it has no mailbox (%s)", mailbox, exc)
+                return
             except Exception as exc:  # any failure: retry this mailbox later, never crash the service
                 failures += 1
                 if failures == 1:
@@ -109,6 +119,9 @@ class CaptureLoop:
             else:
                 if failures:
                     log.info("exchange_capture recovered %s after %d failed polls", mailbox, failures)
+                if mailbox in self.without_mailbox:
+                    self.without_mailbox.discard(mailbox)
+                    log.info("exchange_capture watches %s: it has a mailbox now", mailbox)
                 failures, delay = 0, self.poll_interval_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)

@@ -13,7 +13,7 @@ from services.exchange_capture.loop import CaptureLoop
 from services.exchange_capture.settings import ExchangeCaptureSettings
 from services.exchange_capture.state import ExchangeState
 from shared.clients import exchange_fields
-from shared.clients.crm import CrmClient
+from shared.clients.crm import CrmClient, CrmError
 from shared.clients.exchange import ExchangeClient
 from shared.kafka import make_producer
 from shared.runtime import serve
@@ -22,16 +22,27 @@ from shared.settings import refuse_placeholders
 log = logging.getLogger("fieldsync.exchange_capture")
 
 
+async def application_user(crm: CrmClient) -> str | None:
+    """The systemuser fieldsync acts as in CRM (no mailbox: it is not a person), or None if WhoAmI fails."""
+    try:
+        return await crm.who_am_i()
+    except CrmError as exc:
+        log.warning("WhoAmI failed (%s): the application user is not left out of the mailboxes", exc)
+        return None
+
+
 def mailbox_source(settings: ExchangeCaptureSettings, crm: CrmClient | None) -> Callable[[], Awaitable[list[str]]]:
-    """FIELDSYNC_MAILBOXES when set; otherwise every enabled CRM systemuser's internalemailaddress."""
+    """FIELDSYNC_MAILBOXES when set; otherwise every enabled CRM systemuser's internalemailaddress but our own."""
     fixed = settings.mailbox_list()
 
     async def from_crm() -> list[str]:
         if crm is None:
             return fixed
-        users = await crm.query("systemusers", select=["internalemailaddress", "isdisabled"])
+        own = await application_user(crm)
+        users = await crm.query("systemusers", select=["systemuserid", "internalemailaddress", "isdisabled"])
         return sorted({str(u["internalemailaddress"]).lower() for u in users
-                       if u.get("internalemailaddress") and not u.get("isdisabled")})
+                       if u.get("internalemailaddress") and not u.get("isdisabled")
+                       and str(u.get("systemuserid", "")).lower() != own})
 
     return from_crm
 

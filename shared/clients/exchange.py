@@ -98,6 +98,10 @@ class ItemNotFound(ExchangeError):
     """The item (or the mailbox) does not exist."""
 
 
+class NoMailbox(ExchangeError):
+    """The address has no mailbox (ErrorNonExistentMailbox): a user without one, or an application user."""
+
+
 class Transient(ExchangeError):
     """Worth retrying later; `retry_after` is the server's requested wait in seconds when it gave one."""
 
@@ -126,6 +130,8 @@ def translate_error(exc: Exception) -> Exception:
         return Conflict(str(exc))
     if isinstance(exc, ews_errors.ErrorItemNotFound):
         return ItemNotFound(str(exc))
+    if isinstance(exc, ews_errors.ErrorNonExistentMailbox):
+        return NoMailbox(str(exc))
     if isinstance(exc, ews_errors.ErrorServerBusy):  # BackOffMilliseconds, or Retry-After, as seconds
         return Transient(str(exc), exc.back_off)
     if isinstance(exc, _TRANSIENT) or "requests.exceptions" in type(exc).__module__:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -17,16 +18,20 @@ from exchangelib import EWSDateTime
 from exchangelib.ewsdatetime import UTC as EWS_UTC
 from exchangelib.indexed_properties import PhoneNumber
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
+from infra.sandbox.crm.app import APPLICATION_USER
 from infra.sandbox.crm.server import serve_crm
 from infra.sandbox.crm.settings import CrmSandboxSettings
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
-from services.exchange_capture.main import mailbox_source, run
+from services.exchange_capture.main import build_loop, mailbox_source, run
 from services.exchange_capture.settings import ExchangeCaptureSettings
 from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients.crm import CrmClient
+from shared.clients.exchange import ExchangeClient
 from shared.events import ItemChanged
+from shared.kafka import make_producer
 from shared.settings import SANDBOX_CRM_SECRET
 from tests.integration.exchange.conftest import UserMailbox
 from tests.integration.harness import run_service, stop_service
@@ -166,7 +171,49 @@ async def test_without_configured_mailboxes_they_come_from_crm_systemusers(tmp_p
                                                  "internalemailaddress": email.upper(), "isdisabled": disabled})
             mailboxes = await mailbox_source(ExchangeCaptureSettings(mailboxes=""), crm)()
     assert f"on-{suffix}@sandbox.local" in mailboxes and f"off-{suffix}@sandbox.local" not in mailboxes
+    # fieldsync's own application user (WhoAmI) is an enabled systemuser with an address but no mailbox.
+    assert f"{APPLICATION_USER}@sandbox.local" not in mailboxes
 
+
+async def test_an_address_without_a_mailbox_is_logged_once_skipped_and_never_blocks_the_others(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="fieldsync.exchange_capture")
+    reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    nobody = f"nobody-{uuid.uuid4().hex[:8]}@sandbox.local"
+    settings = capture_settings(ews_sandbox, kafka_bootstrap, redis_url, f"{nobody},{user.address}")
+    settings.exchange_capture_mailbox_refresh_s = 0.1
+    client, redis, producer = ExchangeClient(settings), Redis.from_url(redis_url), make_producer(settings)
+    await producer.start()
+    loop = build_loop(settings, client, redis, producer, None)
+    refreshes: list[None] = []
+    refreshed_often = asyncio.Event()
+
+    async def counted() -> list[str]:
+        refreshes.append(None)
+        if len(refreshes) >= 5:  # each refresh tries the address again: it must stay quiet
+            refreshed_often.set()
+        return [nobody, user.address]
+
+    loop.mailboxes = counted
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        item = await user.create("task", subject="Next to a missing mailbox")
+        match, _ = events_of(reader, user.address, item.id)
+        await reader.wait_for(match, what="the real mailbox's create")
+        await asyncio.wait_for(refreshed_often.wait(), timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+        await producer.stop()
+        await client.close()
+        await redis.aclose()
+    about_nobody = [r for r in caplog.records if nobody in r.getMessage()]
+    assert [r.levelno for r in about_nobody] == [logging.WARNING], [r.getMessage() for r in about_nobody]
+    assert "has no mailbox" in about_nobody[0].getMessage()
+    assert not [r for r in caplog.records if "poll of" in r.getMessage()]  # no backoff streak for it
 
 async def test_runs_as_a_module_and_stops_cleanly_on_sigterm(
     ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any
