@@ -35,6 +35,11 @@ def _quiet(name: str, seconds: float, detail: str) -> None:
     """The default ReadyCallback: programmatic users (test fixtures) need no progress lines."""
 
 
+def _reached(moment: float) -> Callable[[], bool]:
+    """A readiness check for a child with nothing to probe: ready once it has run until `moment`."""
+    return lambda: time.monotonic() >= moment
+
+
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """asyncio.run, also when the caller already runs a loop (an async test fixture): then in a thread."""
     try:
@@ -118,8 +123,7 @@ class Stack:
             started.append((spec, proc, began))
         for spec, proc, began in started:
             if spec.check is None:
-                settle_until = began + s.stack_settle_s
-                proc.wait_ready(lambda until=settle_until: time.monotonic() >= until, s.stack_ready_timeout_s)
+                proc.wait_ready(_reached(began + s.stack_settle_s), s.stack_ready_timeout_s)
             else:
                 proc.wait_ready(spec.check, s.stack_ready_timeout_s)
             self.on_ready(spec.name, time.monotonic() - began, spec.detail)

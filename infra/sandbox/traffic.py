@@ -107,6 +107,11 @@ async def run_traffic(
         progress(f"traffic {run_id}: {len(crm.targets)} CRM records, {len(exchange.targets)} mailbox items "
                  f"({len(exchange.created)} created to have one per mailbox)")
         slots = asyncio.Semaphore(max_in_flight)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            slots.release()
+
         loop = asyncio.get_running_loop()
         start = loop.time()
         next_progress = start + 1.0
@@ -118,7 +123,7 @@ async def run_traffic(
             side_name, side = ("crm", crm) if on_crm else ("exchange", exchange)
             task = asyncio.create_task(_one(side_name, side, rng, f"{run_id}-{index:06d}", report))
             tasks.add(task)
-            task.add_done_callback(lambda t: (tasks.discard(t), slots.release()))
+            task.add_done_callback(finished)
             if loop.time() >= next_progress:
                 next_progress += 1.0
                 elapsed = loop.time() - start

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 from exchangelib import BASIC, IMPERSONATION, Account, CalendarItem, Configuration, Contact, Credentials, Task, Version
+from exchangelib.items import Item
 from exchangelib.version import EXCHANGE_2016
 
 from infra.sandbox.seed import ews_admin_url
@@ -21,7 +22,7 @@ from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
 # Folder attribute on Account -> (entity, item class, {exchangelib field: canonical field key}).
-EXCHANGE_FIELDS: dict[str, tuple[str, type, dict[str, str]]] = {
+EXCHANGE_FIELDS: dict[str, tuple[str, type[Item], dict[str, str]]] = {
     "contacts": ("contact", Contact, {"job_title": "jobtitle", "department": "department", "nickname": "nickname"}),
     "calendar": ("appointment", CalendarItem, {"location": "location", "subject": "subject"}),
     "tasks": ("task", Task, {"subject": "subject"}),

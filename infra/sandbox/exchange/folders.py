@@ -54,7 +54,7 @@ def resolve_folder(elem: etree._Element, mailbox: str) -> str:
     """The folder name a FolderId or DistinguishedFolderId element names in the impersonated mailbox."""
     kind = etree.QName(elem).localname
     if kind == "DistinguishedFolderId":
-        name = elem.get("Id", "")
+        name: str = elem.get("Id", "")
         owner = elem.findtext(f"{t('Mailbox')}/{t('EmailAddress')}")
         if owner and owner.strip().lower() != mailbox:
             raise EwsError("ErrorAccessDenied", "Access is denied. Check credentials and try again.")

@@ -78,7 +78,8 @@ def extended_key(uri: etree._Element) -> str:
 
 
 def _xml(elem: etree._Element) -> str:
-    return etree.tostring(elem, encoding="unicode")
+    text: str = etree.tostring(elem, encoding="unicode")
+    return text
 
 
 def _store_simple(fields: Fields, child: etree._Element) -> None:
@@ -151,7 +152,8 @@ def field_value(fields: Fields, uri: etree._Element) -> str | None:
     if kind == "IndexedFieldURI":
         label = uri.get("FieldIndex", "")
         if field_uri.startswith("contacts:PhysicalAddress:"):
-            return fields["addresses"].get(label, {}).get(field_uri.rsplit(":", 1)[1])
+            part: str | None = fields["addresses"].get(label, {}).get(field_uri.rsplit(":", 1)[1])
+            return part
         raw = fields["indexed"].get(INDEXED_ENTRIES.get(field_uri, ""), {}).get(label)
         return None if raw is None else etree.fromstring(raw).text
     raw = fields["simple"].get(field_uri.split(":", 1)[-1])

@@ -140,7 +140,9 @@ def update_item(ctx: OperationContext, request: etree._Element) -> list[etree._E
             expected = ref.get("ChangeKey")
             updates = change.find(t("Updates"))
 
-            def apply(current: ItemRecord, expected: str | None = expected, updates=updates) -> Fields:
+            def apply(
+                current: ItemRecord, expected: str | None = expected, updates: etree._Element | None = updates
+            ) -> Fields:
                 # A stale ChangeKey means someone else changed the item since the client read it.
                 if expected and expected != current.change_key and resolution != "AlwaysOverwrite":
                     raise EwsError(

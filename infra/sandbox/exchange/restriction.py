@@ -44,7 +44,8 @@ def _constant(elem: etree._Element) -> str:
     constant = holder.find(t("Constant")) if holder is not None else elem.find(t("Constant"))
     if constant is None:
         raise EwsError("ErrorUnsupportedQueryFilter", "Only comparisons with a constant are supported.")
-    return constant.get("Value", "")
+    value: str = constant.get("Value", "")
+    return value
 
 
 def _path(elem: etree._Element) -> etree._Element:
@@ -73,7 +74,7 @@ def validate(node: etree._Element) -> None:
 
 
 def matches(node: etree._Element, fields: Fields) -> bool:
-    kind = etree.QName(node).localname
+    kind: str = etree.QName(node).localname
     children = [child for child in node if isinstance(child.tag, str)]
     if kind == "Restriction":
         return all(matches(child, fields) for child in children)

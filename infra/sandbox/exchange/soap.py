@@ -90,7 +90,8 @@ def response_envelope(operation: str, messages: list[etree._Element]) -> bytes:
     response = etree.SubElement(body, m(f"{operation}Response"))
     container = etree.SubElement(response, m("ResponseMessages"))
     container.extend(messages)
-    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    document: bytes = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    return document
 
 
 def success_message(operation: str) -> etree._Element:
@@ -117,4 +118,5 @@ def fault_envelope(fault: SoapFault) -> bytes:
     detail = etree.SubElement(element, "detail")
     etree.SubElement(detail, f"{{{ERRORS}}}ResponseCode", nsmap={"e": ERRORS}).text = fault.code
     etree.SubElement(detail, f"{{{ERRORS}}}Message").text = fault.text
-    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    document: bytes = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    return document
