@@ -1,19 +1,27 @@
-"""Appointments and tasks through the whole embedded stack: CRM appointments reach the owner's calendar,
-Exchange appointments reach CRM only when tracked, task edits flow both ways."""
+"""Appointments and tasks through the whole embedded stack: CRM appointments reach the owner's calendar
+tracked, Exchange appointments reach CRM only when tracked, task edits flow both ways, and removing the
+tracking category untracks a task in both directions until it is added back."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, Task
 
+from infra.runner.stack import Stack
+from shared import topics
+from shared.events import TRACKING_CATEGORY
 from tests.e2e.conftest import ALICE, Crm, Mailboxes
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
-TRACKING_CATEGORY = "Tracked to Dynamics 365"
 
 
 def iso(moment: datetime) -> str:
@@ -35,6 +43,7 @@ def test_crm_appointment_reaches_the_owners_calendar(crm: Crm, mailboxes: Mailbo
     assert item.location == "Room 42"
     assert item.start.timestamp() == start.timestamp()
     assert item.end.timestamp() == (start + timedelta(minutes=45)).timestamp()
+    assert item.categories == [TRACKING_CATEGORY]  # Dynamics marks what it synchronizes as tracked
 
 
 def calendar_item(mailboxes: Mailboxes, subject: str, categories: list[str]) -> CalendarItem:
@@ -77,4 +86,72 @@ def test_task_edits_flow_both_ways(crm: Crm, mailboxes: Mailboxes, tag: str) -> 
     item.save(update_fields=["percent_complete"])
     eventually(
         lambda: (crm.get("tasks", task_id) or {}).get("percentcomplete") == 50, timeout=20, what="Exchange edit in CRM"
+    )
+
+
+def decisions(stack: Stack, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """Every SyncDecision so far that `wanted` accepts (the decision log is public)."""
+
+    async def read() -> list[dict[str, Any]]:
+        consumer = AIOKafkaConsumer(
+            topics.DECISIONS.full_name, bootstrap_servers=stack.urls["bootstrap_servers"],
+            auto_offset_reset="earliest", fetch_max_wait_ms=10, enable_auto_commit=False,
+        )  # fmt: skip
+        await consumer.start()
+        values: list[dict[str, Any]] = []
+        try:
+            while batch := await consumer.getmany(timeout_ms=500, max_records=100000):
+                values += [json.loads(r.value) for records in batch.values() for r in records]
+        finally:
+            await consumer.stop()
+        return [v for v in values if wanted(v)]
+
+    return asyncio.run(read())
+
+
+def reasons(decision: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(n["target"], n["reason"]) for n in decision["notes"]]
+
+
+def test_removing_the_tracking_category_untracks_a_task_both_ways_until_it_is_back(
+    stack: Stack, crm: Crm, mailboxes: Mailboxes, tag: str
+) -> None:
+    task_id = crm.create("tasks", ALICE, {"subject": f"Call back {tag}", "percentcomplete": 0})["activityid"]
+    item: Task = mailboxes.one(ALICE, "tasks", timeout=30, subject=f"Call back {tag}")
+    assert item.categories == [TRACKING_CATEGORY]
+
+    item.categories = ["Red"]  # the user untracks it in Outlook, keeping a category of their own
+    item.save(update_fields=["categories"])
+    item.percent_complete = Decimal(50)
+    item.save(update_fields=["percent_complete"])
+
+    def from_outlook() -> list[dict[str, Any]]:
+        return decisions(stack, lambda d: d["exchange_id"] == item.id and d["source"]["system"] == "exchange")
+
+    def edit_seen() -> list[dict[str, Any]] | None:
+        found = from_outlook()  # the two saves may be captured as one change
+        outcomes = [(o["field"], o["reason"]) for d in found for o in d["outcomes"]]
+        edited = ("percentcomplete", "untracked") in outcomes
+        return found if edited else None
+
+    untracked = eventually(edit_seen, timeout=20, what="the Outlook edit decided as untracked")
+    assert all(reasons(d) == [("crm", "untracked")] for d in untracked), [d["notes"] for d in untracked]
+
+    crm.update("tasks", task_id, ALICE, {"subject": f"Call back later {tag}"})
+
+    def subject_from_crm(d: dict[str, Any]) -> bool:
+        changed = {o["field"] for o in d["outcomes"] if o["reason"] != "unchanged"}
+        from_crm = d["crm_id"] == task_id and d["source"]["system"] == "crm" and d["op"] == "update"
+        return bool(from_crm and "subject" in changed)
+
+    (crm_edit,) = eventually(lambda: decisions(stack, subject_from_crm), timeout=20, what="the CRM edit's decision")
+    assert reasons(crm_edit) == [("exchange", "untracked")]
+    item.refresh()
+    assert item.subject == f"Call back {tag}" and item.categories == ["Red"]
+    assert (crm.get("tasks", task_id) or {}).get("percentcomplete") == 0
+
+    item.categories = ["Red", TRACKING_CATEGORY]  # tracked again: the Outlook item as it is now reaches CRM
+    item.save(update_fields=["categories"])
+    eventually(
+        lambda: (crm.get("tasks", task_id) or {}).get("percentcomplete") == 50, timeout=20, what="sync resumed"
     )

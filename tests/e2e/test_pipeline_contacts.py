@@ -1,11 +1,20 @@
 """Contacts through the whole embedded stack: CRM to the owner's mailbox with every mapped field, phone edits
-both ways, no echo, and a reassignment moving the contact between mailboxes."""
+both ways, no echo, a reassignment moving the contact between mailboxes, and a CRM delete that leaves the
+owner's Outlook copy unlinked."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+from aiokafka import AIOKafkaConsumer
 from exchangelib.indexed_properties import PhoneNumber
 
+from infra.runner.stack import Stack
+from shared import topics
 from tests.e2e.conftest import ALICE, BOB, Crm, Mailboxes, settled
 from tests.support import eventually
 
@@ -32,6 +41,7 @@ def test_crm_contact_reaches_the_owners_mailbox_with_every_mapped_field(
     assert f"ada.{tag}@example.com" in {e.email for e in item.email_addresses or []}
     assert "Met at the expo" in str(item.body)
     assert not mailboxes.find(BOB, "contacts", surname=f"Lovelace-{tag}")
+    assert not item.categories  # contacts are never tracked by category
 
 
 def test_phone_edits_flow_both_ways_and_settle_without_echo(crm: Crm, mailboxes: Mailboxes, tag: str) -> None:
@@ -73,3 +83,64 @@ def test_reassigning_a_contact_moves_it_to_the_new_owners_mailbox(crm: Crm, mail
     eventually(
         lambda: not mailboxes.find(ALICE, "contacts", surname=f"Lovelace-{tag}"), timeout=20, what="gone from alice"
     )
+
+
+def on_bus(stack: Stack, topic: topics.Topic, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """Every event on `topic` so far that `wanted` accepts (the decision log and DeltaApplied are public)."""
+
+    async def read() -> list[dict[str, Any]]:
+        consumer = AIOKafkaConsumer(
+            topic.full_name, bootstrap_servers=stack.urls["bootstrap_servers"],
+            auto_offset_reset="earliest", fetch_max_wait_ms=10, enable_auto_commit=False,
+        )  # fmt: skip
+        await consumer.start()
+        values: list[dict[str, Any]] = []
+        try:
+            while batch := await consumer.getmany(timeout_ms=500, max_records=100000):
+                values += [json.loads(r.value) for records in batch.values() for r in records]
+        finally:
+            await consumer.stop()
+        return [v for v in values if wanted(v)]
+
+    return asyncio.run(read())
+
+
+def test_a_crm_contact_delete_keeps_the_owners_outlook_copy_and_unlinks_it(
+    stack: Stack, crm: Crm, mailboxes: Mailboxes, tag: str
+) -> None:
+    contact_id = crm.create("contacts", ALICE, contact_body(tag))["contactid"]
+    item = mailboxes.one(ALICE, "contacts", timeout=30, surname=f"Lovelace-{tag}")
+
+    crm.http.delete(f"contacts({contact_id})", headers={"MSCRMCallerID": crm.users[ALICE]}).raise_for_status()
+
+    (decision,) = eventually(
+        lambda: on_bus(stack, topics.DECISIONS, lambda d: d["crm_id"] == contact_id and d["op"] == "delete"),
+        timeout=20, what="the delete's decision",
+    )  # fmt: skip
+    assert [(n["mailbox"], n["effect"], n["reason"]) for n in decision["notes"]] == [
+        (ALICE, "unlink", "owner_keeps_contact")
+    ]
+    (unlink,) = on_bus(stack, topics.DELTAS_EXCHANGE, lambda d: d["causation_id"] == decision["causation_id"])
+    assert (unlink["op"], unlink["keep_item"], unlink["exchange_id"]) == ("delete", True, item.id)
+    eventually(
+        lambda: on_bus(stack, topics.APPLIED, lambda a: a["causation_id"] == unlink["event_id"]),
+        timeout=20, what="the unlink applied",
+    )  # fmt: skip
+    assert mailboxes.find(ALICE, "contacts", surname=f"Lovelace-{tag}")  # the owner keeps the contact
+
+    item.refresh()
+    item.job_title = f"Retired {tag}"
+    item.save(update_fields=["job_title"])
+
+    # The edit is captured as an unlinked item's: untracked, nothing is sent to the deleted record.
+    def from_outlook(d: dict[str, Any]) -> bool:
+        return bool(d["exchange_id"] == item.id and d["source"]["system"] == "exchange")
+
+    (edit,) = eventually(
+        lambda: on_bus(stack, topics.DECISIONS, from_outlook), timeout=20, what="the Outlook edit's decision"
+    )
+    assert edit["crm_id"] is None
+    assert [(n["target"], n["effect"], n["reason"]) for n in edit["notes"]] == [("crm", None, "untracked")]
+    assert not on_bus(stack, topics.DELTAS_CRM, lambda d: d["crm_id"] == contact_id)
+    assert crm.get("contacts", contact_id) is None
+
