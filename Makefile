@@ -29,9 +29,10 @@ $(STAMP): pyproject.toml requirements.lock
 redis:
 	@sh infra/ensure-redis.sh
 
+# The same two commands tests/unit/test_lint.py runs, so CI (make test) enforces them.
 lint: env
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy shared services
+	$(VENV)/bin/mypy shared services infra
 
 bench: env redis
 	$(PY) bench/pipeline.py
