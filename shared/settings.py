@@ -7,10 +7,11 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SANDBOX_CRM_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's documented placeholder
-SANDBOX_EXCHANGE_PASSWORD = "sandbox-password"  # noqa: S105
-SANDBOX_ADMIN_TOKEN = "sandbox-admin-token"  # noqa: S105
-SANDBOX_VIEWER_TOKEN = "sandbox-viewer-token"  # noqa: S105
+# The sandbox's documented placeholders: accepted only while FIELDSYNC_SANDBOX is true.
+SANDBOX_CRM_SECRET = "sandbox-secret"
+SANDBOX_EXCHANGE_PASSWORD = "sandbox-password"
+SANDBOX_ADMIN_TOKEN = "sandbox-admin-token"
+SANDBOX_VIEWER_TOKEN = "sandbox-viewer-token"
 PLACEHOLDER_SECRETS = frozenset(
     {SANDBOX_CRM_SECRET, SANDBOX_EXCHANGE_PASSWORD, SANDBOX_ADMIN_TOKEN, SANDBOX_VIEWER_TOKEN}
 )
