@@ -110,22 +110,29 @@ class Transient(ExchangeError):
         self.retry_after = retry_after
 
 
-_TRANSIENT = (
+# EWS response codes that say "not now" rather than "never": worth retrying.
+_TRANSIENT_CODES = (
     ews_errors.ErrorServerBusy,
     ews_errors.ErrorInternalServerTransientError,
     ews_errors.ErrorTimeoutExpired,
     ews_errors.ErrorMailboxStoreUnavailable,
     ews_errors.ErrorTooManyObjectsOpened,
-    ews_errors.TransportError,
     ews_errors.ErrorConnectionFailed,
-    ConnectionError,
-    TimeoutError,
+    ews_errors.ErrorConnectionFailedTransientError,
 )
+# Below the EWS response: HTTP 429/503, dropped connections, timeouts.
+_TRANSPORT = (ews_errors.TransportError, ConnectionError, TimeoutError)
 _RETRY_AFTER = re.compile(r"['\"]retry-after['\"]:\s*['\"](\d+)['\"]", re.IGNORECASE)
 
 
 def translate_error(exc: Exception) -> Exception:
-    """Map an exchangelib/transport exception onto this module's small vocabulary (no decisions here)."""
+    """Map an exchangelib/transport exception onto this module's small vocabulary (no decisions here).
+
+    exchangelib raises every EWS response code as a subclass of TransportError (ResponseMessageError),
+    so the response codes are classified first: only the busy/unavailable ones are Transient, any other
+    Error* code is permanent (retrying the same request gets the same answer). Then what is left of
+    TransportError (HTTP 429/503, a response that never came) and connection errors are Transient.
+    """
     if isinstance(exc, ews_errors.ErrorIrresolvableConflict):
         return Conflict(str(exc))
     if isinstance(exc, ews_errors.ErrorItemNotFound):
@@ -134,7 +141,11 @@ def translate_error(exc: Exception) -> Exception:
         return NoMailbox(str(exc))
     if isinstance(exc, ews_errors.ErrorServerBusy):  # BackOffMilliseconds, or Retry-After, as seconds
         return Transient(str(exc), exc.back_off)
-    if isinstance(exc, _TRANSIENT) or "requests.exceptions" in type(exc).__module__:
+    if isinstance(exc, _TRANSIENT_CODES):
+        return Transient(f"{type(exc).__name__}: {exc}"[:500])
+    if isinstance(exc, ews_errors.ResponseMessageError):
+        return ExchangeError(f"{type(exc).__name__}: {exc}"[:500])
+    if isinstance(exc, _TRANSPORT) or "requests.exceptions" in type(exc).__module__:
         # exchangelib's fail-fast policy reports HTTP 429 as a TransportError whose text holds the headers.
         match = _RETRY_AFTER.search(str(exc))
         return Transient(f"{type(exc).__name__}: {exc}"[:500], float(match.group(1)) if match else None)
