@@ -1,4 +1,4 @@
-"""Delivery of deltas to one side: consume in key order, write through the side, publish DeltaApplied, commit."""
+"""Delivery of deltas to one side: consume, write keys concurrently in key order, publish DeltaApplied, commit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from shared import topics
 from shared.events import DeltaApplied, ItemDelta
 from shared.kafka import decode, encode, send_dead_letter
+from shared.lanes import commit_offset, lanes
 
 Report = TypeVar("Report")  # what the side's writer reports for one delta
 
@@ -59,18 +60,31 @@ def backoff_delay(failures: int, interval_s: float, cap_s: float) -> float:
 
 
 @dataclass
+class _Lane:
+    """What one key's lane of a batch left behind: DeltaApplied acks by offset, and where it stopped."""
+
+    acks: list[tuple[int, asyncio.Future[Any]]] = field(default_factory=list)
+    stopped_at: int | None = None  # the offset of the record that failed, or the first not attempted
+    error: Exception | None = None
+
+
+@dataclass
 class DeliveryLoop(Generic[Report]):
     """Applies one deltas topic to its side.
 
     Lifecycle:
     - start: `run(stop)` is called with the consumer (manual commits, the side's group) and the
       producer started; it resumes from the group's committed offsets.
-    - each batch: the records of one partition are handled one after another (key order): parse,
-      validate, write (the target: conditional, idempotent), publish DeltaApplied and wait for the
-      ack; a delta that is invalid or keeps failing goes to `deadletter` with its error header (and
-      a `failed` DeltaApplied). The offset after the last handled record is committed only then.
-    - infrastructure failure (Redis, broker): the partition is rewound to the failed record and the
-      loop backs off (exponential, capped, logged once per streak); nothing is skipped.
+    - each batch: per partition, the records are split into lanes by key (shared.lanes); lanes run
+      concurrently, at most `concurrency` deltas in work at once across the batch, and each lane handles
+      its records one after another (per-key order): parse, validate, write (the target: conditional,
+      idempotent), publish DeltaApplied; a delta that is invalid or keeps failing goes to `deadletter`
+      with its error header (and a `failed` DeltaApplied). When every lane is done and the broker acked
+      their DeltaApplied events, the partition is committed up to the first record not done.
+    - infrastructure failure (Redis, broker): that lane stops, the other lanes start nothing beyond the
+      failed record, the partition is rewound to it and the loop backs off (exponential, capped, logged
+      once per streak); nothing is skipped. Records of other keys already applied past it are replayed
+      and found applied (idempotent: `duplicate`).
     - shutdown: when `stop` is set the current batch finishes and is committed, then `run` returns;
       main.py stops the consumer and producer and closes the clients.
     """
@@ -79,6 +93,7 @@ class DeliveryLoop(Generic[Report]):
     producer: AIOKafkaProducer
     target: Target[Report]
     backoff_cap_s: float = 30.0
+    concurrency: int = 16
     clock: Callable[[], datetime] = _now
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
 
@@ -87,10 +102,11 @@ class DeliveryLoop(Generic[Report]):
         return logging.getLogger(f"fieldsync.{self.target.service}")
 
     async def run(self, stop: asyncio.Event) -> None:
+        gate = asyncio.Semaphore(max(1, self.concurrency))
         failures = 0
         while not stop.is_set():
             batches = await self.consumer.getmany(timeout_ms=200)
-            errors = [await self._partition(tp, records) for tp, records in batches.items()]
+            errors = await asyncio.gather(*(self._partition(tp, records, gate) for tp, records in batches.items()))
             error = next((e for e in errors if e is not None), None)
             if error is not None:
                 failures += 1
@@ -103,41 +119,71 @@ class DeliveryLoop(Generic[Report]):
                 self.log.info("%s recovered after %d failed attempts", self.target.service, failures)
                 failures = 0
 
-    async def _partition(self, tp: TopicPartition, records: list[Any]) -> Exception | None:
-        """Handle records in order and commit what was done; the error if one must be tried again later."""
-        done: int | None = None
-        error: Exception | None = None
-        for record in records:
-            try:
-                await self.handle(record)
-            except Exception as exc:  # infrastructure: rewind and try the same record after a backoff
-                self.consumer.seek(tp, record.offset)
-                error = exc
-                break
-            done = record.offset
-        if done is not None:
-            await self.consumer.commit({tp: done + 1})
+    async def _partition(self, tp: TopicPartition, records: list[Any], gate: asyncio.Semaphore) -> Exception | None:
+        """Handle the lanes, wait for the acks, commit what was done; the error if one must be tried again."""
+        halted: list[int] = []  # offsets where a lane failed: no lane starts a record beyond the first
+        done = await asyncio.gather(*(self._lane(lane, gate, halted) for lane in lanes(records, _key)))
+        unfinished = [lane.stopped_at for lane in done if lane.stopped_at is not None]
+        error = next((lane.error for lane in done if lane.error is not None), None)
+        for lane in done:
+            for offset, ack in lane.acks:
+                try:
+                    await ack
+                except Exception as exc:  # the broker did not take the DeltaApplied: do that record again
+                    unfinished.append(offset)
+                    error = error or exc
+        if unfinished:
+            self.consumer.seek(tp, min(unfinished))
+        upto = commit_offset([r.offset for r in records], unfinished)
+        if upto is not None:
+            await self.consumer.commit({tp: upto})
         return error
 
-    async def handle(self, record: Any) -> None:
+    async def _lane(self, records: list[Any], gate: asyncio.Semaphore, halted: list[int]) -> _Lane:
+        lane = _Lane()
+        for record in records:
+            if halted and record.offset > min(halted):
+                lane.stopped_at = record.offset
+                break
+            try:
+                async with gate:
+                    lane.acks.append((record.offset, await self.handle(record)))
+            except Exception as exc:  # infrastructure: rewind and try the same record after a backoff
+                halted.append(record.offset)
+                lane.stopped_at, lane.error = record.offset, exc
+                break
+        return lane
+
+    async def handle(self, record: Any) -> asyncio.Future[Any]:
+        """Apply one record; returns the broker's ack of its DeltaApplied (awaited before the commit)."""
         try:
             delta = decode(ItemDelta, record.value)
         except ValidationError as exc:
             await send_dead_letter(self.producer, record, f"invalid ItemDelta payload: {exc}", self.target.service)
-            return
+            return _done()
         reason = self.target.validate(delta)
         if reason is not None:
-            await self._fail(record, delta, f"invalid delta: {reason}")
-            return
+            return await self._fail(record, delta, f"invalid delta: {reason}")
         try:
             outcome = await self.target.write(delta)
         except self.target.permanent as exc:  # permanent, or transient beyond the writer's bounded retries
-            await self._fail(record, delta, f"{type(exc).__name__}: {exc}")
-            return
+            return await self._fail(record, delta, f"{type(exc).__name__}: {exc}")
         event = self.target.applied(delta, outcome, event_id=self.new_id(), applied_at=self.clock(), error=None)
-        await self.producer.send_and_wait(topics.APPLIED.full_name, encode(event), key=record.key)
+        ack: asyncio.Future[Any] = await self.producer.send(topics.APPLIED.full_name, encode(event), key=record.key)
+        return ack
 
-    async def _fail(self, record: Any, delta: ItemDelta, error: str) -> None:
+    async def _fail(self, record: Any, delta: ItemDelta, error: str) -> asyncio.Future[Any]:
         await send_dead_letter(self.producer, record, error, self.target.service)
         event = self.target.applied(delta, None, event_id=self.new_id(), applied_at=self.clock(), error=error)
         await self.producer.send_and_wait(topics.APPLIED.full_name, encode(event), key=record.key)
+        return _done()
+
+
+def _key(record: Any) -> Any:
+    return record.key
+
+
+def _done() -> asyncio.Future[Any]:
+    ack: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    ack.set_result(None)
+    return ack

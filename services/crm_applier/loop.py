@@ -54,7 +54,7 @@ class CrmTarget:
 
 def applier_loop(
     consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, writer: CrmWriter, catalogue: Catalogue,
-    backoff_cap_s: float = 30.0,
+    backoff_cap_s: float = 30.0, concurrency: int = 16,
 ) -> DeliveryLoop[Outcome]:
     """The loop main.py runs: consume deltas.crm in key order, write, publish DeltaApplied, then commit."""
-    return DeliveryLoop(consumer, producer, CrmTarget(writer, catalogue), backoff_cap_s)
+    return DeliveryLoop(consumer, producer, CrmTarget(writer, catalogue), backoff_cap_s, concurrency)

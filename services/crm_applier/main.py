@@ -44,7 +44,9 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
     await consumer.start()
     try:
         log.info("crm_applier started: group=%s", settings.crm_applier_group_id)
-        await applier_loop(consumer, producer, writer, catalogue, settings.crm_applier_backoff_max_s).run(stop)
+        loop = applier_loop(consumer, producer, writer, catalogue, settings.crm_applier_backoff_max_s,
+                            settings.applier_concurrency)
+        await loop.run(stop)
     finally:
         await consumer.stop()
         await producer.stop()

@@ -20,3 +20,6 @@ class CrmApplierSettings(BusSettings, CrmSettings):
     # default 10 s, 1 s at 2 s): a smaller timeout starts the applier sooner and detects a dead one sooner.
     crm_applier_session_timeout_ms: int = 10_000
     crm_applier_heartbeat_interval_ms: int = 3_000
+    # Deltas in work at once (different records; one record's deltas always in order);
+    # FIELDSYNC_APPLIER_CONCURRENCY sets both appliers.
+    applier_concurrency: int = 16

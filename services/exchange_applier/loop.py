@@ -51,7 +51,8 @@ class ExchangeTarget:
 
 
 def applier_loop(
-    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, writer: ExchangeWriter, backoff_cap_s: float = 30.0
+    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, writer: ExchangeWriter, backoff_cap_s: float = 30.0,
+    concurrency: int = 16,
 ) -> DeliveryLoop[Outcome]:
     """The loop main.py runs: consume deltas.exchange in key order, write, publish DeltaApplied, then commit."""
-    return DeliveryLoop(consumer, producer, ExchangeTarget(writer), backoff_cap_s)
+    return DeliveryLoop(consumer, producer, ExchangeTarget(writer), backoff_cap_s, concurrency)

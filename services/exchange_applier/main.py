@@ -45,7 +45,9 @@ async def run(settings: ExchangeApplierSettings, stop: asyncio.Event) -> None:
     try:
         log.info("exchange_applier started: group=%s", settings.exchange_applier_group_id)
         writer = build_writer(settings, client, redis)
-        await applier_loop(consumer, producer, writer, settings.exchange_applier_backoff_max_s).run(stop)
+        loop = applier_loop(consumer, producer, writer, settings.exchange_applier_backoff_max_s,
+                            settings.applier_concurrency)
+        await loop.run(stop)
     finally:
         await consumer.stop()
         await producer.stop()

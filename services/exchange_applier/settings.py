@@ -16,3 +16,6 @@ class ExchangeApplierSettings(BusSettings, ExchangeSettings):
     exchange_applier_conflict_retries: int = 5
     # Backoff after an infrastructure failure (Redis, broker) before the same delta is tried again.
     exchange_applier_backoff_max_s: float = 30.0
+    # Deltas in work at once (different items; one item's deltas always in order). EWS requests in
+    # flight stay bounded by ews_max_workers; FIELDSYNC_APPLIER_CONCURRENCY sets both appliers.
+    applier_concurrency: int = 16
