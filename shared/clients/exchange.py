@@ -178,6 +178,14 @@ class ItemState:
     attributes: dict[str, Any]
 
 
+def read_fields(entity: str) -> list[str]:
+    """What a read asks for: the mapped attributes and the context ones the item type has. Without
+    only_fields exchangelib asks for every field of every item type, which the server renders and
+    exchangelib parses, for nothing."""
+    names = {f.name for f in ITEM_TYPES[entity].FIELDS}
+    return [a for a in (*exchange_fields.read_attributes(entity), *CONTEXT_ATTRIBUTES) if a in names]
+
+
 def _item_state(entity: str, item: Any) -> ItemState:
     names = (*exchange_fields.read_attributes(entity), *CONTEXT_ATTRIBUTES)
     attributes = {name: getattr(item, name, None) for name in names}
@@ -259,7 +267,9 @@ class ExchangeClient:
         def call() -> dict[str, ItemState]:
             account = self._account(mailbox)
             found = {}
-            for item in account.fetch(ids=[ItemId(id=i) for i in wanted]):
+            items = account.fetch(ids=[ItemId(id=i) for i in wanted], folder=self._folder(mailbox, entity),
+                                  only_fields=read_fields(entity))
+            for item in items:
                 if isinstance(item, ews_errors.ErrorItemNotFound):
                     continue
                 if isinstance(item, Exception):
