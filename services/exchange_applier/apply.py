@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -75,6 +76,21 @@ def plan_update(
             continue
         fields[key] = value
     return Plan("write" if fields else "noop", fields, conflicts)
+
+
+# Written whole by exchangelib: a write of one entry needs the item's other entries (exchange_fields).
+CONTAINERS = frozenset({"phone_numbers", "email_addresses", "physical_addresses"})
+
+
+def self_contained(entity: str, fields: Iterable[str], attributes: Mapping[str, Any]) -> bool:
+    """Whether writing `attributes` for `fields` needs nothing of the item as it is (so it can be written
+    against the snapshot's ChangeKey unread): no field lives in an indexed container, and every attribute
+    a field reads back is among those written (so what was written is known exactly)."""
+    for key in fields:
+        codec = exchange_fields.CODECS.get(entity, {}).get(key)
+        if codec is None or CONTAINERS.intersection(codec.attributes) or not set(codec.attributes) <= set(attributes):
+            return False
+    return True
 
 
 def with_tracking(entity: str, attributes: dict[str, Any]) -> dict[str, Any]:

@@ -19,11 +19,12 @@ from services.exchange_applier.apply import (
     remember,
     result_of,
     retry_delay,
+    self_contained,
     with_tracking,
     without_tracking,
 )
 from services.exchange_applier.records import AppliedRecords
-from services.exchange_capture.diff import fields_of
+from services.exchange_capture.diff import VERSION, fields_of
 from services.exchange_capture.state import ExchangeState
 from shared.clients import exchange_fields
 from shared.clients.exchange import Conflict, ExchangeClient, ExchangeError, ItemNotFound, ItemState, Transient
@@ -140,6 +141,10 @@ class ExchangeWriter:
 
     async def _upsert(self, delta: ItemDelta, exchange_id: str | None, events: list[str]) -> Outcome:
         mailbox, entity = str(delta.mailbox), delta.entity
+        if exchange_id is not None:
+            unread = await self._update_as_last_seen(delta, mailbox, exchange_id, events)
+            if unread is not None:
+                return unread
         for _ in range(self.conflict_retries):
             item = await self._read(mailbox, entity, exchange_id)
             if item is None or exchange_id is None:  # unlinked, or deleted in the mailbox: create it
@@ -168,3 +173,34 @@ class ExchangeWriter:
                                           written=written, version=version, replace_snapshot=False)
             return Outcome(result_of(plan), exchange_id, written, version, plan.conflicts)
         raise ExchangeError(f"the item kept changing: {self.conflict_retries} stale ChangeKey answers in a row")
+
+    async def _update_as_last_seen(
+        self, delta: ItemDelta, mailbox: str, exchange_id: str, events: list[str]
+    ) -> Outcome | None:
+        """The update without reading the item first: planned against the snapshot (the item's values as
+        last seen, by the capture or by our own last write) and sent against the snapshot's ChangeKey, so
+        it succeeds only if the item is still exactly that; None when it cannot be done so (no snapshot,
+        a field the snapshot lacks, nothing to write, an indexed container that is written whole and so
+        needs the item's other entries, or a stale ChangeKey): the caller then reads the item."""
+        snapshot = await self.state.snapshot(mailbox, exchange_id)
+        version = snapshot.get(VERSION) if snapshot else None
+        base = fields_of(snapshot or {})
+        if not version or any(key not in base for key in delta.changed):
+            return None
+        plan = plan_update(delta, base, None, base, events)
+        if plan.action != "write":  # "already there" needs the item itself to confirm it
+            return None
+        write = exchange_fields.to_exchange(delta.entity, plan.fields)
+        if not self_contained(delta.entity, plan.fields, write.attributes):
+            return None
+        try:
+            changekey = await self._call(
+                self.client.update, mailbox, delta.entity, exchange_id, str(version), write.attributes
+            )
+        except (Conflict, ItemNotFound):
+            return None
+        canonical = exchange_fields.to_canonical(delta.entity, write.attributes)
+        written = {k: canonical[k] for k in plan.fields}
+        await self.state.record_write(mailbox, exchange_id, entity=delta.entity, crm_id=delta.crm_id,
+                                      written=written, version=changekey, replace_snapshot=False)
+        return Outcome(result_of(plan), exchange_id, written, changekey, plan.conflicts)

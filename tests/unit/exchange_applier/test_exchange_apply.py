@@ -16,10 +16,12 @@ from services.exchange_applier.apply import (
     remember,
     result_of,
     retry_delay,
+    self_contained,
     validate,
     with_tracking,
     without_tracking,
 )
+from shared.clients import exchange_fields
 from shared.events import TRACKING_CATEGORY, ItemDelta, Source
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -162,3 +164,16 @@ def test_an_unlinked_item_loses_only_the_tracking_category(held: list[str] | Non
 def test_a_delete_that_keeps_the_item_is_valid_and_keyed_like_the_item() -> None:
     unlink = delta(op="delete", changed={}, keep_item=True, exchange_id="X")
     assert validate(unlink) is None and item_key(unlink) == "a@x.test:appointment:c1"
+
+
+def test_single_properties_can_be_written_unread_indexed_entries_cannot() -> None:
+    def check(entity: str, changed: dict[str, Any]) -> bool:
+        return self_contained(entity, changed, exchange_fields.to_exchange(entity, changed).attributes)
+
+    assert check("contact", {"jobtitle": "CTO", "department": "R&D", "nickname": None})
+    assert check("appointment", {"subject": "s", "location": "l"})
+    assert check("task", {"subject": "s"})
+    assert not check("contact", {"telephone1": "+1 555"})  # phone_numbers is written whole
+    assert not check("contact", {"jobtitle": "CTO", "emailaddress1": "a@example.test"})
+    assert not check("contact", {"address1_composite": {"address1_city": "Paris"}})
+    assert not self_contained("contact", ["nosuchfield"], {})
