@@ -1,6 +1,11 @@
 """The Exchange side of the traffic generator: update one field of a mailbox item through EWS (exchangelib).
 
 exchangelib blocks, so every call runs in a bounded thread pool (`ews_max_workers`) and is awaited.
+An update reads only the item's current ChangeKey (GetItem, IdOnly shape: the whole item is not
+needed to set one field) and sends UpdateItem against it. The item's ChangeKey is not kept from one
+change to the next: fieldsync writes the same items (the CRM side's changes), so a kept key would be
+stale more often than not. When fieldsync writes in between the read and the update
+(ErrorIrresolvableConflict), the key is read again and the update tried once more.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from typing import Any, TypeVar
 
 import httpx
 from exchangelib import BASIC, IMPERSONATION, Account, CalendarItem, Configuration, Contact, Credentials, Task, Version
+from exchangelib.errors import ErrorIrresolvableConflict
 from exchangelib.items import Item
+from exchangelib.properties import ItemId
 from exchangelib.version import EXCHANGE_2016
 
 from infra.sandbox.seed import ews_admin_url
@@ -55,7 +62,7 @@ class ExchangeSide:
         self.created: list[ExchangeTarget] = []
         self._pool = ThreadPoolExecutor(max_workers=settings.ews_max_workers, thread_name_prefix="traffic-ews")
         self._accounts: dict[str, Account] = {}
-        # One change at a time per item: a read-then-save racing another would fail on its stale ChangeKey.
+        # One change at a time per item: two updates racing on one ChangeKey would fail each other.
         self._locks: dict[ExchangeTarget, asyncio.Lock] = {}
         self._config = Configuration(
             service_endpoint=settings.ews_url,
@@ -104,10 +111,24 @@ class ExchangeSide:
                 targets = [created]
             self.targets += targets
 
+    def _changekey(self, account: Account, target: ExchangeTarget) -> str:
+        [found] = account.fetch(ids=[ItemId(id=target.item_id)], only_fields=[])
+        if isinstance(found, Exception):
+            raise found
+        return str(found.changekey)
+
     def _update(self, target: ExchangeTarget, attribute: str, value: str) -> None:
-        item = getattr(self._account(target.mailbox), target.folder).get(id=target.item_id)
-        setattr(item, attribute, value)
-        item.save(update_fields=[attribute])
+        _, item_class, _ = EXCHANGE_FIELDS[target.folder]
+        account = self._account(target.mailbox)
+        for attempt in (1, 2):
+            changekey = self._changekey(account, target)
+            item = item_class(account=account, id=target.item_id, changekey=changekey, **{attribute: value})
+            try:
+                item.save(update_fields=[attribute])
+                return
+            except ErrorIrresolvableConflict:  # fieldsync wrote to it in between: read again, try once more
+                if attempt == 2:
+                    raise
 
     async def change(self, rng: random.Random, label: str) -> tuple[str, str, str | None, str, Any, None]:
         """Update one field; returns (entity, item id, mailbox, canonical field, value, no source time)."""
