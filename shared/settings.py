@@ -30,8 +30,11 @@ class Base(BaseSettings):
 class KafkaSettings(Base):
     bootstrap_servers: str = "127.0.0.1:19092"
     topic_partitions: int = 6
-    # Tansu holds every fetch for the full wait even when data is ready: keep it small (DESIGN 5).
-    fetch_max_wait_ms: int = 10
+    # Tansu holds every fetch for the full wait even when data is ready (DESIGN 5), so the wait is paid
+    # per hop; but every consumer fetches 1000/wait times a second even when idle. Measured on 2 cores
+    # (bench/pipeline.py --quick): 50 ms costs a fifth of a core less than 10 ms when idle and gave the
+    # lower p99 under load (README, Architecture decisions).
+    fetch_max_wait_ms: int = 50
 
 
 class RedisSettings(Base):
