@@ -1,11 +1,10 @@
 """The Exchange side of the traffic generator: update one field of a mailbox item through EWS (exchangelib).
 
 exchangelib blocks, so every call runs in a bounded thread pool (`ews_max_workers`) and is awaited.
-An update reads only the item's current ChangeKey (GetItem, IdOnly shape: the whole item is not
-needed to set one field) and sends UpdateItem against it. The item's ChangeKey is not kept from one
-change to the next: fieldsync writes the same items (the CRM side's changes), so a kept key would be
-stale more often than not. When fieldsync writes in between the read and the update
-(ErrorIrresolvableConflict), the key is read again and the update tried once more.
+An update is one UpdateItem of the one field, with ConflictResolution=AlwaysOverwrite against the
+ChangeKey the generator last saw (from the listing, then from its own previous update): the person's
+client overwrites whatever fieldsync wrote in between (last writer wins), the way the CRM side PATCHes
+with `If-Match: *`. So a change costs one EWS request, neither a read of the item nor a conflict.
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 from exchangelib import BASIC, IMPERSONATION, Account, CalendarItem, Configuration, Contact, Credentials, Task, Version
-from exchangelib.errors import ErrorIrresolvableConflict
-from exchangelib.items import Item
-from exchangelib.properties import ItemId
+from exchangelib.items import ALWAYS_OVERWRITE, Item
 from exchangelib.version import EXCHANGE_2016
 
 from infra.sandbox.seed import ews_admin_url
@@ -62,8 +59,9 @@ class ExchangeSide:
         self.created: list[ExchangeTarget] = []
         self._pool = ThreadPoolExecutor(max_workers=settings.ews_max_workers, thread_name_prefix="traffic-ews")
         self._accounts: dict[str, Account] = {}
-        # One change at a time per item: two updates racing on one ChangeKey would fail each other.
+        # One change at a time per item, so each change's ack is that item's latest write.
         self._locks: dict[ExchangeTarget, asyncio.Lock] = {}
+        self._changekeys: dict[ExchangeTarget, str] = {}  # the item's ChangeKey when we last saw it
         self._config = Configuration(
             service_endpoint=settings.ews_url,
             credentials=Credentials(settings.ews_username, settings.ews_password.get_secret_value()),
@@ -89,7 +87,9 @@ class ExchangeSide:
             # hide every item from the class check (and leave traffic only its own, unlinked contacts).
             for item in getattr(account, folder).all():
                 if isinstance(item, item_class):
-                    found.append(ExchangeTarget(mailbox, folder, str(item.id)))
+                    target = ExchangeTarget(mailbox, folder, str(item.id))
+                    self._changekeys[target] = str(item.changekey)
+                    found.append(target)
         return found
 
     def _create_contact(self, mailbox: str) -> ExchangeTarget:
@@ -100,7 +100,9 @@ class ExchangeSide:
             display_name=f"Traffic {local.capitalize()}", job_title="Traffic generator", department="Testing",
         )
         item.save()
-        return ExchangeTarget(mailbox, "contacts", str(item.id))
+        target = ExchangeTarget(mailbox, "contacts", str(item.id))
+        self._changekeys[target] = str(item.changekey)
+        return target
 
     async def open(self) -> None:
         listed = await asyncio.gather(*(self._run(self._list, mailbox) for mailbox in self.mailboxes))
@@ -111,24 +113,12 @@ class ExchangeSide:
                 targets = [created]
             self.targets += targets
 
-    def _changekey(self, account: Account, target: ExchangeTarget) -> str:
-        [found] = account.fetch(ids=[ItemId(id=target.item_id)], only_fields=[])
-        if isinstance(found, Exception):
-            raise found
-        return str(found.changekey)
-
     def _update(self, target: ExchangeTarget, attribute: str, value: str) -> None:
         _, item_class, _ = EXCHANGE_FIELDS[target.folder]
         account = self._account(target.mailbox)
-        for attempt in (1, 2):
-            changekey = self._changekey(account, target)
-            item = item_class(account=account, id=target.item_id, changekey=changekey, **{attribute: value})
-            try:
-                item.save(update_fields=[attribute])
-                return
-            except ErrorIrresolvableConflict:  # fieldsync wrote to it in between: read again, try once more
-                if attempt == 2:
-                    raise
+        item = item_class(account=account, id=target.item_id, changekey=self._changekeys[target], **{attribute: value})
+        item.save(update_fields=[attribute], conflict_resolution=ALWAYS_OVERWRITE)
+        self._changekeys[target] = str(item.changekey)
 
     async def change(self, rng: random.Random, label: str) -> tuple[str, str, str | None, str, Any, None]:
         """Update one field; returns (entity, item id, mailbox, canonical field, value, no source time)."""
