@@ -13,7 +13,28 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from redis.asyncio import Redis
 
-ECHO_VERSION = "@version"
+ECHO_VERSION = "@version"  # also the snapshot's version field (both sides' diff.VERSION)
+
+# KEYS: snapshot hash, echo hash. ARGV: version field, the version the capture diffed against ("" = there
+# was no snapshot), then field, value, ... of what it read. Unmoved: replace. Moved by an applier's write
+# that the echo names: lay the read under it (the fields the applier wrote keep its values). Else: keep.
+_STORE_READ = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if (ARGV[2] == '' and not current) or (ARGV[2] ~= '' and current == ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+  return 1
+end
+if not current or redis.call('HGET', KEYS[2], ARGV[1]) ~= current then
+  return 0
+end
+for i = 3, #ARGV, 2 do
+  if ARGV[i] ~= ARGV[1] and redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 2
+"""
 
 # A side's key builder from an item's identity: its scope (entity or mailbox) and its id there.
 KeyBuilder = Callable[[str, str], str]
@@ -57,6 +78,7 @@ class ItemState(Generic[EchoT]):
     ) -> None:
         self.redis = redis
         self.snapshot_key, self.echo_key, self.echo_type = snapshot_key, echo_key, echo_type
+        self._store_read = redis.register_script(_STORE_READ)
 
     async def snapshot(self, scope: str, item_id: str) -> dict[str, Any] | None:
         raw = await self.redis.hgetall(self.snapshot_key(scope, item_id))
@@ -71,6 +93,23 @@ class ItemState(Generic[EchoT]):
             if snapshot:
                 pipe.hset(key, mapping=encode(snapshot))
             await pipe.execute()
+
+    async def store_read_snapshot(
+        self, scope: str, item_id: str, snapshot: dict[str, Any], seen: dict[str, Any] | None
+    ) -> int:
+        """Store what a capture read, diffed against `seen`, without undoing an applier's write in between.
+
+        The capture reads, publishes, waits for the acks, then stores: an applier may record its own
+        write (a newer version) meanwhile. Replacing that with the older read made the applier's next
+        plan take its own earlier write for a change made in that side (a spurious conflict that kept
+        the old value and dropped the other side's newer one). So: unchanged since `seen`, replace (1);
+        moved by the write the echo records, keep the applier's fields and version and take the read's
+        other fields (2); moved otherwise, keep it (0). One atomic script.
+        """
+        expected = "" if seen is None else json.dumps(seen.get(ECHO_VERSION), sort_keys=True)
+        values = [part for pair in encode(snapshot).items() for part in pair]
+        keys = [self.snapshot_key(scope, item_id), self.echo_key(scope, item_id)]
+        return int(await self._store_read(keys=keys, args=[ECHO_VERSION, expected, *values]))
 
     async def drop_snapshot(self, scope: str, item_id: str) -> None:
         await self.redis.delete(self.snapshot_key(scope, item_id))

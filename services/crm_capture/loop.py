@@ -79,20 +79,20 @@ class CaptureLoop:
         """One round for one entity; returns the number of events published."""
         link = await self.state.cursor(spec.name)
         page = await self.client.changes(spec.entity_set, spec.key_attribute, link, read_attributes(spec))
-        pending: list[tuple[str, Change | None, Snapshot | None]] = []
+        pending: list[tuple[str, Change | None, Snapshot | None, Snapshot | None]] = []
         for row in page.rows:
             crm_id = str(row[spec.key_attribute]).lower()
             previous = await self.state.snapshot(spec.name, crm_id)
             mailbox = await self.owners.mailbox(row.get("_ownerid_value"))
             echo = await self.state.echo(spec.name, crm_id)
             result = diff_row(spec, previous, row, mailbox, self.fieldsync_user, echo)
-            pending.append((crm_id, result.change, result.snapshot))
+            pending.append((crm_id, result.change, result.snapshot, previous))
         for crm_id in page.deleted:
             previous = await self.state.snapshot(spec.name, crm_id)
             echo = await self.state.echo(spec.name, crm_id)
-            pending.append((crm_id, diff_delete(previous, echo), None))
+            pending.append((crm_id, diff_delete(previous, echo), None, previous))
         acks: list[Any] = []
-        for crm_id, change, _ in pending:
+        for crm_id, change, _, _ in pending:
             if change is not None:
                 event = to_event(change, spec.name, crm_id, event_id=self.new_id(), now=self.clock(), position=link)
                 acks.append(
@@ -101,10 +101,10 @@ class CaptureLoop:
                     )
                 )
         await asyncio.gather(*acks)  # the broker acked every event of this round
-        for crm_id, _, snapshot in pending:
+        for crm_id, _, snapshot, previous in pending:
             if snapshot is None:
                 await self.state.drop_snapshot(spec.name, crm_id)
-            else:
-                await self.state.store_snapshot(spec.name, crm_id, snapshot)
+            else:  # not over a newer snapshot the applier recorded while this round was read and sent
+                await self.state.store_read_snapshot(spec.name, crm_id, snapshot, previous)
         await self.state.store_cursor(spec.name, page.delta_link)
         return len(acks)

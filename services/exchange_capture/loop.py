@@ -143,19 +143,19 @@ class CaptureLoop:
     async def publish(self, mailbox: str, entity: str, page: SyncPage, position: str | None) -> int:
         live_ids = [c.exchange_id for c in page.changes if c.kind != "delete"]
         items = await self.client.get_items(mailbox, entity, live_ids)
-        pending: list[tuple[str, Change | None, Snapshot | None]] = []
+        pending: list[tuple[str, Change | None, Snapshot | None, Snapshot | None]] = []
         for exchange_id in dict.fromkeys(c.exchange_id for c in page.changes):
             previous = await self.state.snapshot(mailbox, exchange_id)
             item = items.get(exchange_id)
             if item is None:  # deleted, or gone between the sync and the fetch
                 linked = await self.state.linked_crm(mailbox, exchange_id) is not None
-                pending.append((exchange_id, diff_delete(previous, linked), None))
+                pending.append((exchange_id, diff_delete(previous, linked), None, previous))
                 continue
             echo = await self.state.echo(mailbox, exchange_id)
             result = diff_item(previous, observe(entity, mailbox, item), echo)
-            pending.append((exchange_id, result.change, result.snapshot))
+            pending.append((exchange_id, result.change, result.snapshot, previous))
         acks: list[Any] = []
-        for exchange_id, change, _ in pending:
+        for exchange_id, change, _, _ in pending:
             if change is None:
                 continue
             link = await self.state.linked_crm(mailbox, exchange_id)
@@ -165,9 +165,9 @@ class CaptureLoop:
             key = topics.exchange_item_key(mailbox, exchange_id)
             acks.append(await self.producer.send(topics.EXCHANGE_CHANGES.full_name, encode(event), key=key))
         await asyncio.gather(*acks)  # the broker acked every event of this page
-        for exchange_id, _, snapshot in pending:
+        for exchange_id, _, snapshot, previous in pending:
             if snapshot is None:
                 await self.state.drop_snapshot(mailbox, exchange_id)
-            else:
-                await self.state.store_snapshot(mailbox, exchange_id, snapshot)
+            else:  # not over a newer snapshot the applier recorded while this page was read and sent
+                await self.state.store_read_snapshot(mailbox, exchange_id, snapshot, previous)
         return len(acks)
