@@ -69,6 +69,13 @@ class ManagedProcess:
             time.sleep(0.05)
         raise ProcessFailed(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}")
 
+    def kill(self) -> None:
+        """A crash: SIGKILL to the whole group, no chance to commit or clean up (used by crash tests)."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        os.killpg(os.getpgid(self.popen.pid), signal.SIGKILL)
+        self.popen.wait(timeout=5)
+
     def stop(self, grace: float = 10.0) -> None:
         if self.popen is None:
             return
