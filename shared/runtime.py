@@ -8,6 +8,7 @@ import re
 import signal
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -43,9 +44,16 @@ class RedactingFormatter(logging.Formatter):
 
 
 def secrets_of(settings: Base) -> list[str]:
-    """The values of every SecretStr setting (client secret, EWS password, tokens)."""
-    values = (getattr(settings, name) for name in type(settings).model_fields)
-    return [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+    """The values of every SecretStr setting (client secret, EWS password, tokens), and any password inside a
+    URL setting (redis://user:password@host), which a plain string setting would otherwise show."""
+    values = [getattr(settings, name) for name in type(settings).model_fields]
+    secrets = [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+    for value in values:
+        if isinstance(value, str) and "://" in value:
+            password = urlsplit(value).password
+            if password:
+                secrets.append(password)
+    return secrets
 
 
 def configure_logging(settings: Base) -> logging.Handler:

@@ -77,7 +77,7 @@ class PolicyPublisher:
                     await asyncio.sleep(self._backoff_s * attempt)  # backoff between transport retries
         log.error(
             "PolicyChanged version %s was not published; it is stored in Redis and the policy service "
-            "picks it up at its next start or with the next change", event.policy.version,
+            "picks it up when it next re-reads Redis (every few seconds)", event.policy.version,
         )
         return False
 

@@ -44,6 +44,18 @@ def test_secrets_of_finds_every_secret_setting(settings: Settings) -> None:
     assert sorted(secrets_of(settings)) == sorted([CLIENT_SECRET, EWS_PASSWORD])
 
 
+def test_a_password_inside_a_url_setting_is_a_secret_too() -> None:
+    from shared.settings import RedisSettings
+
+    with_password = RedisSettings(redis_url="redis://fieldsync:redis-pass-71c3@redis.internal:6379/0")
+    assert secrets_of(with_password) == ["redis-pass-71c3"]
+    assert secrets_of(RedisSettings(redis_url="redis://127.0.0.1:16379/0")) == []
+    line = RedactingFormatter(secrets_of(with_password)).format(
+        logging.makeLogRecord({"msg": "connecting to %s", "args": (with_password.redis_url,)})
+    )
+    assert "redis-pass-71c3" not in line
+
+
 @pytest.mark.parametrize(
     ("message", "args"),
     [
