@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from shared import topics
@@ -84,7 +85,8 @@ class DeliveryLoop(Generic[Report]):
     - infrastructure failure (Redis, broker): that lane stops, the other lanes start nothing beyond the
       failed record, the partition is rewound to it and the loop backs off (exponential, capped, logged
       once per streak); nothing is skipped. Records of other keys already applied past it are replayed
-      and found applied (idempotent: `duplicate`).
+      and found applied (idempotent: `duplicate`). A seek or commit the broker refuses (rebalance,
+      outage) is such a failure too: the batch is rewound and committed again after the backoff.
     - shutdown: when `stop` is set the current batch finishes and is committed, then `run` returns;
       main.py stops the consumer and producer and closes the clients.
     """
@@ -132,11 +134,19 @@ class DeliveryLoop(Generic[Report]):
                 except Exception as exc:  # the broker did not take the DeltaApplied: do that record again
                     unfinished.append(offset)
                     error = error or exc
-        if unfinished:
-            self.consumer.seek(tp, min(unfinished))
-        upto = commit_offset([r.offset for r in records], unfinished)
-        if upto is not None:
-            await self.consumer.commit({tp: upto})
+        try:
+            if unfinished:
+                self.consumer.seek(tp, min(unfinished))
+            upto = commit_offset([r.offset for r in records], unfinished)
+            if upto is not None:
+                await self.consumer.commit({tp: upto})
+        except KafkaError as exc:  # rebalance or broker outage: back off, not exit
+            # Rewind to the batch so its commit is tried again; the replay is idempotent (`duplicate`).
+            # If the partition went to another member, the seek is refused too: the new owner resumes
+            # from the last committed offset, so there is nothing to rewind here.
+            with contextlib.suppress(KafkaError):
+                self.consumer.seek(tp, min([records[0].offset, *unfinished]))
+            return error or exc
         return error
 
     async def _lane(self, records: list[Any], gate: asyncio.Semaphore, halted: list[int]) -> _Lane:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError
 
 from services.exchange_applier.apply import applied_event
 from shared import topics
@@ -152,3 +153,25 @@ async def test_a_failing_key_is_retried_and_nothing_past_it_is_committed(
                            what="every record committed once b1 went through")
     assert side.at("b1", "end") < side.at("b2", "start")
     assert [n for n, what in side.log if what == "start" and n.startswith("a")][:2] == ["a1", "a2"]
+
+
+async def test_a_refused_commit_backs_off_and_commits_later_instead_of_exiting(
+    deliver: Callable[..., Any], topic: str
+) -> None:
+    side = RecordingSide()
+    refusals = 2
+    loop = await deliver(side, [("A", "a1"), ("B", "b1")])
+    real_commit = loop.consumer.commit
+
+    async def flaky_commit(offsets: Any = None) -> None:  # the group is rebalancing: the broker refuses
+        nonlocal refusals
+        if refusals > 0:
+            refusals -= 1
+            raise CommitFailedError("the group rebalanced")
+        await real_commit(offsets)
+
+    loop.consumer.commit = flaky_commit  # type: ignore[method-assign]
+    # Without the backoff the refused commit ends the loop and nothing is ever committed.
+    await eventually_async(committed_at(loop, topic, 2), timeout=20, what="committed once the broker accepts")
+    assert refusals == 0
+    assert ("a1", "end") in side.log and ("b1", "end") in side.log
