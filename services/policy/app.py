@@ -8,13 +8,20 @@ Lifecycle: on start the worker joins the consumer group; each agent handles one 
 stream: parse, decide, publish and wait for the broker's ack, then the event counts as processed and
 faust commits its offset (every `policy_commit_interval_s`; at least once: a crash replays the
 uncommitted tail and the deterministic event ids let the appliers drop the duplicates). Invalid payloads
-go to the dead-letter topic with the reason. On stop (SIGTERM/Ctrl-C) faust stops the agents, flushes
-the producer, commits and leaves the group.
+go to the dead-letter topic with the reason. Any other failure of a step (Redis or the broker away) is
+retried, the whole step, with capped exponential backoff until it succeeds or the worker stops: the
+agents ack by hand (noack streams), because faust acks an event even when the agent raises, which would
+commit the offset of a change nobody published. A step cut short by a stop is never acked: the next
+owner of the partition replays it. The refresh timer and the first load survive Redis outages the same
+way. On stop (SIGTERM/Ctrl-C) faust stops the agents, flushes the producer, commits and leaves the group.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import faust
 
@@ -25,6 +32,33 @@ from shared import topics
 from shared.kafka import dead_letter_headers, encode
 
 SERVICE = "policy"
+# Backoff between retries of a failed step: short first (a Redis blip), capped so recovery is seen soon.
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 5.0
+
+log = logging.getLogger("fieldsync.policy")
+
+
+async def until_done(app: faust.App, what: str, step: Callable[[], Awaitable[object]]) -> bool:
+    """Run `step` until it succeeds (True) or the app is stopping (False); logs once per failure streak.
+
+    Lifecycle: loops only while `step` keeps failing; `app.sleep` returns early when the app stops.
+    """
+    delay, failures = RETRY_FIRST_S, 0
+    while not app.should_stop:
+        try:
+            await step()
+        except Exception as exc:  # every failure but bad input (handled in step) is retried
+            if failures == 0:
+                log.warning("policy could not %s, retrying with backoff: %r", what, exc)
+            failures += 1
+            await app.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+            continue
+        if failures:
+            log.info("policy could %s again after %d failed attempts", what, failures)
+        return True
+    return False
 
 
 class PolicyApp(faust.App):
@@ -75,35 +109,62 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
         headers = dead_letter_headers(error, SERVICE, message.topic, message.partition, message.offset)
         await (await deadletter.send(key=message.key, value=message.value, headers=headers))
 
+    async def decide_and_publish(event: Any) -> None:
+        try:
+            outgoing = await handler.on_change(event.message.value)
+        except InvalidEvent as exc:
+            await dead_letter(event, str(exc))
+            return
+        for item in outgoing:
+            # Wait for each ack: the event is acked only after every output is on the broker. A retried step
+            # may publish some outputs twice: their ids derive from the change, the appliers drop repeats.
+            await (await outputs[item.topic.full_name].send(key=item.key.encode(), value=encode(item.event)))
+
+    async def switch(event: Any) -> None:
+        try:
+            handler.on_policy(event.message.value)
+        except InvalidEvent as exc:
+            await dead_letter(event, str(exc))
+
     @app.agent(changes, name="policy.changes")
     async def decide_changes(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            try:
-                outgoing = await handler.on_change(event.message.value)
-            except InvalidEvent as exc:
-                await dead_letter(event, str(exc))
-                continue
-            for item in outgoing:
-                # Wait for each ack: the offset is committed only after every output is on the broker.
-                await (await outputs[item.topic.full_name].send(key=item.key.encode(), value=encode(item.event)))
+        manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
+        async for event in manual.events():
+            if not await until_done(app, "decide a change", functools.partial(decide_and_publish, event)):
+                return  # stopping: unacked, so its offset is not committed
+            await manual.ack(event)
 
     @app.agent(policy_topic, name="policy.switch")
     async def switch_policy(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            try:
-                handler.on_policy(event.message.value)
-            except InvalidEvent as exc:
-                await dead_letter(event, str(exc))
+        manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
+        async for event in manual.events():
+            if not await until_done(app, "switch the policy", functools.partial(switch, event)):
+                return
+            await manual.ack(event)
+
+    refresh_failures = 0
 
     # faust types timer() as returning a bare Callable and task() as a union of callables: mypy sees both
     # as untyped decorators (the functions themselves are fully annotated).
     @app.timer(interval=settings.policy_refresh_interval_s, name="policy.refresh")  # type: ignore[untyped-decorator]
     async def refresh_policy() -> None:
-        await handler.refresh()
+        # An exception here would crash the whole app (mode's task runner): keep the current policy instead,
+        # the next tick tries again.
+        nonlocal refresh_failures
+        try:
+            await handler.refresh()
+        except Exception as exc:  # any failure: the timer must outlive it
+            if refresh_failures == 0:
+                log.warning("policy refresh failed, keeping the current policy: %r", exc)
+            refresh_failures += 1
+            return
+        if refresh_failures:
+            log.info("policy refresh works again after %d failures", refresh_failures)
+        refresh_failures = 0
 
     @app.task  # type: ignore[untyped-decorator]
     async def load_policy() -> None:
-        await handler.start()
+        await until_done(app, "load the policy", handler.start)
 
     return app
 
