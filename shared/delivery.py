@@ -36,6 +36,12 @@ class Target(Protocol[Report]):
         """The writer's errors that retrying here cannot fix (the delta is dead-lettered)."""
         ...
 
+    @property
+    def transient(self) -> tuple[type[Exception], ...]:
+        """The writer's errors that say the side is down for now (they may subclass a permanent one): the
+        delta is retried after the loop's backoff until the side is back, never dead-lettered for them."""
+        ...
+
     def validate(self, delta: ItemDelta) -> str | None:
         """Why the delta cannot be applied at all, or None."""
         ...
@@ -176,7 +182,9 @@ class DeliveryLoop(Generic[Report]):
             return await self._fail(record, delta, f"invalid delta: {reason}")
         try:
             outcome = await self.target.write(delta)
-        except self.target.permanent as exc:  # permanent, or transient beyond the writer's bounded retries
+        except self.target.permanent as exc:
+            if isinstance(exc, self.target.transient):  # an outage outlasting the writer's short retries
+                raise  # rewind and back off like any infrastructure failure: the side will be back
             return await self._fail(record, delta, f"{type(exc).__name__}: {exc}")
         event = self.target.applied(delta, outcome, event_id=self.new_id(), applied_at=self.clock(), error=None)
         ack: asyncio.Future[Any] = await self.producer.send(topics.APPLIED.full_name, encode(event), key=record.key)

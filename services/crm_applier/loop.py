@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from services.crm_applier.apply import applied_event, validate
 from services.crm_applier.writer import CrmWriter, Outcome
 from shared.catalogue import Catalogue
-from shared.clients.crm import CrmError
+from shared.clients.crm import CrmError, Unavailable
 from shared.delivery import DeliveryLoop
 from shared.events import DeltaApplied, ItemDelta
 
@@ -24,8 +24,10 @@ class CrmTarget:
     writer: CrmWriter
     catalogue: Catalogue
     service: str = SERVICE
-    # CrmError: permanent (4xx), or transient beyond the client's bounded retries.
+    # CrmError is permanent (4xx) except Unavailable (429/503/no answer beyond the client's short retries):
+    # an outage, retried by the delivery loop until CRM is back rather than dead-lettering every delta.
     permanent: tuple[type[Exception], ...] = (CrmError,)
+    transient: tuple[type[Exception], ...] = (Unavailable,)
 
     def validate(self, delta: ItemDelta) -> str | None:
         return validate(delta, self.catalogue)

@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.exchange_applier.apply import applied_event, validate
 from services.exchange_applier.writer import ExchangeWriter, Outcome
-from shared.clients.exchange import ExchangeError
+from shared.clients.exchange import ExchangeError, Transient
 from shared.delivery import DeliveryLoop
 from shared.events import DeltaApplied, ItemDelta
 
@@ -22,8 +22,10 @@ class ExchangeTarget:
 
     writer: ExchangeWriter
     service: str = SERVICE
-    # ExchangeError: permanent, or transient beyond the writer's bounded retries.
+    # ExchangeError is permanent except Transient (busy/unavailable beyond the writer's short retries):
+    # an outage, retried by the delivery loop until EWS is back rather than dead-lettering every delta.
     permanent: tuple[type[Exception], ...] = (ExchangeError,)
+    transient: tuple[type[Exception], ...] = (Transient,)
 
     def validate(self, delta: ItemDelta) -> str | None:
         return validate(delta)

@@ -57,7 +57,7 @@ class ExchangeWriter:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def _call(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Bounded retries of a transient failure; the last one propagates (the delta is dead-lettered)."""
+        """Bounded retries of a transient failure; the last one propagates (the loop backs off and retries)."""
         for attempt in range(1, self.retry_attempts + 1):
             try:
                 return await call(*args)

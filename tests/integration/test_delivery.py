@@ -35,6 +35,7 @@ class RecordingSide:
     log: list[tuple[str, str]] = field(default_factory=list)
     service: str = "test_delivery"
     permanent: tuple[type[Exception], ...] = (ValueError,)
+    transient: tuple[type[Exception], ...] = ()
 
     def validate(self, delta: ItemDelta) -> str | None:
         return None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +33,7 @@ def applier_settings(urls: CrmSandboxUrls, kafka_bootstrap: str, redis_url: str)
         crm_applier_retry_attempts=2,
         crm_applier_retry_base_s=0.01,
         crm_applier_retry_max_s=0.05,
+        crm_applier_backoff_max_s=1.0,
         crm_applier_session_timeout_ms=2000,  # the group join takes half of it on Tansu
         crm_applier_heartbeat_interval_ms=300,
     )
@@ -103,3 +107,21 @@ async def wait_events(reader: Any, crm_id: str, count: int) -> list[ItemChanged]
     key = topics.crm_item_key("contact", crm_id).encode()
     await reader.wait_for(lambda r: r.key == key, count=count, what=f"{count} events of {crm_id}")
     return events_for(reader, crm_id)
+
+
+@contextmanager
+def service_log(service: str) -> Iterator[list[str]]:
+    """The messages a service running in this process logs meanwhile (its own logger: the service's
+    logging setup replaces the root handlers, so pytest's caplog would miss them)."""
+    messages: list[str] = []
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    logger, recorder = logging.getLogger(f"fieldsync.{service}"), Recorder()
+    logger.addHandler(recorder)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(recorder)

@@ -23,8 +23,10 @@ from shared.clients.exchange import ExchangeClient
 from shared.events import DeltaApplied, ItemChanged, ItemDelta, Source
 from shared.kafka import ERROR_HEADER, encode
 from shared.settings import ExchangeSettings
+from tests.integration.crm.harness import service_log
 from tests.integration.exchange.conftest import UserMailbox
 from tests.integration.harness import run_service, set_faults, skip_to_end, stop_service
+from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +80,7 @@ async def applier(
     settings = ExchangeApplierSettings(
         bootstrap_servers=kafka_bootstrap, redis_url=module_redis_url, ews_url=ews_sandbox.ews_url,
         exchange_applier_group_id=group, exchange_applier_retry_attempts=3, exchange_applier_retry_base_s=0.02,
-        exchange_applier_retry_max_s=0.1,
+        exchange_applier_retry_max_s=0.1, exchange_applier_backoff_max_s=1.0,
     )
     task, stop = await run_service(run, settings)
     yield
@@ -213,18 +215,30 @@ async def test_failing_and_invalid_deltas_go_to_the_dead_letter_topic(
     assert "invalid ItemDelta payload" in error_of(garbage_key)
 
 
-async def test_server_that_keeps_failing_dead_letters_after_bounded_retries(
+async def test_an_ews_outage_longer_than_the_writer_retries_is_waited_out_not_dead_lettered(
     ews_sandbox: ExchangeSandboxUrls, applier: None, producer: AIOKafkaProducer, read_topic: Any, user: UserMailbox,
+    ews: ExchangeClient,
 ) -> None:
     deadletter = await read_topic(topics.DEADLETTER.full_name)
-    delta = make_delta(user.address, "contact", {"jobtitle": "x"})
+    applied = await read_topic(topics.APPLIED.full_name)
+    delta = make_delta(user.address, "task", {"subject": "After the outage"})
     set_faults(ews_sandbox, unavailable_ratio=1.0, retry_after_s=0)
     try:
-        await send(producer, delta)
-        [record] = await deadletter.wait_for(lambda r: r.key == key_of(delta), what="dead letter after retries")
+        with service_log("exchange_applier") as log:
+            await send(producer, delta)
+
+            async def backing_off() -> bool:  # the writer's own retries ran out: the loop backs off
+                return any("backing off" in message for message in log)
+
+            # Without the fix the delta is dead-lettered here and the loop never backs off.
+            await eventually_async(backing_off, timeout=20, what="the applier backing off")
     finally:
         set_faults(ews_sandbox)
-    assert "Transient" in dict(record.headers)[ERROR_HEADER].decode()
+    [result] = await result_for(applied, delta)
+    assert result.result == "applied" and result.exchange_id
+    item = await ews.get_item(user.address, "task", result.exchange_id)
+    assert item is not None and item.attributes.get("subject") == "After the outage"
+    assert deadletter.matching(lambda r: r.key == key_of(delta)) == []
 
 
 async def test_what_the_applier_writes_is_not_captured_back(
