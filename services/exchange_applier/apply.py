@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,8 @@ from shared.clients import exchange_fields
 from shared.events import TRACKABLE, TRACKING_CATEGORY, ApplyResult, DeltaApplied, ItemDelta, Source
 
 APPLIED_EVENTS_KEPT = 64
+# uuid5 namespace of the creation markers: fixed, so an item created before an upgrade is still found.
+CREATION_NAMESPACE = uuid.UUID("0b7d2f4e-5c1a-4e8b-9f36-2a9d41c7e5b3")
 Action = Literal["duplicate", "write", "noop"]
 
 
@@ -28,6 +31,13 @@ def item_key(delta: ItemDelta) -> str:
     if delta.crm_id:
         return f"{delta.mailbox}:{delta.entity}:{delta.crm_id}"
     return f"{delta.mailbox}:{delta.entity}:x-{delta.exchange_id}"
+
+
+def creation_marker(delta: ItemDelta) -> str:
+    """The marker an item created for this delta carries: the same for every attempt (per linked CRM record,
+    else per delta), so a create replayed after a crash or retried after a timeout finds the item it made."""
+    origin = f"{delta.mailbox}:{delta.entity}:{delta.crm_id}" if delta.crm_id else f"event:{delta.event_id}"
+    return str(uuid.uuid5(CREATION_NAMESPACE, origin.lower()))
 
 
 def validate(delta: ItemDelta) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from services.exchange_applier.apply import (
+    creation_marker,
     item_key,
     plan_update,
     remember,
@@ -27,7 +28,15 @@ from services.exchange_applier.records import AppliedRecords
 from services.exchange_capture.diff import VERSION, fields_of
 from services.exchange_capture.state import ExchangeState
 from shared.clients import exchange_fields
-from shared.clients.exchange import Conflict, ExchangeClient, ExchangeError, ItemNotFound, ItemState, Transient
+from shared.clients.exchange import (
+    CREATION_MARKER,
+    Conflict,
+    ExchangeClient,
+    ExchangeError,
+    ItemNotFound,
+    ItemState,
+    Transient,
+)
 from shared.events import ApplyResult, ItemDelta
 
 T = TypeVar("T")
@@ -127,17 +136,35 @@ class ExchangeWriter:
         raise ExchangeError(f"the item kept changing: {self.conflict_retries} stale ChangeKey answers in a row")
 
     async def _create(self, delta: ItemDelta) -> Outcome:
+        """Create the item, marked, unless an earlier attempt already did: a crash between the EWS write and
+        the Redis records, or a create that timed out after EWS stored it, leaves a marked item to adopt."""
         mailbox, entity = str(delta.mailbox), delta.entity
         write = exchange_fields.to_exchange(entity, delta.changed)
-        created = await self._call(self.client.create, mailbox, entity, with_tracking(entity, write.attributes))
-        # What the capture will read back: every mapped field, normalised by the mapping (unset = null).
-        written = exchange_fields.to_canonical(entity, write.attributes)
-        await self.state.record_write(mailbox, created.exchange_id, entity=entity, crm_id=delta.crm_id,
-                                      written=written, version=created.changekey, replace_snapshot=True)
-        skipped = (*write.unmapped, *write.read_only)
-        note = f"not writable in Exchange: {', '.join(skipped)}" if skipped else None
-        return Outcome("applied", created.exchange_id, {k: written[k] for k in delta.changed if k in written},
-                       created.changekey, note=note)
+        marker = creation_marker(delta)
+        attributes = {**with_tracking(entity, write.attributes), CREATION_MARKER: marker}
+        for attempt in range(1, self.retry_attempts + 1):
+            found = await self._call(self.client.find_created, mailbox, entity, marker)
+            if found is not None:
+                return await self._created(delta, found, exchange_fields.to_canonical(entity, found.attributes),
+                                           note="adopted the item an earlier attempt created")
+            try:
+                created = await self.client.create(mailbox, entity, attributes)
+            except Transient as exc:  # perhaps stored anyway: look for it again before another create
+                if attempt == self.retry_attempts:
+                    raise
+                await self.sleep(retry_delay(attempt, exc.retry_after, self.retry_base_s, self.retry_max_s))
+                continue
+            # What the capture will read back: every mapped field, normalised by the mapping (unset = null).
+            skipped = (*write.unmapped, *write.read_only)
+            note = f"not writable in Exchange: {', '.join(skipped)}" if skipped else None
+            return await self._created(delta, created, exchange_fields.to_canonical(entity, write.attributes), note)
+        raise AssertionError("unreachable")
+
+    async def _created(self, delta: ItemDelta, item: ItemState, written: dict[str, Any], note: str | None) -> Outcome:
+        await self.state.record_write(str(delta.mailbox), item.exchange_id, entity=delta.entity, crm_id=delta.crm_id,
+                                      written=written, version=item.changekey, replace_snapshot=True)
+        return Outcome("applied", item.exchange_id, {k: written[k] for k in delta.changed if k in written},
+                       item.changekey, note=note)
 
     async def _upsert(self, delta: ItemDelta, exchange_id: str | None, events: list[str]) -> Outcome:
         mailbox, entity = str(delta.mailbox), delta.entity

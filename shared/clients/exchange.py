@@ -68,6 +68,14 @@ class CrmRegarding(ExtendedProperty):  # type: ignore[misc]
     property_type = "String"
 
 
+class FieldsyncId(ExtendedProperty):  # type: ignore[misc]
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "fieldsync_id"
+    property_type = "String"
+
+
+# The attribute every item fieldsync creates carries: a deterministic id, so a retried create finds its item.
+CREATION_MARKER = "fieldsync_id"
 _register_lock = threading.Lock()
 
 
@@ -81,6 +89,7 @@ def register_extended_properties() -> None:
             (Contact, "yomi_last_name", YomiLastName),
             (CalendarItem, "crm_regarding", CrmRegarding),
             (Task, "crm_regarding", CrmRegarding),
+            *((item_type, CREATION_MARKER, FieldsyncId) for item_type in (Contact, CalendarItem, Task)),
         ):
             if name not in {f.name for f in item_type.FIELDS}:
                 item_type.register(name, prop)
@@ -289,6 +298,16 @@ class ExchangeClient:
             item = ITEM_TYPES[entity](account=folder.account, folder=folder, **attributes)
             item.save()
             return _item_state(entity, item)
+
+        return await self._run(call)
+
+    async def find_created(self, mailbox: str, entity: str, marker: str) -> ItemState | None:
+        """The item of the folder that carries `marker` as its CREATION_MARKER (FindItem), or None."""
+
+        def call() -> ItemState | None:
+            query = self._folder(mailbox, entity).filter(**{CREATION_MARKER: marker}).only(*read_fields(entity))
+            found = [item for item in query[:2] if isinstance(item, ITEM_TYPES[entity])]
+            return _item_state(entity, found[0]) if found else None
 
         return await self._run(call)
 

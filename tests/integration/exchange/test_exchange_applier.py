@@ -12,12 +12,13 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
+from services.exchange_applier.apply import item_key
 from services.exchange_applier.main import run
 from services.exchange_applier.settings import ExchangeApplierSettings
 from services.exchange_capture.main import run as run_capture
 from services.exchange_capture.settings import ExchangeCaptureSettings
 from services.exchange_capture.state import ExchangeState
-from shared import topics
+from shared import redis_keys, topics
 from shared.clients import exchange_fields
 from shared.clients.exchange import ExchangeClient
 from shared.events import DeltaApplied, ItemChanged, ItemDelta, Source
@@ -152,6 +153,31 @@ async def test_update_changes_only_given_fields_and_a_replay_changes_nothing(
     assert replayed.result == "duplicate"
     again = await ews.get_item(user.address, "appointment", str(created.exchange_id))
     assert again is not None and again.changekey == item.changekey
+
+
+async def test_a_create_replayed_after_a_crash_before_its_records_adopts_the_item_instead_of_a_second(
+    applier: None, producer: AIOKafkaProducer, read_topic: Any, ews: ExchangeClient, user: UserMailbox,
+    state: ExchangeState,
+) -> None:
+    applied = await read_topic(topics.APPLIED.full_name)
+    create = make_delta(user.address, "task", {"subject": "Created once"})
+    await send(producer, create)
+    [first] = await result_for(applied, create)
+    assert first.result == "applied" and first.exchange_id
+    # The crash: EWS stored the item, but none of the Redis records that follow were written.
+    await state.redis.delete(
+        redis_keys.applied_version("exchange", item_key(create)),
+        redis_keys.link_by_crm("task", str(create.crm_id)),
+        redis_keys.link_by_exchange(user.address, first.exchange_id),
+        state.snapshot_key(user.address, first.exchange_id), state.echo_key(user.address, first.exchange_id),
+    )
+
+    await send(producer, create)  # the redelivery of the uncommitted delta
+    [_, replayed] = await result_for(applied, create, count=2)
+    assert replayed.result == "applied" and replayed.exchange_id == first.exchange_id
+    subjects = await user.run(lambda: [t.subject for t in user.account.tasks.all().only("subject")])
+    assert subjects == ["Created once"]
+    assert await state.linked_exchange("task", str(create.crm_id), user.address) == first.exchange_id
 
 
 @pytest.mark.parametrize(("crm_later", "expected_location"), [(False, "Edited in Outlook"), (True, "Room 7")])

@@ -11,6 +11,7 @@ from services.exchange_applier.apply import (
     APPLIED_EVENTS_KEPT,
     Plan,
     applied_event,
+    creation_marker,
     item_key,
     plan_update,
     remember,
@@ -177,3 +178,15 @@ def test_single_properties_can_be_written_unread_indexed_entries_cannot() -> Non
     assert not check("contact", {"jobtitle": "CTO", "emailaddress1": "a@example.test"})
     assert not check("contact", {"address1_composite": {"address1_city": "Paris"}})
     assert not self_contained("contact", ["nosuchfield"], {})
+
+
+def test_the_creation_marker_is_the_same_for_every_attempt_at_one_items_create_and_differs_otherwise() -> None:
+    create = delta(op="create")
+    assert creation_marker(create) == creation_marker(delta(op="create", event_id="another attempt"))
+    assert creation_marker(create) == creation_marker(delta(op="create", mailbox="A@X.test"))
+    others = [delta(op="create", crm_id="c2"), delta(op="create", mailbox="b@x.test"),
+              delta(op="create", entity="task")]
+    assert len({creation_marker(create), *map(creation_marker, others)}) == 4
+    unlinked = delta(op="create", crm_id=None, exchange_id=None)  # no CRM record: one marker per delta
+    assert creation_marker(unlinked) == creation_marker(unlinked)
+    assert creation_marker(unlinked) != creation_marker(delta(op="create", crm_id=None, event_id="d2"))
