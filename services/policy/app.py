@@ -7,7 +7,9 @@ turns the web server on, port 6066, unless given --without-web).
 Lifecycle: on start the worker joins the consumer group; each agent handles one event at a time per
 stream: parse, decide, publish and wait for the broker's ack, then the event counts as processed and
 faust commits its offset (every `policy_commit_interval_s`; at least once: a crash replays the
-uncommitted tail and the deterministic event ids let the appliers drop the duplicates). Invalid payloads
+uncommitted tail: the deltas it re-derives carry the same ids (uuid5 of the change), so the appliers' applied
+records drop them; a change the capture published twice carries two ids and is absorbed by value: the target
+already holds what it says). Invalid payloads
 go to the dead-letter topic with the reason. Any other failure of a step (Redis or the broker away) is
 retried, the whole step, with capped exponential backoff until it succeeds or the worker stops: the
 agents ack by hand (noack streams), because faust acks an event even when the agent raises, which would
