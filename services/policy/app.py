@@ -124,7 +124,7 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
 
     async def switch(event: Any) -> None:
         try:
-            handler.on_policy(event.message.value)
+            await handler.on_policy(event.message.value)
         except InvalidEvent as exc:
             await dead_letter(event, str(exc))
 

@@ -1,7 +1,9 @@
 """The policy handler: parses events at the edge, gathers facts from Redis, calls the pure rules, returns events.
 
 Transport-agnostic: the faust agents (app.py) call it and publish what it returns. It owns the current
-policy and switches it in place when a newer one arrives (PolicyChanged, or the store on refresh).
+policy and switches it in place to the one in the store whenever a PolicyChanged arrives or the refresh
+timer ticks. The store is the authority, the event the doorbell: a replayed PolicyChanged, or one left on
+the topic by a store that was since wiped or reset, can neither roll the policy back nor pin it.
 It also keeps the one piece of state the rules ask for: which linked mailbox items are untracked
 (`redis_keys.untracked`), set or cleared as a decision says, before its events are published (a replayed
 change decides the same way: the categories it carries say the same).
@@ -30,13 +32,6 @@ class InvalidEvent(Exception):
     """A payload that is not a valid event: it goes to the dead-letter topic with this reason."""
 
 
-def is_newer(current: Policy | None, candidate: Policy) -> bool:
-    """A higher version that is not older in time (a replayed event from before a store reset is not newer)."""
-    if current is None:
-        return True
-    return candidate.version > current.version and candidate.updated_at >= current.updated_at
-
-
 def _decode_hash(raw: dict[Any, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in raw.items():
@@ -58,27 +53,28 @@ class PolicyHandler:
 
     async def start(self) -> Policy:
         """Load the stored policy, seeding the catalogue defaults on the very first start."""
-        loaded = await self.store.load_or_seed(self.catalogue, self.clock())
-        self.switch(loaded)
-        return self.policy or loaded
-
-    def switch(self, candidate: Policy) -> bool:
-        if not is_newer(self.policy, candidate):
-            return False
-        self.policy = candidate
-        return True
+        await self.refresh()
+        assert self.policy is not None  # refresh always loads one
+        return self.policy
 
     async def refresh(self) -> bool:
-        stored = await self.store.get()
-        return stored is not None and self.switch(stored)
+        """Run the stored policy (seeded if the store is empty); True when it differs from the running one."""
+        stored = await self.store.load_or_seed(self.catalogue, self.clock())
+        if stored == self.policy:
+            return False
+        self.policy = stored
+        return True
 
-    def on_policy(self, raw: bytes | None) -> bool:
-        """A PolicyChanged from the bus: switch in place if it is newer. Raises InvalidEvent."""
+    async def on_policy(self, raw: bytes | None) -> bool:
+        """A PolicyChanged from the bus: switch in place to the stored policy. Raises InvalidEvent.
+
+        The admin API stores a change before it publishes it, so the store holds at least the event's version.
+        """
         try:
-            event = PolicyChanged.model_validate_json(raw or b"")
+            PolicyChanged.model_validate_json(raw or b"")
         except ValidationError as exc:
             raise InvalidEvent(f"invalid PolicyChanged: {exc}") from exc
-        return self.switch(event.policy)
+        return await self.refresh()
 
     async def on_change(self, raw: bytes | None) -> tuple[Outgoing, ...]:
         """One ItemChanged: the deltas and the decision to publish. Raises InvalidEvent."""

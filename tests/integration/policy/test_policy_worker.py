@@ -137,6 +137,42 @@ async def test_policy_changed_switches_the_next_decisions_within_a_second(
     print(f"policy switch observed {took * 1000:.0f} ms after PolicyChanged was acked")
 
 
+async def test_a_policy_changed_the_store_never_held_neither_pins_nor_rolls_back_the_policy(
+    producer, published, policy_redis_url
+) -> None:  # type: ignore[no-untyped-def]
+    """An event from a wiped or foreign store (a higher version than this store ever had) is only a doorbell: the
+    worker keeps running what the store holds, and the store's next version still takes effect."""
+    redis = Redis.from_url(policy_redis_url)
+    store = PolicyStore(redis)
+    stored = await eventually_async(store.get, timeout=15, what="the worker seeded the policy")
+    assert stored is not None
+    foreign = stored.model_copy(update={"version": stored.version + 1000, "updated_at": datetime.now(UTC)})
+    await send(producer, topics.POLICY, "policy", encode(
+        PolicyChanged(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), actor="elsewhere", policy=foreign)
+    ))  # fmt: skip
+    probe = f"foreign-{uuid.uuid4().hex[:8]}"
+
+    async def decision_after(version: int, tag: str) -> dict[str, Any] | None:
+        crm_id = f"{probe}-{tag}-{uuid.uuid4().hex[:6]}"
+        await send(producer, topics.CRM_CHANGES, f"contact:{crm_id}", encode(crm_change(crm_id, {"jobtitle": "x"})))
+        found = events(published, topics.DECISIONS, f"{probe}-{tag}-")
+        return next((d for d in found if d["policy_version"] == version), None)
+
+    # A change decided after the foreign event was consumed still carries the stored version...
+    await eventually_async(lambda: decision_after(stored.version, "a"), timeout=15, what="a decision, stored version")
+    # ...and the store's next version switches the worker, although it is far below the foreign one.
+    change = DirectionChange(entity="contact", field="jobtitle", direction="none")
+    new = await store.apply([change], "it", datetime.now(UTC))
+    await redis.aclose()
+    await send(producer, topics.POLICY, "policy", encode(
+        PolicyChanged(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), actor="it", policy=new)
+    ))  # fmt: skip
+    decision = await eventually_async(lambda: decision_after(new.version, "b"), timeout=15, what="the new version")
+    (outcome,) = [o for o in decision["outcomes"] if o["field"] == "jobtitle"]
+    assert (outcome["synced"], outcome["reason"]) == (False, "direction")
+    assert not [d for d in events(published, topics.DECISIONS, probe) if d["policy_version"] == foreign.version]
+
+
 @pytest.mark.parametrize(
     ("topic", "payload", "reason"),
     [
