@@ -42,8 +42,12 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer
     return AIOKafkaProducer(**options)
 
 
-def make_consumer(settings: KafkaSettings, *topic_names: str, group_id: str, **overrides: Any) -> AIOKafkaConsumer:
-    """Manual commits (after the effect), earliest on a new group, and the fetch wait from settings."""
+def make_consumer(
+    settings: KafkaSettings, *topic_names: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
+    """Manual commits (after the effect), earliest on a new group, and the fetch wait from settings.
+
+    `group_id=None` makes a consumer outside any group: it reads every partition and commits nothing."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers,
         "group_id": group_id,

@@ -1,21 +1,22 @@
-"""The faust app: agents for the change topics and the policy topic, a refresh timer, on the Tansu transport.
+"""The faust app: agents for the change topics and the policy topic, the doorbell, a refresh timer, on Tansu.
 
-Run as `python -m services.policy`, or `faust -A services.policy.app worker --without-web` (the module
-attribute `app` is built on first access by main.build, the composition root; faust's worker command
-turns the web server on, port 6066, unless given --without-web).
+Run as `python -m services.policy`, or `faust -A services.policy.app worker --without-web` (the module attribute
+`app` is built on first access by main.build, the composition root; faust's worker command turns the web server
+on, port 6066, unless given --without-web).
 
-Lifecycle: on start the worker joins the consumer group; each agent handles one event at a time per
-stream: parse, decide, publish and wait for the broker's ack, then the event counts as processed and
-faust commits its offset (every `policy_commit_interval_s`; at least once: a crash replays the
-uncommitted tail: the deltas it re-derives carry the same ids (uuid5 of the change), so the appliers' applied
-records drop them; a change the capture published twice carries two ids and is absorbed by value: the target
-already holds what it says). Invalid payloads
-go to the dead-letter topic with the reason. Any other failure of a step (Redis or the broker away) is
-retried, the whole step, with capped exponential backoff until it succeeds or the worker stops: the
-agents ack by hand (noack streams), because faust acks an event even when the agent raises, which would
-commit the offset of a change nobody published. A step cut short by a stop is never acked: the next
-owner of the partition replays it. The refresh timer and the first load survive Redis outages the same
-way. On stop (SIGTERM/Ctrl-C) faust stops the agents, flushes the producer, commits and leaves the group.
+Lifecycle: on start the worker joins the consumer group; each agent handles one event at a time per stream:
+parse, decide, publish and wait for the broker's ack, then the event counts as processed and faust commits its
+offset (every `policy_commit_interval_s`; at least once: a crash replays the uncommitted tail: the deltas it
+re-derives carry the same ids (uuid5 of the change), so the appliers' applied records drop them; a change the
+capture published twice carries two ids and is absorbed by value: the target already holds what it says).
+Invalid payloads go to the dead-letter topic with the reason. Any other failure of a step (Redis or the broker
+away) is retried, the whole step, with capped exponential backoff until it succeeds or the worker stops: the
+agents ack by hand (noack streams), because faust acks an event even when the agent raises, which would commit
+the offset of a change nobody published. A step cut short by a stop is never acked: the next owner of the
+partition replays it. The refresh timer and the first load survive Redis outages the same way. The policy agent
+sees each PolicyChanged on one worker of the group: it dead-letters a bad one; every worker's doorbell
+(doorbell.py, outside the group) makes that worker re-read the store. On stop (SIGTERM/Ctrl-C) faust stops the
+agents, flushes the producer, commits and leaves the group.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from typing import Any, cast
 
 import faust
 
+from services.policy import doorbell
 from services.policy.handler import InvalidEvent, PolicyHandler
 from services.policy.settings import PolicySettings
 from services.policy.transport import TansuTransport
 from shared import topics
-from shared.kafka import dead_letter_headers, encode
+from shared.kafka import dead_letter_headers, encode, make_consumer
 
 SERVICE = "policy"
 # Backoff between retries of a failed step: short first (a Redis blip), capped so recovery is seen soon.
@@ -167,6 +169,22 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
     @app.task  # type: ignore[untyped-decorator]
     async def load_policy() -> None:
         await until_done(app, "load the policy", handler.start)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def policy_doorbell() -> None:
+        # Outside the group, from the topic's end: this worker hears every PolicyChanged (doorbell.py).
+        consumer = make_consumer(settings, topics.POLICY.full_name, group_id=None, auto_offset_reset="latest")
+        await doorbell.listen(consumer, functools.partial(until_done, app, "switch the policy", handler.refresh))
+
+    async def log_assignment(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        """Which partitions this worker decides for, after every rebalance (operators, and the tests, read it).
+
+        faust sends the signal with the set of assigned topic partitions as its one argument."""
+        assigned: set[Any] = args[0] if args else set()
+        owned = ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)) or "none"
+        log.info("policy worker assigned: %s", owned)
+
+    app.on_partitions_assigned.connect(log_assignment)
 
     return app
 

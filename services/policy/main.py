@@ -20,6 +20,8 @@ def utc_now() -> datetime:
 def build(settings: PolicySettings | None = None) -> PolicyApp:
     """Wire the app; nothing connects here (Redis connects on first use, faust on worker start)."""
     settings = settings or PolicySettings()
+    # faust keeps its worker state under the data folder and fails on start when the folder is missing.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     redis = Redis.from_url(settings.redis_url)
     handler = PolicyHandler(redis, load_catalogue(), utc_now)
     return create_app(settings, handler)

@@ -18,6 +18,6 @@ class PolicySettings(BusSettings):
     policy_heartbeat_interval_s: float = 1.0
     # How often offsets of processed changes are committed (at least once: a crash replays the rest).
     policy_commit_interval_s: float = 0.5
-    # Every worker re-reads the policy from Redis this often: PolicyChanged reaches one worker of the
-    # group only (one partition), the others catch up from the store.
+    # Every worker re-reads the policy from Redis this often, besides on every PolicyChanged (its doorbell):
+    # the safety net for a change whose publish failed (the admin API answered `published: false`).
     policy_refresh_interval_s: float = 2.0
