@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.events import Direction
+from shared.events import Direction, Policy
 
 CATALOGUE_FILE = Path(__file__).with_name("data") / "catalogue.json"
 
@@ -66,3 +66,11 @@ def load_catalogue() -> Catalogue:
     return Catalogue(
         entities={name: EntitySpec(name=name, **spec) for name, spec in raw["entities"].items()}
     )
+
+
+def effective_direction(pair: FieldPair, policy: Policy, entity: str) -> Direction:
+    """The direction a pair syncs in: fixed pairs keep their documented one whatever the stored policy says, a
+    pair the policy does not name has its default. The policy worker decides with it; the admin API shows it."""
+    if not pair.changeable:
+        return pair.default_direction
+    return policy.direction(entity, pair.key) or pair.default_direction

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from services.admin_api.schemas import EntitySummary, FieldView
-from shared.catalogue import Catalogue, EntitySpec, FieldPair
+from shared.catalogue import Catalogue, EntitySpec, FieldPair, effective_direction
 from shared.events import Policy
 from shared.policy_store import DirectionChange
 
@@ -91,14 +91,14 @@ def entity_summaries(catalogue: Catalogue) -> list[EntitySummary]:
 
 
 def field_view(pair: FieldPair, policy: Policy, entity: str) -> FieldView:
-    """The pair with its current direction; a field missing from the policy shows its default."""
+    """The pair with the direction it syncs in (shared.catalogue.effective_direction)."""
     return FieldView(
         field=pair.key,
         crm_field=pair.crm_field,
         crm_attributes=list(pair.crm_attributes),
         exchange_field=pair.exchange_field,
         exchange_properties=list(pair.exchange_properties),
-        direction=policy.direction(entity, pair.key) or pair.default_direction,
+        direction=effective_direction(pair, policy, entity),
         default_direction=pair.default_direction,
         changeable=pair.changeable,
         allowed_directions=list(pair.allowed_directions),

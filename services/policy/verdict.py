@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.catalogue import EntitySpec, FieldPair
+from shared.catalogue import EntitySpec, effective_direction
 from shared.events import (
     TRACKABLE,
     TRACKING_CATEGORY,
@@ -76,13 +76,6 @@ class Decision:
     @property
     def outcomes(self) -> tuple[FieldOutcome, ...]:
         return tuple(o for t in self.targets for o in t.outcomes)
-
-
-def effective_direction(pair: FieldPair, policy: Policy, entity: str) -> Direction:
-    """Fixed pairs keep their documented direction whatever the stored policy says."""
-    if not pair.changeable:
-        return pair.default_direction
-    return policy.direction(entity, pair.key) or pair.default_direction
 
 
 def field_reason(spec: EntitySpec, policy: Policy, key: str, target: System) -> Reason | None:

@@ -108,3 +108,12 @@ def test_field_views_show_current_direction_and_mapping() -> None:
     assert views["mobilephone"].direction == "both"
     assert views["fullname"].changeable is False
     assert views["fullname"].allowed_directions == ["both"]
+
+
+def test_field_views_show_a_fixed_field_in_its_documented_direction_whatever_is_stored() -> None:
+    """The view and the policy worker agree: a stored direction cannot move a fixed pair (effective_direction)."""
+    directions = CATALOGUE.default_directions()
+    directions["contact"]["fullname"] = "none"  # cannot be stored through the API; an old or hand-edited store
+    policy = Policy(version=8, updated_at=NOW, updated_by="a", directions=directions)
+    views = {v.field: v for v in service.field_views(CATALOGUE, policy, "contact")}
+    assert views["fullname"].direction == "both"
