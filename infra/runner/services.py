@@ -75,13 +75,9 @@ def _module_command(name: str) -> list[str] | None:
     return None
 
 
-def _admin_api_command(settings: StackSettings) -> list[str] | None:
-    if not module_exists("services.admin_api.main"):
-        return None
-    return [
-        sys.executable, "-m", "uvicorn", "--factory", "services.admin_api.main:create_app",
-        "--host", "127.0.0.1", "--port", str(settings.admin_api_port), "--no-access-log",
-    ]
+def _admin_api_command() -> list[str] | None:
+    """The port comes from the child's environment (FIELDSYNC_ADMIN_API_PORT, StackSettings.child_env)."""
+    return _module_command("admin_api")
 
 
 def services(settings: StackSettings) -> list[ChildSpec]:
@@ -94,7 +90,7 @@ def services(settings: StackSettings) -> list[ChildSpec]:
         ("crm_capture", _module_command("crm_capture"), None, ""),
         ("exchange_capture", _module_command("exchange_capture"), None, ""),
         (
-            "admin_api", _admin_api_command(settings), http_ok(f"{settings.admin_root}/healthz"),
+            "admin_api", _admin_api_command(), http_ok(f"{settings.admin_root}/healthz"),
             f"{settings.admin_root}/docs",
         ),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -15,12 +16,13 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from infra.runner.process import ManagedProcess, port_open
 from services.admin_api.main import create_app
 from shared import topics
 from shared.catalogue import load_catalogue
 from shared.events import PolicyChanged
 from tests.integration.admin_api.serving import Tokens, admin_settings, bearer
-from tests.support import free_port
+from tests.support import eventually, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +83,12 @@ async def test_a_down_broker_does_not_lose_the_change(redis_url: str) -> None:
     tokens = Tokens.fresh()
     dead_broker = f"127.0.0.1:{free_port()}"
     settings = admin_settings(
-        redis_url, dead_broker, tokens,
-        policy_publish_attempts=2, policy_publish_timeout_s=0.5, policy_publish_backoff_s=0.01,
+        redis_url,
+        dead_broker,
+        tokens,
+        policy_publish_attempts=2,
+        policy_publish_timeout_s=0.5,
+        policy_publish_backoff_s=0.01,
         readiness_timeout_s=0.5,
     )
     app = create_app(settings)
@@ -121,8 +127,44 @@ def test_the_service_refuses_to_start_with_placeholder_tokens_outside_the_sandbo
     env.pop("FIELDSYNC_ADMIN_TOKENS", None)
     env.pop("FIELDSYNC_ADMIN_TOKENS_FILE", None)
     done = subprocess.run(
-        [sys.executable, "-m", "services.admin_api"], env=env, cwd=tmp_path, capture_output=True, text=True,
-        timeout=60, check=False,
+        [sys.executable, "-m", "services.admin_api"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 1
     assert "refuses to start" in done.stderr and "placeholder API tokens" in done.stderr
+
+
+def test_the_served_api_logs_in_the_services_format_with_secrets_masked(tmp_path: Path, kafka_bootstrap: str) -> None:
+    """`python -m services.admin_api` as the stack and compose run it: its own error lines and uvicorn's go through
+    the redacting handler, so a Redis password in the URL never reaches the log."""
+    secret, port = "redis-pass-7d1e", free_port()
+    env = {
+        **os.environ, "FIELDSYNC_SANDBOX": "true", "FIELDSYNC_ADMIN_API_PORT": str(port),
+        "FIELDSYNC_BOOTSTRAP_SERVERS": kafka_bootstrap, "PYTHONPATH": os.getcwd(),
+        "FIELDSYNC_REDIS_URL": f"redis://:{secret}@127.0.0.1:{free_port()}/0",  # nobody listens there
+    }  # fmt: skip
+    for name in ("FIELDSYNC_ADMIN_TOKENS", "FIELDSYNC_ADMIN_TOKENS_FILE"):
+        env.pop(name, None)
+    log = tmp_path / "admin.log"
+    server = ManagedProcess("admin_api", [sys.executable, "-m", "services.admin_api"], log, env=env).start()
+    try:
+        root = f"http://127.0.0.1:{port}"
+        server.wait_ready(lambda: port_open("127.0.0.1", port), 60)
+        response = httpx.get(f"{root}/api/v1/policy", headers=bearer("sandbox-viewer-token"), timeout=10)
+        assert response.status_code == 503
+
+        def logged() -> str | None:
+            text = log.read_text(errors="replace")
+            return text if "Redis unreachable" in text else None
+
+        text = eventually(logged, what="the error line in the log")
+    finally:
+        server.stop()
+    assert re.search(r"^\S+ \S+ ERROR services\.admin_api\.main Redis unreachable", text, re.MULTILINE), text
+    assert re.search(r"INFO uvicorn\.error Uvicorn running on", text), text  # uvicorn's lines take the same path
+    assert secret not in text
