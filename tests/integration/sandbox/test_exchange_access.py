@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,8 +10,7 @@ from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Contact, C
 from exchangelib.errors import ErrorNonExistentMailbox, UnauthorizedError
 from exchangelib.version import EXCHANGE_2016
 
-from infra.sandbox.exchange.server import ExchangeSandboxUrls, serve_exchange
-from infra.sandbox.exchange.settings import ExchangeSandboxSettings
+from infra.sandbox.exchange.server import ExchangeSandboxUrls
 
 pytestmark = pytest.mark.integration
 
@@ -22,13 +20,6 @@ SOAP_HEAD = (
     'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
     'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
 )
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExchangeSandboxUrls]:
-    settings = ExchangeSandboxSettings(data_dir=tmp_path_factory.mktemp("exchange"))
-    with serve_exchange(settings, port=0) as urls:
-        yield urls
 
 
 def new_mailbox(sandbox: ExchangeSandboxUrls, name: str) -> str:

@@ -11,19 +11,11 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from infra.sandbox.exchange.server import ExchangeSandboxUrls, serve_exchange
-from infra.sandbox.exchange.settings import ExchangeSandboxSettings
+from infra.sandbox.exchange.server import ExchangeSandboxUrls
 from shared.clients.exchange import ExchangeClient, Transient
 from shared.settings import ExchangeSettings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExchangeSandboxUrls]:
-    settings = ExchangeSandboxSettings(data_dir=tmp_path_factory.mktemp("exchange-faults"))
-    with serve_exchange(settings, port=0) as urls:
-        yield urls
 
 
 @pytest.fixture

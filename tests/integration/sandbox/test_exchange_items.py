@@ -27,8 +27,7 @@ from exchangelib.errors import ErrorIrresolvableConflict, ErrorItemNotFound
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 from exchangelib.version import EXCHANGE_2016
 
-from infra.sandbox.exchange.server import ExchangeSandboxUrls, serve_exchange
-from infra.sandbox.exchange.settings import ExchangeSandboxSettings
+from infra.sandbox.exchange.server import ExchangeSandboxUrls
 
 pytestmark = pytest.mark.integration
 
@@ -55,13 +54,6 @@ class SandboxCrmId(ExtendedProperty):
     distinguished_property_set_id = "PublicStrings"
     property_name = "crm_id"
     property_type = "String"
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExchangeSandboxUrls]:
-    settings = ExchangeSandboxSettings(data_dir=tmp_path_factory.mktemp("exchange"))
-    with serve_exchange(settings, port=0) as urls:
-        yield urls
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,13 +29,6 @@ from infra.sandbox.exchange.server import ExchangeSandboxUrls, serve_exchange
 from infra.sandbox.exchange.settings import ExchangeSandboxSettings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExchangeSandboxUrls]:
-    settings = ExchangeSandboxSettings(data_dir=tmp_path_factory.mktemp("exchange"))
-    with serve_exchange(settings, port=0) as urls:
-        yield urls
 
 
 def connect(sandbox: ExchangeSandboxUrls, address: str) -> Account:
