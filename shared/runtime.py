@@ -7,7 +7,7 @@ import logging
 import re
 import signal
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -64,6 +64,19 @@ def configure_logging(settings: Base) -> logging.Handler:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     return handler
+
+
+def logging_config(settings: Base) -> dict[str, Any]:
+    """configure_logging as a `logging.config.dictConfig` dict, for a framework that sets logging up itself
+    from such a dict when its worker starts (faust: `App(logging_config=...)`)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"redacting": {"()": RedactingFormatter, "secrets": secrets_of(settings)}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "redacting"}},
+        "root": {"level": settings.log_level, "handlers": ["stderr"]},
+        "loggers": {name: {"level": "WARNING"} for name in QUIET_LOGGERS},
+    }
 
 
 def serve(run: Callable[[S, asyncio.Event], Awaitable[None]], settings: S) -> None:

@@ -34,6 +34,7 @@ from services.policy.settings import PolicySettings
 from services.policy.transport import TansuTransport
 from shared import topics
 from shared.kafka import dead_letter_headers, encode, make_consumer
+from shared.runtime import logging_config
 
 SERVICE = "policy"
 # Backoff between retries of a failed step: short first (a Redis blip), capped so recovery is seen soon.
@@ -99,6 +100,8 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
         broker_commit_interval=settings.policy_commit_interval_s,
         key_serializer="raw",
         value_serializer="raw",
+        # The services' log format with secrets masked, instead of faust's own handler (set up on worker start).
+        logging_config=logging_config(settings),
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     changes = app.topic(topics.CRM_CHANGES.full_name, topics.EXCHANGE_CHANGES.full_name)

@@ -4,6 +4,7 @@ switches within a second, invalid payloads dead-lettered with the reason."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -272,3 +273,10 @@ async def test_a_withheld_crm_delete_is_explained_and_unlinks_the_kept_item(  # 
         lambda: _found(published, topics.DELTAS_EXCHANGE, crm_id), timeout=15, what="the unlink delta"
     )
     assert (delta["op"], delta["keep_item"], delta["exchange_id"]) == ("delete", True, item)
+
+
+def test_the_worker_logs_in_the_services_format(policy_worker) -> None:  # type: ignore[no-untyped-def]
+    """faust's own lines and ours go through the services' redacting handler (shared.runtime.logging_config)."""
+    text = policy_worker.log_path.read_text(errors="replace")
+    assert re.search(r"^\S+ \S+ INFO \S+ \[\^Worker\]: Ready", text, re.MULTILINE), text[-2000:]
+    assert re.search(r"^\S+ \S+ INFO fieldsync\.policy policy worker assigned: ", text, re.MULTILINE), text[-2000:]

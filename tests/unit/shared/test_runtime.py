@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
+import logging.config
 import sys
 from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
 
-from shared.runtime import MASK, QUIET_LOGGERS, RedactingFormatter, configure_logging, secrets_of
+from shared.runtime import MASK, QUIET_LOGGERS, RedactingFormatter, configure_logging, logging_config, secrets_of
 from shared.settings import CrmSettings, ExchangeSettings
 
 # Test values, not credentials.
@@ -100,3 +101,15 @@ def test_configure_logging_masks_and_quiets_the_http_libraries(settings: Setting
     assert logging.getLogger().level == logging.DEBUG  # the service's own level is the configured one
     assert len(lines) == 2, lines  # httpx's INFO and exchangelib's DEBUG are gone, warnings stay
     assert all(CLIENT_SECRET not in line and EWS_PASSWORD not in line for line in lines), lines
+
+
+def test_logging_config_is_the_same_setup_as_a_dict_for_faust(settings: Settings, restored_logging: None) -> None:
+    logging.config.dictConfig(logging_config(settings))
+    (handler,) = logging.getLogger().handlers
+    assert isinstance(handler, logging.StreamHandler) and isinstance(handler.formatter, RedactingFormatter)
+    stream = io.StringIO()
+    handler.setStream(stream)
+    logging.getLogger("httpx").info("HTTP Request: GET http://crm/ 200")
+    logging.getLogger("faust.worker").info("[^Worker]: Ready, client_secret=%s", CLIENT_SECRET)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and " INFO faust.worker [^Worker]: Ready, client_secret=***" in lines[0], lines
