@@ -176,7 +176,10 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
     @app.task  # type: ignore[untyped-decorator]
     async def policy_doorbell() -> None:
         # Outside the group, from the topic's end: this worker hears every PolicyChanged (doorbell.py).
-        consumer = make_consumer(settings, topics.POLICY.full_name, group_id=None, auto_offset_reset="latest")
+        consumer = make_consumer(
+            settings, topics.POLICY.full_name, group_id=None, auto_offset_reset="latest",
+            fetch_max_wait_ms=doorbell.FETCH_MAX_WAIT_MS,
+        )  # fmt: skip
         await doorbell.listen(consumer, functools.partial(until_done, app, "switch the policy", handler.refresh))
 
     async def log_assignment(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
