@@ -97,6 +97,16 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
     return Diff(Change("update", changed, _context(current), observed.version, observed.modified_at), current)
 
 
+def known_version(previous: Snapshot | None, changekey: str | None) -> bool:
+    """True when the item is exactly as last seen, so reading it again can tell nothing new: the snapshot holds
+    this very ChangeKey (every change of an item changes it) and the read context (categories), which a
+    snapshot has once the capture read the item; the applier's writes keep that context and move the version.
+    This is how the capture recognises fieldsync's own writes by ChangeKey without fetching them."""
+    return (
+        previous is not None and changekey is not None and previous.get(VERSION) == changekey and CATEGORIES in previous
+    )
+
+
 def diff_delete(previous: Snapshot | None, linked: bool) -> Change | None:
     """A deleted item: op delete with the context last seen; None when nothing about it is known
     (never captured and not linked, or deleted by fieldsync, which drops snapshot and links first)."""

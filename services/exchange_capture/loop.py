@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from services.exchange_capture.diff import Change, Observed, Snapshot, diff_delete, diff_item, to_event
+from services.exchange_capture.diff import Change, Observed, Snapshot, diff_delete, diff_item, known_version, to_event
 from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients import exchange_fields
@@ -141,11 +141,17 @@ class CaptureLoop:
             sync_state = page.sync_state
 
     async def publish(self, mailbox: str, entity: str, page: SyncPage, position: str | None) -> int:
-        live_ids = [c.exchange_id for c in page.changes if c.kind != "delete"]
+        latest = {c.exchange_id: c for c in page.changes}  # the last change of each item in the page
+        previous_of = {x: await self.state.snapshot(mailbox, x) for x in latest}
+        # Items still at the ChangeKey last seen or written (fieldsync's own writes, above all) are not fetched.
+        known = {x for x, c in latest.items() if c.kind != "delete" and known_version(previous_of[x], c.changekey)}
+        live_ids = [x for x, c in latest.items() if c.kind != "delete" and x not in known]
         items = await self.client.get_items(mailbox, entity, live_ids)
         pending: list[tuple[str, Change | None, Snapshot | None, Snapshot | None]] = []
-        for exchange_id in dict.fromkeys(c.exchange_id for c in page.changes):
-            previous = await self.state.snapshot(mailbox, exchange_id)
+        for exchange_id in latest:
+            if exchange_id in known:
+                continue
+            previous = previous_of[exchange_id]
             item = items.get(exchange_id)
             if item is None:  # deleted, or gone between the sync and the fetch
                 linked = await self.state.linked_crm(mailbox, exchange_id) is not None

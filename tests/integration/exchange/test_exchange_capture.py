@@ -24,6 +24,7 @@ from infra.sandbox.crm.app import APPLICATION_USER
 from infra.sandbox.crm.server import serve_crm
 from infra.sandbox.crm.settings import CrmSandboxSettings
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
+from services.exchange_capture.diff import VERSION
 from services.exchange_capture.main import build_loop, mailbox_source, run
 from services.exchange_capture.settings import ExchangeCaptureSettings
 from services.exchange_capture.state import ExchangeState
@@ -31,6 +32,7 @@ from shared import topics
 from shared.clients.crm import CrmClient
 from shared.clients.exchange import ExchangeClient
 from shared.events import ItemChanged
+from shared.item_state import encode
 from shared.kafka import make_producer
 from shared.settings import SANDBOX_CRM_SECRET
 from tests.integration.exchange.conftest import UserMailbox
@@ -159,6 +161,35 @@ async def test_sync_state_survives_a_restart_without_duplicates_or_loss(
     update = next(parsed(r) for r in reader.matching(match) if parsed(r).op == "update")
     assert update.changed == {"jobtitle": "Changed while down"}
     assert update.occurred_at <= datetime.now(UTC)
+
+
+async def test_an_item_at_the_changekey_its_snapshot_holds_is_not_fetched_again(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any,
+    exchange_state: ExchangeState,
+) -> None:
+    """What the applier does after its own write (snapshot at the write's ChangeKey) makes the capture skip the
+    item: the test records such a snapshot with a value the item does not hold; a fetch would report it."""
+    reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    settings = capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address)
+    match, parsed = events_of(reader, user.address)
+    ours = await user.create("contact", given_name="Ours", display_name="Ours", job_title="Written")
+    theirs = await user.create("contact", given_name="Theirs", display_name="Theirs")
+    task, stop = await run_service(run, settings)
+    await reader.wait_for(lambda r: match(r) and parsed(r).exchange_id == theirs.id, what="creates")
+    await stop_service(task, stop)
+
+    await user.update(ours, job_title="Written by fieldsync")  # as the applier would, while the capture is down
+    snapshot = exchange_state.snapshot_key(user.address, ours.id)
+    await exchange_state.redis.hset(snapshot, mapping=encode({"jobtitle": "not what the item holds",
+                                                              VERSION: ours.changekey}))  # fmt: skip
+    await user.update(theirs, job_title="Edited in Outlook")  # in the same folder: the same sync page
+    task, stop = await run_service(run, settings)
+    try:
+        await reader.wait_for(lambda r: match(r) and parsed(r).op == "update", what="the other item's update")
+    finally:
+        await stop_service(task, stop)
+    updates = [(parsed(r).exchange_id, parsed(r).changed) for r in reader.matching(match) if parsed(r).op == "update"]
+    assert updates == [(theirs.id, {"jobtitle": "Edited in Outlook"})]
 
 
 async def test_without_configured_mailboxes_they_come_from_crm_systemusers(tmp_path: Path) -> None:

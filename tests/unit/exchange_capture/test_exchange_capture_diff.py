@@ -13,6 +13,7 @@ from services.exchange_capture.diff import (
     diff_delete,
     diff_item,
     fields_of,
+    known_version,
     snapshot_of,
     to_event,
 )
@@ -116,3 +117,20 @@ def test_delete_event_occurred_when_seen() -> None:
     assert change is not None
     event = to_event(change, "task", "a@x.test", "AAA", None, event_id="e2", now=NOW, position=None)
     assert event.op == "delete" and event.occurred_at == NOW and event.crm_id is None
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "changekey", "known"),
+    [
+        (snapshot_of(seen("ck1")), "ck1", True),  # as last read: nothing new to fetch
+        ({"subject": "Plan", CATEGORIES: [], "@version": "ck2"}, "ck2", True),  # read, then our write moved it
+        (snapshot_of(seen("ck1")), "ck2", False),  # changed since
+        ({"subject": "Plan", "@version": "ck1"}, "ck1", False),  # only our create's values: never read yet
+        (None, "ck1", False),
+        (snapshot_of(seen("ck1")), None, False),  # the sync gave no ChangeKey
+    ],
+)
+def test_known_version_only_when_the_snapshot_holds_this_changekey_and_the_read_context(
+    snapshot: dict[str, object] | None, changekey: str | None, known: bool
+) -> None:
+    assert known_version(snapshot, changekey) is known
