@@ -25,7 +25,7 @@ from services.exchange_applier.apply import (
     without_tracking,
 )
 from services.exchange_applier.records import AppliedRecords
-from services.exchange_capture.diff import VERSION, fields_of
+from services.exchange_capture.diff import EXACT, VERSION, fields_of
 from services.exchange_capture.state import ExchangeState
 from shared.clients import exchange_fields
 from shared.clients.exchange import (
@@ -210,8 +210,9 @@ class ExchangeWriter:
         a field the snapshot lacks, nothing to write, an indexed container that is written whole and so
         needs the item's other entries, or a stale ChangeKey): the caller then reads the item."""
         snapshot = await self.state.snapshot(mailbox, exchange_id)
-        version = snapshot.get(VERSION) if snapshot else None
-        base = fields_of(snapshot or {})
+        if snapshot is None:
+            return None
+        version, base = snapshot.get(VERSION), fields_of(snapshot)
         if not version or any(key not in base for key in delta.changed):
             return None
         plan = plan_update(delta, base, None, base, events)
@@ -229,5 +230,6 @@ class ExchangeWriter:
         canonical = exchange_fields.to_canonical(delta.entity, write.attributes)
         written = {k: canonical[k] for k in plan.fields}
         await self.state.record_write(mailbox, exchange_id, entity=delta.entity, crm_id=delta.crm_id,
-                                      written=written, version=changekey, replace_snapshot=False)
+                                      written=written, version=changekey, replace_snapshot=False,
+                                      exact=snapshot.get(EXACT) == version)  # exact before: exact after
         return Outcome(result_of(plan), exchange_id, written, changekey, plan.conflicts)

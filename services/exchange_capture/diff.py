@@ -10,6 +10,9 @@ from shared.events import ItemChanged, Op, Source
 
 # Snapshot keys that are not fields (a field key never starts with "@").
 CATEGORIES, IS_ORGANIZER, VERSION = "@categories", "@is_organizer", "@version"
+# The ChangeKey at which the snapshot is known to be the whole item: set by a read, and by an applier write
+# made against the snapshot's own ChangeKey; an applier write over an item read anew moves VERSION only.
+EXACT = "@exact"
 Snapshot = dict[str, Any]
 
 
@@ -57,6 +60,7 @@ def snapshot_of(observed: Observed) -> Snapshot:
         CATEGORIES: list(observed.categories),
         IS_ORGANIZER: observed.is_organizer,
         VERSION: observed.version,
+        EXACT: observed.version,
     }
 
 
@@ -98,12 +102,16 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
 
 
 def known_version(previous: Snapshot | None, changekey: str | None) -> bool:
-    """True when the item is exactly as last seen, so reading it again can tell nothing new: the snapshot holds
-    this very ChangeKey (every change of an item changes it) and the read context (categories), which a
-    snapshot has once the capture read the item; the applier's writes keep that context and move the version.
-    This is how the capture recognises fieldsync's own writes by ChangeKey without fetching them."""
+    """True when the item is exactly as last seen, so reading it again can tell nothing new: the snapshot is
+    the whole item (EXACT) at this very ChangeKey (every change of an item changes it) and holds the read
+    context (categories), which a snapshot has once the capture read the item. This is how the capture
+    recognises fieldsync's own writes by ChangeKey without fetching them."""
     return (
-        previous is not None and changekey is not None and previous.get(VERSION) == changekey and CATEGORIES in previous
+        previous is not None
+        and changekey is not None
+        and previous.get(VERSION) == changekey
+        and previous.get(EXACT) == changekey
+        and CATEGORIES in previous
     )
 
 

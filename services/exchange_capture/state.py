@@ -11,7 +11,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.exchange_capture.diff import VERSION, Echo
+from services.exchange_capture.diff import EXACT, VERSION, Echo
 from shared import redis_keys
 from shared.item_state import ECHO_VERSION, ItemState, encode, text
 
@@ -62,14 +62,20 @@ class ExchangeState(ItemState[Echo]):
         written: dict[str, Any],
         version: str,
         replace_snapshot: bool,
+        exact: bool = False,
     ) -> None:
-        """After an applier write, atomically: snapshot, echo fingerprint and (when known) both links."""
+        """After an applier write, atomically: snapshot, echo fingerprint and (when known) both links.
+
+        `exact`: the write was conditional on the snapshot's own ChangeKey, so the snapshot plus `written` is
+        the whole item at `version`, which the snapshot then says (EXACT; the capture need not read the item:
+        diff.known_version). Otherwise the item may hold changes the capture has not seen yet: the version
+        moves (store_read_snapshot relies on it) but EXACT does not, so the capture reads the item."""
         snapshot = self.snapshot_key(mailbox, exchange_id)
         echo = self.echo_key(mailbox, exchange_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             if replace_snapshot:
                 pipe.delete(snapshot)
-            pipe.hset(snapshot, mapping=encode({**written, VERSION: version}))
+            pipe.hset(snapshot, mapping=encode({**written, VERSION: version, **({EXACT: version} if exact else {})}))
             pipe.delete(echo)
             pipe.hset(echo, mapping=encode({**written, ECHO_VERSION: version}))
             if crm_id:

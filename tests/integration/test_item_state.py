@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.exchange_capture.diff import VERSION
+from services.exchange_capture.diff import EXACT, VERSION
 from services.exchange_capture.state import ExchangeState
 
 pytestmark = pytest.mark.integration
@@ -59,3 +59,16 @@ async def test_a_snapshot_moved_by_someone_else_is_kept(state: ExchangeState) ->
     await state.store_snapshot(MAILBOX, item, {"subject": "c", VERSION: "ck3"})  # another capture round
     assert await state.store_read_snapshot(MAILBOX, item, {"subject": "b", VERSION: "ck2"}, seen) == 0
     assert await state.snapshot(MAILBOX, item) == {"subject": "c", VERSION: "ck3"}
+
+
+async def test_an_older_read_laid_under_an_exact_write_leaves_the_snapshot_not_exact(state: ExchangeState) -> None:
+    """The merge mixes two moments of the item: the capture must read it again (diff.known_version is False)."""
+    item = str(uuid.uuid4())
+    await state.store_read_snapshot(MAILBOX, item, {"subject": "s0", VERSION: "ck0", EXACT: "ck0"}, None)
+    seen = await state.snapshot(MAILBOX, item)
+    await state.record_write(MAILBOX, item, entity="task", crm_id=None, written={"subject": "mine"},
+                             version="ck2", replace_snapshot=False, exact=True)  # fmt: skip
+    assert (await state.snapshot(MAILBOX, item) or {})[EXACT] == "ck2"
+    assert await state.store_read_snapshot(MAILBOX, item, {"subject": "s1", VERSION: "ck1", EXACT: "ck1"}, seen) == 2
+    merged = await state.snapshot(MAILBOX, item) or {}
+    assert (merged[VERSION], merged[EXACT]) == ("ck2", "ck1")

@@ -24,7 +24,6 @@ from infra.sandbox.crm.app import APPLICATION_USER
 from infra.sandbox.crm.server import serve_crm
 from infra.sandbox.crm.settings import CrmSandboxSettings
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
-from services.exchange_capture.diff import VERSION
 from services.exchange_capture.main import build_loop, mailbox_source, run
 from services.exchange_capture.settings import ExchangeCaptureSettings
 from services.exchange_capture.state import ExchangeState
@@ -32,7 +31,6 @@ from shared import topics
 from shared.clients.crm import CrmClient
 from shared.clients.exchange import ExchangeClient
 from shared.events import ItemChanged
-from shared.item_state import encode
 from shared.kafka import make_producer
 from shared.settings import SANDBOX_CRM_SECRET
 from tests.integration.exchange.conftest import UserMailbox
@@ -167,8 +165,8 @@ async def test_an_item_at_the_changekey_its_snapshot_holds_is_not_fetched_again(
     ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any,
     exchange_state: ExchangeState,
 ) -> None:
-    """What the applier does after its own write (snapshot at the write's ChangeKey) makes the capture skip the
-    item: the test records such a snapshot with a value the item does not hold; a fetch would report it."""
+    """An applier write made against the snapshot's own ChangeKey (exact) makes the capture skip the item. The
+    test records such a write with a value the item does not hold: a fetch would report the difference."""
     reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
     settings = capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address)
     match, parsed = events_of(reader, user.address)
@@ -179,9 +177,9 @@ async def test_an_item_at_the_changekey_its_snapshot_holds_is_not_fetched_again(
     await stop_service(task, stop)
 
     await user.update(ours, job_title="Written by fieldsync")  # as the applier would, while the capture is down
-    snapshot = exchange_state.snapshot_key(user.address, ours.id)
-    await exchange_state.redis.hset(snapshot, mapping=encode({"jobtitle": "not what the item holds",
-                                                              VERSION: ours.changekey}))  # fmt: skip
+    await exchange_state.record_write(user.address, ours.id, entity="contact", crm_id=None, replace_snapshot=False,
+                                      written={"jobtitle": "not what the item holds"}, version=ours.changekey,
+                                      exact=True)  # fmt: skip
     await user.update(theirs, job_title="Edited in Outlook")  # in the same folder: the same sync page
     task, stop = await run_service(run, settings)
     try:
@@ -190,6 +188,33 @@ async def test_an_item_at_the_changekey_its_snapshot_holds_is_not_fetched_again(
         await stop_service(task, stop)
     updates = [(parsed(r).exchange_id, parsed(r).changed) for r in reader.matching(match) if parsed(r).op == "update"]
     assert updates == [(theirs.id, {"jobtitle": "Edited in Outlook"})]
+
+
+async def test_a_change_under_an_appliers_write_over_a_fresh_read_is_still_captured(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any,
+    exchange_state: ExchangeState,
+) -> None:
+    """The user edits an item; before the capture sees it, the applier reads the item and writes another field
+    (not exact: the snapshot lacks the user's edit). The item's ChangeKey is the applier's, yet the capture
+    must fetch it and report the user's edit."""
+    reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    settings = capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address)
+    match, parsed = events_of(reader, user.address)
+    item = await user.create("contact", given_name="Both", display_name="Both", department="Sales")
+    task, stop = await run_service(run, settings)
+    await reader.wait_for(lambda r: match(r) and parsed(r).exchange_id == item.id, what="create")
+    await stop_service(task, stop)
+
+    await user.update(item, department="Support")  # the user's edit, not captured yet
+    await user.update(item, job_title="From CRM")  # the applier's write after reading the item
+    await exchange_state.record_write(user.address, item.id, entity="contact", crm_id=None, replace_snapshot=False,
+                                      written={"jobtitle": "From CRM"}, version=item.changekey)  # fmt: skip
+    task, stop = await run_service(run, settings)
+    try:
+        [update] = await reader.wait_for(lambda r: match(r) and parsed(r).op == "update", what="the user's edit")
+    finally:
+        await stop_service(task, stop)
+    assert parsed(update).changed == {"department": "Support"}  # the applier's own field is its echo
 
 
 async def test_without_configured_mailboxes_they_come_from_crm_systemusers(tmp_path: Path) -> None:

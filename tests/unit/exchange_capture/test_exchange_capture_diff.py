@@ -8,6 +8,8 @@ import pytest
 
 from services.exchange_capture.diff import (
     CATEGORIES,
+    EXACT,
+    VERSION,
     Echo,
     Observed,
     diff_delete,
@@ -123,14 +125,15 @@ def test_delete_event_occurred_when_seen() -> None:
     ("snapshot", "changekey", "known"),
     [
         (snapshot_of(seen("ck1")), "ck1", True),  # as last read: nothing new to fetch
-        ({"subject": "Plan", CATEGORIES: [], "@version": "ck2"}, "ck2", True),  # read, then our write moved it
+        ({"subject": "Plan", CATEGORIES: [], VERSION: "ck2", EXACT: "ck2"}, "ck2", True),  # read, then an exact write
+        ({"subject": "Plan", CATEGORIES: [], VERSION: "ck2", EXACT: "ck1"}, "ck2", False),  # written over a new read
         (snapshot_of(seen("ck1")), "ck2", False),  # changed since
-        ({"subject": "Plan", "@version": "ck1"}, "ck1", False),  # only our create's values: never read yet
+        ({"subject": "Plan", VERSION: "ck1", EXACT: "ck1"}, "ck1", False),  # only our create's values: never read
         (None, "ck1", False),
         (snapshot_of(seen("ck1")), None, False),  # the sync gave no ChangeKey
     ],
 )
-def test_known_version_only_when_the_snapshot_holds_this_changekey_and_the_read_context(
+def test_known_version_only_when_the_snapshot_is_the_whole_item_at_this_changekey_with_its_read_context(
     snapshot: dict[str, object] | None, changekey: str | None, known: bool
 ) -> None:
     assert known_version(snapshot, changekey) is known
