@@ -1,4 +1,5 @@
-"""A pipeline service's process: logging from settings (secrets masked), SIGTERM/SIGINT -> stop, the async main."""
+"""A pipeline service's process: logging from settings (secrets masked), SIGTERM/SIGINT -> stop, the async main
+on uvloop."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import uvloop
 from pydantic import SecretStr
 
 from shared.settings import Base
@@ -90,4 +92,5 @@ def serve(run: Callable[[S, asyncio.Event], Awaitable[None]], settings: S) -> No
             loop.add_signal_handler(sig, stop.set)
         await run(settings, stop)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from datetime import UTC, datetime
 
+import uvloop
 from redis.asyncio import Redis
 
 from services.policy.app import PolicyApp, create_app
@@ -30,6 +32,8 @@ def build(settings: PolicySettings | None = None) -> PolicyApp:
 def main() -> None:
     """`python -m services.policy`: the same as `faust -A services.policy.app worker`."""
     settings = PolicySettings()
+    # uvloop, as every service: set before faust creates its loop (the policy applies to every loop made after).
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = build(settings)
     # faust's worker command turns the web server on unless told otherwise (its --with-web default
     # overrides the app's web_enabled): say it explicitly, so two workers never fight over port 6066.
