@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Credentials, Version
+from exchangelib import (
+    BASIC,
+    IMPERSONATION,
+    UTC,
+    Account,
+    CalendarItem,
+    Configuration,
+    Contact,
+    Credentials,
+    EWSDateTime,
+    Task,
+    Version,
+)
 from exchangelib.version import EXCHANGE_2016
 
 from infra.sandbox.crm.server import serve_crm
 from infra.sandbox.crm.settings import CrmSandboxSettings
+from infra.sandbox.ews_update import EwsUpdateError
 from infra.sandbox.exchange.server import serve_exchange
 from infra.sandbox.exchange.settings import ExchangeSandboxSettings
 from infra.sandbox.seed import SandboxClientSettings, address_of, seed, user_names
 from infra.sandbox.traffic import TrafficChange, run_traffic
-from infra.sandbox.traffic_exchange import EXCHANGE_FIELDS, sandbox_mailboxes
+from infra.sandbox.traffic_exchange import EXCHANGE_FIELDS, ExchangeSide, sandbox_mailboxes
 from shared.clients.crm import CrmClient
 
 pytestmark = pytest.mark.integration
@@ -68,16 +83,25 @@ async def test_seed_makes_users_mailboxes_and_owned_records_once(sandbox: Sandbo
     assert sorted(listed) == sorted(address_of(n) for n in ["admin", *names])
 
 
-def exchange_value(settings: SandboxClientSettings, change: TrafficChange) -> Any:
+def ews_account(settings: SandboxClientSettings, mailbox: str) -> Account:
     config = Configuration(
         service_endpoint=settings.ews_url,
         credentials=Credentials(settings.ews_username, settings.ews_password.get_secret_value()),
         auth_type=BASIC, version=Version(build=EXCHANGE_2016),
     )
-    account = Account(change.mailbox, config=config, autodiscover=False, access_type=IMPERSONATION)
-    folder = next(f for f, (entity, _, _) in EXCHANGE_FIELDS.items() if entity == change.entity)
-    attribute = next(a for a, key in EXCHANGE_FIELDS[folder][2].items() if key == change.field)
-    return getattr(getattr(account, folder).get(id=change.record_id), attribute)
+    return Account(mailbox, config=config, autodiscover=False, access_type=IMPERSONATION)
+
+
+def stored_value(settings: SandboxClientSettings, mailbox: str, entity: str, item_id: str, key: str) -> Any:
+    """The field as exchangelib reads it back: the generator's own writes bypass exchangelib."""
+    folder = next(f for f, (name, _, _) in EXCHANGE_FIELDS.items() if name == entity)
+    attribute = next(a for a, field in EXCHANGE_FIELDS[folder][2].items() if field == key)
+    return getattr(getattr(ews_account(settings, mailbox), folder).get(id=item_id), attribute)
+
+
+def exchange_value(settings: SandboxClientSettings, change: TrafficChange) -> Any:
+    assert change.mailbox is not None
+    return stored_value(settings, change.mailbox, change.entity, change.record_id, change.field)
 
 
 async def test_traffic_changes_both_sides_visibly(sandbox: SandboxClientSettings) -> None:
@@ -107,3 +131,49 @@ async def test_traffic_refuses_nonsense_parameters(sandbox: SandboxClientSetting
         await run_traffic(sandbox, rate=0, duration=1, progress=quiet)
     with pytest.raises(ValueError, match="crm_share"):
         await run_traffic(sandbox, rate=1, duration=1, crm_share=1.5, progress=quiet)
+
+
+def one_item_of_each_kind(settings: SandboxClientSettings, mailbox: str) -> None:
+    account = ews_account(settings, mailbox)
+    start = EWSDateTime.now(UTC)
+    Contact(account=account, folder=account.contacts, given_name="Ann", surname="Lee", display_name="Ann Lee",
+            job_title="Clerk").save()
+    CalendarItem(account=account, folder=account.calendar, subject="Review", location="Room 1", start=start,
+                 end=start + timedelta(hours=1)).save(send_meeting_invitations="SendToNone")
+    Task(account=account, folder=account.tasks, subject="Call back").save()
+
+
+async def test_exchange_changes_are_what_exchangelib_reads_back(sandbox: SandboxClientSettings) -> None:
+    await seed(sandbox, ["alice"], progress=quiet)
+    mailbox = address_of("alice")
+    await asyncio.to_thread(one_item_of_each_kind, sandbox, mailbox)
+    side = ExchangeSide(sandbox, [mailbox])
+    rng = random.Random(5)
+    try:
+        await side.open()
+        # A label XML must escape: the value has to arrive as written, not as markup.
+        done = [await side.change(rng, f"{i} <&> \"q\" 'a'") for i in range(30)]
+    finally:
+        await side.close()
+    last = {(entity, item_id, key): value for entity, item_id, _, key, value, _ in done}
+    assert {(entity, key) for entity, _, key in last} == {
+        (entity, key) for entity, _, fields in EXCHANGE_FIELDS.values() for key in fields.values()
+    }
+    for (entity, item_id, key), value in last.items():
+        assert await asyncio.to_thread(stored_value, sandbox, mailbox, entity, item_id, key) == value
+
+
+async def test_an_exchange_change_ews_refuses_raises_its_response_code(sandbox: SandboxClientSettings) -> None:
+    await seed(sandbox, ["bob"], progress=quiet)
+    mailbox = address_of("bob")
+    side = ExchangeSide(sandbox, [mailbox])
+    try:
+        await side.open()
+        [created] = side.created
+        account = ews_account(sandbox, mailbox)
+        await asyncio.to_thread(lambda: account.contacts.get(id=created.item_id).delete())
+        with pytest.raises(EwsUpdateError) as caught:
+            await side.change(random.Random(1), "gone")
+    finally:
+        await side.close()
+    assert caught.value.code == "ErrorItemNotFound"
