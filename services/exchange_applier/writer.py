@@ -28,15 +28,8 @@ from services.exchange_applier.records import AppliedRecords
 from services.exchange_capture.diff import EXACT, VERSION, fields_of
 from services.exchange_capture.state import ExchangeState
 from shared.clients import exchange_fields
-from shared.clients.exchange import (
-    CREATION_MARKER,
-    Conflict,
-    ExchangeClient,
-    ExchangeError,
-    ItemNotFound,
-    ItemState,
-    Transient,
-)
+from shared.clients.exchange import CREATION_MARKER, ExchangeClient, ItemState
+from shared.clients.exchange_errors import Conflict, ExchangeError, ItemNotFound, Transient
 from shared.events import ApplyResult, ItemDelta
 
 T = TypeVar("T")

@@ -17,7 +17,9 @@ from services.exchange_capture.diff import Change, Observed, Snapshot, diff_dele
 from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients import exchange_fields
-from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState, NoMailbox, SyncPage
+from shared.clients.ews_sync import SyncPage
+from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState
+from shared.clients.exchange_errors import NoMailbox
 from shared.delivery import backoff_delay
 from shared.kafka import encode
 

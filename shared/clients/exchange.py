@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +26,11 @@ from exchangelib import (
 from exchangelib import errors as ews_errors
 from exchangelib.items import NEVER_OVERWRITE
 from exchangelib.properties import ItemId
-from exchangelib.services import SyncFolderItems
 from exchangelib.version import EXCHANGE_2016
 
 from shared.clients import exchange_fields
+from shared.clients.ews_sync import EwsSync, SyncPage
+from shared.clients.exchange_errors import translate_error
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
@@ -95,88 +95,6 @@ def register_extended_properties() -> None:
                 item_type.register(name, prop)
 
 
-class ExchangeError(Exception):
-    """An EWS failure that is neither transient nor one of the specific cases below."""
-
-
-class Conflict(ExchangeError):
-    """The ChangeKey sent is stale: the item changed since it was read (ErrorIrresolvableConflict)."""
-
-
-class ItemNotFound(ExchangeError):
-    """The item (or the mailbox) does not exist."""
-
-
-class NoMailbox(ExchangeError):
-    """The address has no mailbox (ErrorNonExistentMailbox): a user without one, or an application user."""
-
-
-class Transient(ExchangeError):
-    """Worth retrying later; `retry_after` is the server's requested wait in seconds when it gave one."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-# EWS response codes that say "not now" rather than "never": worth retrying.
-_TRANSIENT_CODES = (
-    ews_errors.ErrorServerBusy,
-    ews_errors.ErrorInternalServerTransientError,
-    ews_errors.ErrorTimeoutExpired,
-    ews_errors.ErrorMailboxStoreUnavailable,
-    ews_errors.ErrorTooManyObjectsOpened,
-    ews_errors.ErrorConnectionFailed,
-    ews_errors.ErrorConnectionFailedTransientError,
-)
-# Below the EWS response: HTTP 429/503, dropped connections, timeouts.
-_TRANSPORT = (ews_errors.TransportError, ConnectionError, TimeoutError)
-_RETRY_AFTER = re.compile(r"['\"]retry-after['\"]:\s*['\"](\d+)['\"]", re.IGNORECASE)
-
-
-def translate_error(exc: Exception) -> Exception:
-    """Map an exchangelib/transport exception onto this module's small vocabulary (no decisions here).
-
-    exchangelib raises every EWS response code as a subclass of TransportError (ResponseMessageError),
-    so the response codes are classified first: only the busy/unavailable ones are Transient, any other
-    Error* code is permanent (retrying the same request gets the same answer). Then what is left of
-    TransportError (HTTP 429/503, a response that never came) and connection errors are Transient.
-    """
-    if isinstance(exc, ews_errors.ErrorIrresolvableConflict):
-        return Conflict(str(exc))
-    if isinstance(exc, ews_errors.ErrorItemNotFound):
-        return ItemNotFound(str(exc))
-    if isinstance(exc, ews_errors.ErrorNonExistentMailbox):
-        return NoMailbox(str(exc))
-    if isinstance(exc, ews_errors.ErrorServerBusy):  # BackOffMilliseconds, or Retry-After, as seconds
-        return Transient(str(exc), exc.back_off)
-    if isinstance(exc, _TRANSIENT_CODES):
-        return Transient(f"{type(exc).__name__}: {exc}"[:500])
-    if isinstance(exc, ews_errors.ResponseMessageError):
-        return ExchangeError(f"{type(exc).__name__}: {exc}"[:500])
-    if isinstance(exc, _TRANSPORT) or "requests.exceptions" in type(exc).__module__:
-        # exchangelib's fail-fast policy reports HTTP 429 as a TransportError whose text holds the headers.
-        match = _RETRY_AFTER.search(str(exc))
-        return Transient(f"{type(exc).__name__}: {exc}"[:500], float(match.group(1)) if match else None)
-    if isinstance(exc, ews_errors.EWSError):
-        return ExchangeError(f"{type(exc).__name__}: {exc}"[:500])
-    return exc
-
-
-@dataclass(frozen=True)
-class SyncChange:
-    kind: str  # create, update, delete (read-flag changes are dropped)
-    exchange_id: str
-    changekey: str | None
-
-
-@dataclass(frozen=True)
-class SyncPage:
-    changes: tuple[SyncChange, ...]
-    sync_state: str
-    complete: bool  # IncludesLastItemInRange
-
-
 @dataclass(frozen=True)
 class ItemState:
     """One item as read: its ids, version, modification time and the exchangelib attributes fieldsync maps."""
@@ -218,10 +136,14 @@ class ExchangeClient:
             max_connections=settings.ews_max_workers,
         )
         self._pool = ThreadPoolExecutor(settings.ews_max_workers, thread_name_prefix="ews")
+        self._sync = EwsSync(
+            settings.ews_url, settings.ews_username, settings.ews_password.get_secret_value(), settings.ews_max_workers
+        )
         self._accounts: dict[str, Account] = {}
         self._accounts_lock = threading.Lock()
 
     async def close(self) -> None:
+        await self._sync.aclose()
         self._pool.shutdown(wait=True, cancel_futures=True)
         for account in list(self._accounts.values())[:1]:  # every account shares the one cached protocol
             account.protocol.close()
@@ -249,23 +171,8 @@ class ExchangeClient:
         return getattr(self._account(mailbox), FOLDERS[entity])
 
     async def sync_page(self, mailbox: str, entity: str, sync_state: str | None, max_changes: int = 512) -> SyncPage:
-        """One SyncFolderItems call (ids only): the caller advances its stored state per page."""
-
-        def call() -> SyncPage:
-            folder = self._folder(mailbox, entity)
-            service = SyncFolderItems(account=folder.account)
-            raw = list(service.call(folder=folder, shape="IdOnly", additional_fields=set(), sync_state=sync_state,
-                                    ignore=None, max_changes_returned=max_changes, sync_scope=None))
-            changes = []
-            for kind, item in raw:
-                if kind == SyncFolderItems.READ_FLAG_CHANGE:
-                    continue
-                if isinstance(item, Exception):
-                    raise item
-                changes.append(SyncChange(kind, item.id, getattr(item, "changekey", None)))
-            return SyncPage(tuple(changes), service.sync_state, bool(service.includes_last_item_in_range))
-
-        return await self._run(call)
+        """One SyncFolderItems call (ids and ChangeKeys only, ews_sync): the caller advances its state per page."""
+        return await self._sync.page(mailbox, FOLDERS[entity], sync_state, max_changes)
 
     async def get_items(self, mailbox: str, entity: str, ids: Iterable[str]) -> dict[str, ItemState]:
         """Current state of the given items; items that no longer exist are left out."""

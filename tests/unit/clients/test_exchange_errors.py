@@ -6,7 +6,7 @@ import pytest
 import requests
 from exchangelib import errors as ews_errors
 
-from shared.clients.exchange import Conflict, ExchangeError, ItemNotFound, NoMailbox, Transient, translate_error
+from shared.clients.exchange_errors import Conflict, ExchangeError, ItemNotFound, NoMailbox, Transient, translate_error
 
 
 @pytest.mark.parametrize(
