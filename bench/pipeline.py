@@ -11,7 +11,8 @@ and whether the issue's first target is met; writes the same as JSON under bench
 Lifecycle: a Stack of its own (temporary data folder, free ports, so a running `make run` is never
 touched) is started and seeded with `--users` users, the scenario runs (bench/scenario.py), memory is
 sampled from start to end, and the stack is stopped in every case. The data folder (with every
-child's log) is removed after a successful run and kept, with its path printed, after a failure.
+child's log) is removed after a clean run and kept, with its path printed, after a failure or when a change was
+not applied, a delta failed, an event was dead-lettered or the traffic had errors.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def main(argv: list[str]) -> int:
                              OWN: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         print(render(result), flush=True)
         print(f"results written to {write_json(result, RESULTS).relative_to(ROOT)}")
-        ok = True
+        # A change not applied, a failed delta or a dead letter is a finding: its logs stay for the post-mortem.
+        ok = not (result.measurement.not_applied or result.failed_deltas or result.dead_letters
+                  or result.traffic_errors)  # fmt: skip
         return 0
     finally:
         if sampler is not None:
