@@ -13,8 +13,17 @@ Op = Literal["create", "update", "delete"]
 System = Literal["crm", "exchange"]
 Origin = Literal["user", "fieldsync"]
 # Why a field was not synced to a target (a SyncDecision outcome); None means it was synced.
-Reason = Literal["direction", "fixed", "out_of_scope", "untracked", "echo", "unmapped", "unchanged", "security"]
-ApplyResult = Literal["applied", "duplicate", "conflict_resolved", "skipped", "failed"]
+# "conflict": the field changed on both sides since they last agreed and this side's change lost (sync-semantics 7).
+Reason = Literal[
+    "direction", "fixed", "out_of_scope", "untracked", "echo", "unmapped", "unchanged", "security", "conflict"
+]
+# "superseded": some fields were not written because the target changed them meanwhile (the delta's `expected`
+# value no longer holds); the target's own change reaches the merge point, which decides between the two.
+ApplyResult = Literal["applied", "duplicate", "conflict_resolved", "superseded", "skipped", "failed"]
+# How a field changed on both sides since they last agreed is decided, per entity (sync-semantics 7).
+ConflictRule = Literal["latest", "crm_wins", "exchange_wins"]
+CONFLICT_RULES: tuple[ConflictRule, ...] = ("latest", "crm_wins", "exchange_wins")
+DEFAULT_CONFLICT_RULE: ConflictRule = "latest"
 # What one target received from a decision: a write, an unlink (the item stays, only the link goes), or nothing.
 Effect = Literal["create", "update", "delete", "unlink"]
 
@@ -58,6 +67,10 @@ class ItemChanged(Envelope):
 
     event_type: Literal["ItemChanged"] = "ItemChanged"
     version: str | None = None  # versionnumber (CRM) or ChangeKey (Exchange) after the change
+    # The value each changed field held on this side before the change, as the capture last saw it (fieldsync's
+    # own writes included); absent for a field it never saw. The merge point tells a change made on top of the
+    # last agreed value from one made concurrently with the other side's change by it.
+    previous: dict[str, Any] = Field(default_factory=dict)
     # Values needed to decide scope and tracking but not synced themselves: owner, state, categories.
     context: dict[str, Any] = Field(default_factory=dict)
 
@@ -73,6 +86,10 @@ class ItemDelta(Envelope):
     # With op "delete": the target keeps its item and only drops the link (a delete the tables withhold,
     # e.g. a CRM contact deleted while its owner keeps the Outlook copy).
     keep_item: bool = False
+    # Per field, the value the merge point believes the target holds now: the field is written only while the
+    # target still holds it (or already holds the new value); otherwise the target changed it meanwhile and
+    # that change is on its way to the merge point. A field absent here is written whatever the target holds.
+    expected: dict[str, Any] = Field(default_factory=dict)
 
 
 class FieldOutcome(Frozen):
@@ -122,9 +139,34 @@ class Policy(Frozen):
     updated_at: datetime
     updated_by: str
     directions: dict[str, dict[str, Direction]]
+    # entity -> how a field changed on both sides is decided; an entity not named here uses the default.
+    conflict_rules: dict[str, ConflictRule] = Field(default_factory=dict)
 
     def direction(self, entity: str, field: str) -> Direction | None:
         return self.directions.get(entity, {}).get(field)
+
+    def conflict_rule(self, entity: str) -> ConflictRule:
+        return self.conflict_rules.get(entity, DEFAULT_CONFLICT_RULE)
+
+
+class ConflictRecord(Frozen):
+    """One field changed on both sides of a linked pair since they last agreed, and how it was decided."""
+
+    conflict_id: str  # deterministic (the change that revealed it, the mailbox, the field): replays record it once
+    decided_at: datetime
+    entity: str
+    crm_id: str
+    mailbox: str
+    exchange_id: str | None = None
+    field: str
+    crm_value: Any = None
+    exchange_value: Any = None
+    crm_modified_at: datetime
+    exchange_modified_at: datetime
+    rule: ConflictRule
+    winner: System
+    policy_version: int
+    causation_id: str  # the change event that revealed the conflict
 
 
 class PolicyChanged(Frozen):

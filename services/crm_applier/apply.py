@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
-from services.crm_capture.row import write_body
 from shared.catalogue import Catalogue
+from shared.clients.crm_fields import write_body
 from shared.events import ItemDelta
+from shared.links import COUNTERPART_NAMESPACE, counterpart_id
 from shared.update_plan import APPLIED_EVENTS_KEPT, Plan, applied_event, plan_update, remember, result_of
 
 # The update rule is shared with the other applier (shared/update_plan.py); this module adds this side's parts.
@@ -23,19 +22,11 @@ __all__ = [
     "validate",
 ]
 
-# Counterparts created from Exchange get a deterministic id, so a replayed create finds its record.
-COUNTERPART_NAMESPACE = uuid.UUID("6f1c3a52-3f0e-4bf5-9a55-5d1f0c7e2a10")
-
-
 def item_key(delta: ItemDelta) -> str:
     """The deltas.crm key of the item: `{entity}:{crm_id}`, or `{entity}:x-{mailbox}:{exchange_id}` unlinked."""
     if delta.crm_id:
         return f"{delta.entity}:{delta.crm_id}"
     return f"{delta.entity}:x-{delta.mailbox}:{delta.exchange_id}"
-
-
-def counterpart_id(mailbox: str, exchange_id: str) -> str:
-    return str(uuid.uuid5(COUNTERPART_NAMESPACE, f"{mailbox.lower()}:{exchange_id}"))
 
 
 def validate(delta: ItemDelta, catalogue: Catalogue) -> str | None:

@@ -10,10 +10,10 @@ from typing import Any
 from services.crm_applier.apply import Plan, counterpart_id, item_key, plan_update, remember, result_of
 from services.crm_applier.records import Applied, AppliedRecords
 from services.crm_capture.diff import DELETED, VERSION, Echo, snapshot_of
-from services.crm_capture.row import canonical_fields, write_body
 from services.crm_capture.state import CrmState
 from shared.catalogue import Catalogue, EntitySpec
 from shared.clients.crm import DUPLICATE_KEY, CrmClient, CrmError, NotFound, PreconditionFailed
+from shared.clients.crm_fields import canonical_fields, write_body
 from shared.events import ApplyResult, ItemDelta
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.crm_capture.row import Row, canonical_datetime, canonical_fields
 from shared.catalogue import EntitySpec
+from shared.clients.crm_fields import Row, canonical_datetime, canonical_fields
 from shared.events import ItemChanged, Op, Origin, Source
 
 # Snapshot keys that are not fields (a field key never starts with "@").

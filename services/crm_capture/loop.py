@@ -15,11 +15,11 @@ from aiokafka import AIOKafkaProducer
 
 from services.crm_capture.diff import Change, Snapshot, diff_delete, diff_row, to_event
 from services.crm_capture.owners import OwnerMailboxes
-from services.crm_capture.row import read_attributes
 from services.crm_capture.state import CrmState
 from shared import topics
 from shared.catalogue import EntitySpec
 from shared.clients.crm import CrmClient
+from shared.clients.crm_fields import read_attributes
 from shared.delivery import backoff_delay
 from shared.kafka import encode
 

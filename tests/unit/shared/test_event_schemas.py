@@ -24,6 +24,7 @@ MODELS: list[type[BaseModel]] = [
     events.DeltaApplied,
     events.PolicyChanged,
     events.SecurityChanged,
+    events.ConflictRecord,
     events.Policy,
     DirectionChange,
     HistoryEntry,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.crm_capture.row import canonical_attribute, canonical_fields, read_attributes, write_body
 from shared.catalogue import load_catalogue
+from shared.clients.crm_fields import canonical_attribute, canonical_fields, read_attributes, write_body
 
 CATALOGUE = load_catalogue()
 CONTACT = CATALOGUE.entities["contact"]
