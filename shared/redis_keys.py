@@ -52,3 +52,8 @@ def echo_fingerprint(system: str, key: str) -> str:
 def untracked(mailbox: str, exchange_id: str) -> str:
     """Set while a linked mailbox item is untracked (its tracking category removed): nothing syncs either way."""
     return f"{PREFIX}untracked:{mailbox}:{exchange_id}"
+
+
+def agreed(entity: str, crm_id: str, mailbox: str) -> str:
+    """Per field of one linked pair, the last agreed value and what each side holds (the policy's merge point)."""
+    return f"{PREFIX}agreed:{entity}:{crm_id}:{mailbox.lower()}"
