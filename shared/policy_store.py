@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from shared import redis_keys
 from shared.catalogue import Catalogue
-from shared.events import Direction, Policy
+from shared.events import CONFLICT_RULES, DEFAULT_CONFLICT_RULE, DIRECTIONS, ConflictRule, Direction, Policy
 
 SEED_ACTOR = "system"
 # Optimistic transactions retry when another writer touched the policy between read and write;
@@ -19,6 +20,13 @@ SEED_ACTOR = "system"
 MAX_ATTEMPTS = 50
 
 Directions = dict[str, dict[str, Direction]]
+Rules = dict[str, ConflictRule]
+Content = tuple[Directions, Rules]
+
+
+def default_conflict_rules(catalogue: Catalogue) -> Rules:
+    """Every catalogue entity with the default rule, as seeded and as a reset leaves it."""
+    return {name: DEFAULT_CONFLICT_RULE for name in catalogue.entities}
 
 
 class DirectionChange(BaseModel):
@@ -31,18 +39,43 @@ class DirectionChange(BaseModel):
     direction: Direction
 
 
+class ConflictRuleChange(BaseModel):
+    """One requested change: decide the conflicts of `entity` by `rule`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entity: str
+    rule: ConflictRule
+
+
 class HistoryEntry(BaseModel):
-    """One audited field change: which version made it, who, when, and the old and new direction."""
+    """One audited change: which version made it, who, when, what, and the old and new value.
+
+    `kind` "direction": `field` of `entity` moved from direction `old` to `new`; "conflict_rule": the conflict
+    rule of `entity` moved from `old` to `new` (no `field`). Entries stored before conflict rules existed carry
+    no kind and read as direction changes.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: int
     actor: str
     at: datetime
+    kind: Literal["direction", "conflict_rule"] = "direction"
     entity: str
-    field: str
-    old: Direction | None
-    new: Direction
+    field: str | None = None
+    old: Direction | ConflictRule | None
+    new: Direction | ConflictRule
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        direction = self.kind == "direction"
+        values: tuple[str, ...] = DIRECTIONS if direction else CONFLICT_RULES
+        if (self.field is not None) != direction or self.new not in values or self.old not in (None, *values):
+            raise ValueError(
+                f"a {self.kind} entry needs {'a' if direction else 'no'} field and values among {', '.join(values)}"
+            )
+        return self
 
 
 class Outcome(BaseModel):
@@ -71,31 +104,47 @@ class PolicyNotSeeded(Exception):
     """apply/reset was called before load_or_seed stored a first policy."""
 
 
-def _with_changes(changes: list[DirectionChange]) -> Callable[[Directions], Directions]:
-    def transform(current: Directions) -> Directions:
-        updated = {entity: dict(fields) for entity, fields in current.items()}
+def _with_changes(
+    changes: Sequence[DirectionChange], rules: Sequence[ConflictRuleChange]
+) -> Callable[[Policy], Content]:
+    def transform(current: Policy) -> Content:
+        directions = {entity: dict(fields) for entity, fields in current.directions.items()}
         for change in changes:
-            updated.setdefault(change.entity, {})[change.field] = change.direction
-        return updated
+            directions.setdefault(change.entity, {})[change.field] = change.direction
+        return directions, {**current.conflict_rules, **{change.entity: change.rule for change in rules}}
 
     return transform
 
 
-def _diff(old: Directions, new: Directions) -> list[tuple[str, str, Direction | None, Direction]]:
-    return [
-        (entity, field, old.get(entity, {}).get(field), direction)
-        for entity, fields in new.items()
+def _entries(current: Policy, new: Policy) -> tuple[HistoryEntry, ...]:
+    """One entry per field whose direction differs and per entity whose rule differs (a missing rule is the
+    default: filling one in is no change), all stamped with the new version."""
+
+    def stamped(**what: Any) -> HistoryEntry:
+        return HistoryEntry(version=new.version, actor=new.updated_by, at=new.updated_at, **what)
+
+    directions = [
+        stamped(entity=entity, field=field, old=current.direction(entity, field), new=direction)
+        for entity, fields in new.directions.items()
         for field, direction in fields.items()
-        if old.get(entity, {}).get(field) != direction
+        if current.direction(entity, field) != direction
     ]
+    entities = [*new.conflict_rules, *(e for e in current.conflict_rules if e not in new.conflict_rules)]
+    rules = [
+        stamped(kind="conflict_rule", entity=e, old=current.conflict_rule(e), new=new.conflict_rule(e))
+        for e in entities
+        if current.conflict_rule(e) != new.conflict_rule(e)
+    ]
+    return (*directions, *rules)
 
 
 class PolicyStore:
-    """Reads and changes the policy; every change is one new version plus one history entry per field.
+    """Reads and changes the policy; every change is one new version plus one history entry per field
+    direction and per entity conflict rule it changed.
 
     The store only stores: whether a change is allowed is decided by the caller (admin_api.service).
-    A call whose changes leave every direction as it is writes nothing and returns the current policy
-    (same version), so repeating a request is harmless.
+    A call whose changes leave every direction and rule as it is writes nothing and returns the current
+    policy (same version), so repeating a request is harmless.
     """
 
     def __init__(self, redis: Redis) -> None:
@@ -112,7 +161,8 @@ class PolicyStore:
     async def load_or_seed(self, catalogue: Catalogue, now: datetime) -> Policy:
         """The stored policy, or version 1 with the catalogue defaults; SET NX makes seeding race-free."""
         seed = Policy(
-            version=1, updated_at=now, updated_by=SEED_ACTOR, directions=catalogue.default_directions()
+            version=1, updated_at=now, updated_by=SEED_ACTOR, directions=catalogue.default_directions(),
+            conflict_rules=default_conflict_rules(catalogue),
         )
         await self._redis.set(redis_keys.POLICY, seed.model_dump_json(), nx=True)
         stored = await self.get()
@@ -122,35 +172,39 @@ class PolicyStore:
 
     async def apply(
         self,
-        changes: list[DirectionChange],
+        changes: Sequence[DirectionChange],
         actor: str,
         now: datetime,
         expected_version: int | None = None,
+        *,
+        rules: Sequence[ConflictRuleChange] = (),
     ) -> Policy:
-        """Apply all changes as one new version, or none of them."""
-        return (await self.change(changes, actor, now, expected_version)).policy
+        """Apply all direction and rule changes as one new version, or none of them."""
+        return (await self.change(changes, actor, now, expected_version, rules=rules)).policy
 
     async def change(
         self,
-        changes: list[DirectionChange],
+        changes: Sequence[DirectionChange],
         actor: str,
         now: datetime,
         expected_version: int | None = None,
+        *,
+        rules: Sequence[ConflictRuleChange] = (),
     ) -> Outcome:
         """Like apply, also telling which history entries (if any) the call appended."""
-        return await self._update(_with_changes(changes), actor, now, expected_version)
+        return await self._update(_with_changes(changes, rules), actor, now, expected_version)
 
     async def reset(
         self, catalogue: Catalogue, actor: str, now: datetime, expected_version: int | None = None
     ) -> Policy:
-        """Back to the catalogue defaults as one new version."""
+        """Back to the catalogue defaults (every direction, every rule `latest`) as one new version."""
         return (await self.restore_defaults(catalogue, actor, now, expected_version)).policy
 
     async def restore_defaults(
         self, catalogue: Catalogue, actor: str, now: datetime, expected_version: int | None = None
     ) -> Outcome:
         """Like reset, also telling which history entries (if any) the call appended."""
-        defaults = catalogue.default_directions()
+        defaults = catalogue.default_directions(), default_conflict_rules(catalogue)
         return await self._update(lambda _current: defaults, actor, now, expected_version)
 
     async def history(self, offset: int, limit: int) -> tuple[list[HistoryEntry], int]:
@@ -167,11 +221,7 @@ class PolicyStore:
         return entries, int(total)
 
     async def _update(
-        self,
-        transform: Callable[[Directions], Directions],
-        actor: str,
-        now: datetime,
-        expected_version: int | None,
+        self, transform: Callable[[Policy], Content], actor: str, now: datetime, expected_version: int | None
     ) -> Outcome:
         for _attempt in range(MAX_ATTEMPTS):
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -183,17 +233,14 @@ class PolicyStore:
                     current = Policy.model_validate_json(raw)
                     if expected_version is not None and expected_version != current.version:
                         raise VersionConflict(expected_version, current.version)
-                    directions = transform(current.directions)
-                    changed = _diff(current.directions, directions)
-                    if not changed:  # leaving the block resets the pipeline, which unwatches
-                        return Outcome(policy=current)
+                    directions, rules = transform(current)
                     new = Policy(
-                        version=current.version + 1, updated_at=now, updated_by=actor, directions=directions
+                        version=current.version + 1, updated_at=now, updated_by=actor, directions=directions,
+                        conflict_rules=rules,
                     )
-                    entries = tuple(
-                        HistoryEntry(version=new.version, actor=actor, at=now, entity=e, field=f, old=o, new=n)
-                        for e, f, o, n in changed
-                    )
+                    entries = _entries(current, new)
+                    if not entries:  # leaving the block resets the pipeline, which unwatches
+                        return Outcome(policy=current)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(redis_keys.POLICY, new.model_dump_json())
                     pipe.rpush(redis_keys.POLICY_HISTORY, *(entry.model_dump_json() for entry in entries))
@@ -202,4 +249,3 @@ class PolicyStore:
                 except WatchError:
                     continue
         raise RuntimeError(f"policy update lost the race {MAX_ATTEMPTS} times in a row")
-

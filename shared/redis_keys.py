@@ -57,3 +57,25 @@ def untracked(mailbox: str, exchange_id: str) -> str:
 def agreed(entity: str, crm_id: str, mailbox: str) -> str:
     """Per field of one linked pair, the last agreed value and what each side holds (the policy's merge point)."""
     return f"{PREFIX}agreed:{entity}:{crm_id}:{mailbox.lower()}"
+
+
+# Conflict log (shared.conflict_log): each record by conflict id, each record's index keys (newline-separated),
+# and sorted-set indexes of conflict ids scored by decision time (microseconds since the epoch).
+CONFLICT_RECORDS = PREFIX + "conflicts:records"
+CONFLICT_INDEX_KEYS = PREFIX + "conflicts:index_keys"
+CONFLICTS_BY_TIME = PREFIX + "conflicts:by_time"
+
+
+def conflicts_by_entity(entity: str) -> str:
+    """The conflicts of one entity, newest last."""
+    return f"{PREFIX}conflicts:by_entity:{entity}"
+
+
+def conflicts_by_mailbox(mailbox: str) -> str:
+    """The conflicts recorded for one mailbox."""
+    return f"{PREFIX}conflicts:by_mailbox:{mailbox}"
+
+
+def conflicts_by_item(crm_id: str) -> str:
+    """The conflicts of one CRM record (its id names one record whichever entity it is), across its mailboxes."""
+    return f"{PREFIX}conflicts:by_item:{crm_id}"

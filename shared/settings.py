@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The sandbox's documented placeholders: accepted only while FIELDSYNC_SANDBOX is true.
@@ -53,6 +53,17 @@ class ExchangeSettings(Base):
     ews_username: str = "fieldsync-svc@sandbox.local"
     ews_password: SecretStr = SecretStr(SANDBOX_EXCHANGE_PASSWORD)
     ews_max_workers: int = 8
+
+
+class ConflictLogSettings(Base):
+    """How long and how many conflicts the conflict log keeps (the policy worker writes it, the admin API reads)."""
+
+    conflict_retention_days: float = Field(default=30.0, gt=0)
+    conflict_max_entries: int = Field(default=100_000, ge=1)
+
+    @property
+    def conflict_retention_s(self) -> float:
+        return self.conflict_retention_days * 86_400
 
 
 class BusSettings(KafkaSettings, RedisSettings):

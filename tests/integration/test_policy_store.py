@@ -1,8 +1,9 @@
-"""The policy store contract on a real redis-server: seeding, atomic versioned changes, history, reset."""
+"""The policy store contract on a real redis-server: seeding, atomic versioned changes, history, reset, rules."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,16 @@ from redis.asyncio import Redis
 
 from shared import redis_keys
 from shared.catalogue import load_catalogue
-from shared.policy_store import DirectionChange, PolicyNotSeeded, PolicyStore, VersionConflict
+from shared.events import Policy
+from shared.policy_store import (
+    ConflictRuleChange,
+    DirectionChange,
+    HistoryEntry,
+    PolicyNotSeeded,
+    PolicyStore,
+    VersionConflict,
+    default_conflict_rules,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +130,94 @@ async def test_reset_restores_defaults_as_one_version(redis: Redis) -> None:
     }
     assert (await store.reset(CATALOGUE, "admin", T0)).version == 3  # already defaults: no new version
     assert await redis.llen(redis_keys.POLICY_HISTORY) == 4
+
+
+def rule(entity: str, value: str) -> ConflictRuleChange:
+    return ConflictRuleChange.model_validate({"entity": entity, "rule": value})
+
+
+async def test_seeding_stores_the_default_rule_for_every_entity(redis: Redis) -> None:
+    policy = await PolicyStore(redis).load_or_seed(CATALOGUE, T0)
+    assert policy.conflict_rules == {name: "latest" for name in CATALOGUE.entities}
+    assert len(policy.conflict_rules) == 8
+
+
+async def test_a_rule_change_is_a_version_with_its_own_kind_of_entry(redis: Redis) -> None:
+    store = PolicyStore(redis)
+    await store.load_or_seed(CATALOGUE, T0)
+    outcome = await store.change([], "alice", T0 + timedelta(minutes=1), rules=[rule("contact", "crm_wins")])
+    assert outcome.policy.version == 2 and outcome.policy.conflict_rule("contact") == "crm_wins"
+    assert outcome.policy.directions == CATALOGUE.default_directions()
+    entry = outcome.entries[0]
+    assert (entry.kind, entry.version, entry.actor, entry.entity, entry.field, entry.old, entry.new) == (
+        "conflict_rule", 2, "alice", "contact", None, "latest", "crm_wins",
+    )
+    assert await store.get() == outcome.policy
+    assert (await store.history(0, 10))[0] == [entry]
+    again = await store.change([], "bob", T0, rules=[rule("contact", "crm_wins"), rule("task", "latest")])
+    assert not again.changed and again.policy.version == 2
+
+
+async def test_directions_and_rules_change_together_or_not_at_all(redis: Redis) -> None:
+    store = PolicyStore(redis)
+    await store.load_or_seed(CATALOGUE, T0)
+    both = await store.change([phone("none")], "a", T0, 1, rules=[rule("task", "exchange_wins")])
+    assert both.policy.version == 2
+    assert {(e.kind, e.entity, e.new) for e in both.entries} == {
+        ("direction", "contact", "none"), ("conflict_rule", "task", "exchange_wins"),
+    }
+    with pytest.raises(VersionConflict):
+        await store.change([phone("to_crm")], "b", T0, 1, rules=[rule("task", "crm_wins")])
+    policy = await store.get()
+    assert policy == both.policy and (await store.history(0, 10))[1] == 2
+
+
+async def test_reset_puts_every_rule_back_to_latest(redis: Redis) -> None:
+    store = PolicyStore(redis)
+    await store.load_or_seed(CATALOGUE, T0)
+    await store.apply([phone("none")], "a", T0, rules=[rule("contact", "crm_wins"), rule("fax", "exchange_wins")])
+    outcome = await store.restore_defaults(CATALOGUE, "admin", T0 + timedelta(hours=1))
+    assert outcome.policy.version == 3 and outcome.policy.conflict_rules == default_conflict_rules(CATALOGUE)
+    assert {(e.kind, e.entity, e.old, e.new) for e in outcome.entries} == {
+        ("direction", "contact", "none", "both"),
+        ("conflict_rule", "contact", "crm_wins", "latest"),
+        ("conflict_rule", "fax", "exchange_wins", "latest"),
+    }
+    assert not (await store.restore_defaults(CATALOGUE, "admin", T0)).changed
+
+
+async def test_a_policy_and_history_stored_before_conflict_rules_still_read_and_change(redis: Redis) -> None:
+    """Stored by the previous release: no conflict_rules in the policy, no kind in the history entries."""
+    old_policy = {"version": 4, "updated_at": T0.isoformat(), "updated_by": "a",
+                  "directions": CATALOGUE.default_directions()}
+    old_entry = {"version": 4, "actor": "a", "at": T0.isoformat(), "entity": "contact", "field": "telephone1",
+                 "old": "none", "new": "both"}
+    await redis.set(redis_keys.POLICY, json.dumps(old_policy))
+    await redis.rpush(redis_keys.POLICY_HISTORY, json.dumps(old_entry))
+    store = PolicyStore(redis)
+    policy = await store.load_or_seed(CATALOGUE, T0)
+    assert policy.version == 4 and policy.conflict_rules == {} and policy.conflict_rule("task") == "latest"
+    assert not (await store.restore_defaults(CATALOGUE, "b", T0)).changed  # every rule is already `latest`
+    assert not (await store.change([], "b", T0, rules=[rule("task", "latest")])).changed
+    changed = await store.change([], "b", T0, rules=[rule("task", "crm_wins")])
+    assert changed.policy.version == 5 and changed.policy.conflict_rules == {"task": "crm_wins"}
+    entries, total = await store.history(0, 10)
+    assert total == 2 and entries[1] == HistoryEntry(
+        version=4, actor="a", at=T0, kind="direction", entity="contact", field="telephone1", old="none", new="both"
+    )
+    assert Policy.model_validate_json(await redis.get(redis_keys.POLICY) or b"") == changed.policy
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"kind": "direction", "entity": "contact", "old": "both", "new": "none"},  # a direction needs a field
+        {"kind": "conflict_rule", "entity": "contact", "field": "telephone1", "old": "latest", "new": "crm_wins"},
+        {"kind": "conflict_rule", "entity": "contact", "old": "latest", "new": "none"},
+        {"kind": "direction", "entity": "contact", "field": "telephone1", "old": "both", "new": "crm_wins"},
+        {"kind": "direction", "entity": "contact", "field": "telephone1", "old": "latest", "new": "both"},
+    ],
+)
+def test_a_history_entry_is_one_kind_or_the_other(entry: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="entry needs"):
+        HistoryEntry.model_validate({"version": 2, "actor": "a", "at": T0, **entry})

@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 from shared import events
-from shared.policy_store import DirectionChange, HistoryEntry
+from shared.policy_store import ConflictRuleChange, DirectionChange, HistoryEntry
 
 PINS = Path(__file__).with_name("schemas")
 MODELS: list[type[BaseModel]] = [
@@ -27,6 +27,7 @@ MODELS: list[type[BaseModel]] = [
     events.ConflictRecord,
     events.Policy,
     DirectionChange,
+    ConflictRuleChange,
     HistoryEntry,
 ]
 
