@@ -100,6 +100,9 @@ class CrmWriter:
                 continue  # it exists already (a replayed create): update it instead
             current = canonical_fields(spec, row) if row else _fields(snapshot)
             plan = plan_update(delta, current, applied.events)
+            if row is None and (plan.superseded or plan.action == "noop"):
+                etag = None  # the snapshot alone cannot tell "changed in CRM" or "already there": read the row
+                continue
             if plan.action != "write":
                 return await self._finish(spec, delta, crm_id, plan, None)
             # Announced before the write, so a capture polling in between recognises its values.

@@ -109,7 +109,8 @@ def reconcile(
             targets.append(target)
         else:
             flows = target.fields if target.op == "update" else {}
-            merged = merge(side, change.changed, change.previous, change.occurred_at, flows,
+            # The target's fields may hold more than the change (a re-tracked item sends its whole snapshot).
+            merged = merge(side, {**change.changed, **flows}, change.previous, change.occurred_at, flows,
                            states.get(pair, {}), rule, stored_as)
             updates[pair] = merged.state
             exchange_id = change.exchange_id if side == "exchange" else target.exchange_id
