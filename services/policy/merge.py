@@ -116,8 +116,8 @@ def merge(
             result.forward[key] = value
             result.state[key] = _agreed(value, occurred_at, side, stored_as, key)
             continue
-        if value == current.agreed or (side in current.held and value == current.held[side]):
-            settled.add(key)  # what this side was already believed to hold: fieldsync's own write, or no change
+        if value == current.agreed or value == stored_as(side, key, current.agreed):
+            settled.add(key)  # the agreed value (in this side's stored form): fieldsync's own write, or no change
             result.state[key] = replace(current, held={**current.held, side: value})
             continue
         seen_by_side = current.held.get(side, current.agreed)

@@ -8,6 +8,7 @@ tracking); this module says what must be written so that both sides of every pai
 | update           | CRM record and the mailbox | merge.merge: guarded writes to the target, a write-back to the   |
 |                  |                            | change's own side for each conflict it lost, conflicts recorded  |
 | create           | new pair                   | every written field agreed from now on (any older state dropped) |
+| update, retracked| the item tracked again     | the same: the mailbox item as it is now is what both sides hold  |
 | delete / unlink  | the pair ends              | its state is dropped                                             |
 | none             | linked pair                | only what the change's side holds is remembered                  |
 
@@ -103,7 +104,7 @@ def reconcile(
         if target.op == "delete":
             updates[pair] = None
             targets.append(target)
-        elif target.op == "create":
+        elif target.op == "create" or target.note == "retracked":  # re-tracked: the item as it is now wins
             updates[pair] = created(side, target.fields, change.occurred_at, stored_as)
             fresh.add(pair)
             targets.append(target)

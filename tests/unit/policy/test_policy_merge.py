@@ -52,10 +52,21 @@ def test_the_agreed_value_coming_back_is_settled() -> None:
     assert (m.forward, m.back, m.settled) == ({}, {}, frozenset({"jobtitle"}))
 
 
-def test_what_a_side_was_believed_to_hold_in_its_own_form_is_settled() -> None:
-    state = {"due": FieldState("2026-06-02T10:00:00Z", T0, "crm", {"crm": "x", "exchange": "2026-06-02T00:00:00Z"})}
-    m = merge("exchange", {"due": "2026-06-02T00:00:00Z"}, {}, T1, {"due"}, state, "latest")
+def test_the_agreed_value_in_the_sides_own_stored_form_is_settled() -> None:
+    """Exchange keeps task dates date-only: the agreed datetime comes back as a date."""
+    def date_only(side: System, _key: str, value: Any) -> Any:
+        return value[:10] + "T00:00:00Z" if side == "exchange" else value
+
+    state = {"due": FieldState("2026-06-02T10:00:00Z", T0, "crm", {"crm": "2026-06-02T10:00:00Z"})}
+    m = merge("exchange", {"due": "2026-06-02T00:00:00Z"}, {}, T1, {"due"}, state, "latest", date_only)
     assert m.settled == {"due"} and not m.forward
+
+
+def test_a_value_a_side_held_without_it_flowing_is_not_settled() -> None:
+    """Edited while it did not flow (untracked, one-way): once it flows, it is a change like any other."""
+    state = {"jobtitle": FieldState("A", T0, "crm", {"crm": "A", "exchange": "X"})}
+    m = merge("exchange", {"jobtitle": "X"}, {}, T1, {"jobtitle"}, state, "latest")
+    assert m.forward == {"jobtitle": "X"} and not m.settled
 
 
 @pytest.mark.parametrize(
