@@ -54,6 +54,11 @@ def untracked(mailbox: str, exchange_id: str) -> str:
     return f"{PREFIX}untracked:{mailbox}:{exchange_id}"
 
 
+def agreed(entity: str, crm_id: str, mailbox: str) -> str:
+    """Per field of one linked pair, the last agreed value and what each side holds (the policy's merge point)."""
+    return f"{PREFIX}agreed:{entity}:{crm_id}:{mailbox.lower()}"
+
+
 # Conflict log (shared.conflict_log): each record by conflict id, each record's index keys (newline-separated),
 # and sorted-set indexes of conflict ids scored by decision time (microseconds since the epoch).
 CONFLICT_RECORDS = PREFIX + "conflicts:records"

@@ -19,7 +19,9 @@ class Topic:
 
 
 CRM_CHANGES = Topic("crm.changes", "{entity}:{crm_id}", "ItemChanged")
-EXCHANGE_CHANGES = Topic("exchange.changes", "{mailbox}:{exchange_id}", "ItemChanged")
+# Keyed like crm.changes (shared.links.merge_key: the CRM record the item is, or would be, linked to), so that
+# both sides' changes of one pair reach the policy's merge point on one partition, in order.
+EXCHANGE_CHANGES = Topic("exchange.changes", "{entity}:{crm_id}", "ItemChanged")
 CRM_SECURITY = Topic("crm.security", "principal or record id", "SecurityChanged")
 POLICY = Topic("policy", "policy", "PolicyChanged")
 DELTAS_EXCHANGE = Topic("deltas.exchange", "{mailbox}:{entity}:{crm_id}", "ItemDelta")
@@ -43,10 +45,6 @@ ALL: tuple[Topic, ...] = (
 
 def crm_item_key(entity: str, crm_id: str) -> str:
     return f"{entity}:{crm_id}"
-
-
-def exchange_item_key(mailbox: str, exchange_id: str) -> str:
-    return f"{mailbox}:{exchange_id}"
 
 
 def exchange_delta_key(mailbox: str, entity: str, crm_id: str) -> str:

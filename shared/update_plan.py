@@ -1,8 +1,10 @@
-"""The update rule both appliers share (pure): idempotency, the latest-wins conflict rule, results, DeltaApplied.
+"""The update rule both appliers share (pure): idempotency, guarded fields, results, DeltaApplied.
 
-Conflicts (sync-semantics 7): a field the target changed since fieldsync last knew it (current != base) keeps
-the target's value when the target was modified after the delta's source change; on a tie CRM wins. Every
-conflict is recorded with both values.
+The appliers decide nothing about conflicts: the policy's merge point did (services/policy/merge.py). A
+delta's `expected` value of a field is what the merge point believed the target holds; the applier writes
+that field only while the target still holds it. If the target holds something else, someone changed it
+there meanwhile: the field is *superseded*, left as it is, and the target side's capture reports that change
+to the merge point, which decides between the two and writes the winner to both sides.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from shared.events import ApplyResult, DeltaApplied, ItemDelta, Source, System
+from shared.events import ApplyResult, DeltaApplied, ItemDelta, Source
 
 APPLIED_EVENTS_KEPT = 64
 Action = Literal["duplicate", "write", "noop"]
@@ -19,49 +21,34 @@ Action = Literal["duplicate", "write", "noop"]
 
 @dataclass(frozen=True)
 class Plan:
-    """The decision for an update: write `fields`, keep the target's value for `conflicts` (field -> both values)."""
+    """The decision for an update: write `fields`; leave `superseded` ones (field -> what the target holds and
+    what the delta expected) as the target holds them."""
 
     action: Action
     fields: dict[str, Any] = field(default_factory=dict)
-    conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    superseded: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def target_is_newer(target: System, modified_at: datetime | None, occurred_at: datetime) -> bool:
-    """Whether the target's own change wins over the delta's: later wins, and a tie goes to CRM."""
-    if modified_at is None:
-        return False
-    return modified_at > occurred_at or (modified_at == occurred_at and target == "crm")
-
-
-def plan_update(
-    delta: ItemDelta,
-    current: dict[str, Any],
-    modified_at: datetime | None,
-    base: dict[str, Any],
-    applied_events: list[str],
-) -> Plan:
-    """Decide an update against what the target holds now (`current`, last modified at `modified_at`).
+def plan_update(delta: ItemDelta, current: dict[str, Any], applied_events: list[str]) -> Plan:
+    """Decide an update against what the target holds now (`current`, canonical values).
 
     - a delta already applied (its event id recorded) changes nothing;
     - a field the target already holds with the delta's value needs no write;
-    - a field the target changed since fieldsync last knew it (`base`) keeps the target's value when the target
-      is newer (`target_is_newer`), recorded as a conflict; otherwise the delta's value is written.
+    - a field the delta expects to find at a value the target no longer holds is superseded;
+    - every other field is written.
     """
     if delta.event_id in applied_events:
         return Plan("duplicate")
-    source: System = "exchange" if delta.target == "crm" else "crm"
-    newer = target_is_newer(delta.target, modified_at, delta.occurred_at)
     fields: dict[str, Any] = {}
-    conflicts: dict[str, dict[str, Any]] = {}
+    superseded: dict[str, dict[str, Any]] = {}
     for key, value in delta.changed.items():
-        held = current.get(key)
-        if held == value:
+        if key in current and current[key] == value:
             continue
-        if newer and key in base and base[key] != held:
-            conflicts[key] = {delta.target: held, source: value}
+        if key in delta.expected and key in current and current[key] != delta.expected[key]:
+            superseded[key] = {"target": current[key], "expected": delta.expected[key]}
             continue
         fields[key] = value
-    return Plan("write" if fields else "noop", fields, conflicts)
+    return Plan("write" if fields else "noop", fields, superseded)
 
 
 def remember(applied_events: list[str], event_id: str) -> list[str]:
@@ -69,11 +56,18 @@ def remember(applied_events: list[str], event_id: str) -> list[str]:
     return [*[e for e in applied_events if e != event_id], event_id][-APPLIED_EVENTS_KEPT:]
 
 
+def superseded_note(superseded: dict[str, dict[str, Any]]) -> str | None:
+    """The DeltaApplied note of superseded fields: the target's change goes to the merge point instead."""
+    if not superseded:
+        return None
+    return f"superseded (changed in the target meanwhile; the merge point decides): {superseded}"
+
+
 def result_of(plan: Plan) -> ApplyResult:
     if plan.action == "duplicate":
         return "duplicate"
-    if plan.conflicts:
-        return "conflict_resolved"
+    if plan.superseded:
+        return "superseded"
     return "applied" if plan.action == "write" else "skipped"
 
 

@@ -13,6 +13,7 @@ from shared.catalogue import Catalogue
 from shared.clients.crm import CrmError, Unavailable
 from shared.delivery import DeliveryLoop
 from shared.events import DeltaApplied, ItemDelta
+from shared.update_plan import superseded_note
 
 SERVICE = "crm_applier"
 
@@ -50,7 +51,7 @@ class CrmTarget:
             crm_id=outcome.crm_id,
             written=outcome.written,
             written_version=outcome.version,
-            error=f"conflicts kept CRM values: {outcome.conflicts}" if outcome.conflicts else outcome.note,
+            error=superseded_note(outcome.superseded) or outcome.note,
         )
 
 

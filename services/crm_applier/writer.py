@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from services.crm_applier.apply import Plan, counterpart_id, item_key, plan_update, remember, result_of
@@ -18,7 +17,7 @@ from shared.events import ApplyResult, ItemDelta
 
 
 class Undeliverable(CrmError):
-    """A delta that cannot be written however often it is retried (no owner, conflicts that never settle)."""
+    """A delta that cannot be written however often it is retried (no owner, a record that never settles)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(422, None, message)
@@ -30,13 +29,8 @@ class Outcome:
     crm_id: str | None
     written: dict[str, Any] = field(default_factory=dict)
     version: str | None = None
-    conflicts: dict[str, Any] = field(default_factory=dict)
+    superseded: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
-
-
-def _modified(row: dict[str, Any]) -> datetime | None:
-    raw = row.get("modifiedon")
-    return datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if raw else None
 
 
 def _fields(snapshot: dict[str, Any] | None) -> dict[str, Any]:
@@ -89,7 +83,6 @@ class CrmWriter:
         if crm_id is None and delta.op != "create":
             return Outcome("skipped", None, note="the item is not linked to a CRM record")
         snapshot = await self.state.snapshot(spec.name, crm_id) if crm_id else None
-        base = {**applied.written, **_fields(snapshot)}
         # First attempt against what we last saw (no read); a 412 means CRM moved on: read and decide again.
         row: dict[str, Any] | None = None
         etag = f'W/"{snapshot[VERSION]}"' if snapshot and snapshot.get(VERSION) else None
@@ -106,7 +99,10 @@ class CrmWriter:
                 crm_id, row, etag = crm_id or counterpart_id(str(delta.mailbox), str(delta.exchange_id)), None, None
                 continue  # it exists already (a replayed create): update it instead
             current = canonical_fields(spec, row) if row else _fields(snapshot)
-            plan = plan_update(delta, current, _modified(row) if row else None, base, applied.events)
+            plan = plan_update(delta, current, applied.events)
+            if row is None and (plan.superseded or plan.action == "noop"):
+                etag = None  # the snapshot alone cannot tell "changed in CRM" or "already there": read the row
+                continue
             if plan.action != "write":
                 return await self._finish(spec, delta, crm_id, plan, None)
             # Announced before the write, so a capture polling in between recognises its values.
@@ -135,7 +131,7 @@ class CrmWriter:
             await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields))
             await self.state.store_snapshot(spec.name, crm_id, {**plan.fields, VERSION: version}, replace=False)
         await self._link(spec, delta, crm_id)
-        return Outcome(result_of(plan), crm_id, plan.fields, version, plan.conflicts)
+        return Outcome(result_of(plan), crm_id, plan.fields, version, plan.superseded)
 
     async def _create(self, spec: EntitySpec, delta: ItemDelta, crm_id: str | None) -> Outcome | None:
         """POST the counterpart owned by the delta's mailbox user; None when it already exists."""

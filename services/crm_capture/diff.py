@@ -33,6 +33,7 @@ class Change:
     version: str | None
     origin: Origin = "user"
     occurred_at: str | None = None  # the row's modifiedon, canonical; None for deletes
+    previous: dict[str, Any] = field(default_factory=dict)  # each changed field's value in the last snapshot
 
 
 @dataclass(frozen=True)
@@ -64,36 +65,30 @@ def _fields(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def diff_row(
-    spec: EntitySpec,
-    previous: Snapshot | None,
-    row: Row,
-    owner_mailbox: str | None,
-    fieldsync_user: str | None,
-    echo: Echo | None,
+    spec: EntitySpec, previous: Snapshot | None, row: Row, owner_mailbox: str | None, echo: Echo | None
 ) -> Diff:
     """Compare a live row with its last snapshot.
 
     - no snapshot: a create with every field;
-    - otherwise only the fields whose canonical value differs; an owner or statecode change sends
-      every field (for a new owner's mailbox it is a create) with previous_owner_mailbox in context;
+    - otherwise only the fields whose canonical value differs, each with its snapshot value (`previous`);
+      an owner or statecode change sends every field (for a new owner's mailbox it is a create) with
+      previous_owner_mailbox in context;
     - echo: an applier records what it is about to write (version unknown) and then the version it
-      produced. When the row is at that version, or was last modified by the fieldsync user, the
-      fields holding exactly what fieldsync wrote are dropped; what is left at the recorded version
-      is a user change, otherwise it is marked origin "fieldsync".
+      produced. While the echo's version is unknown or is the row's, the fields holding exactly what
+      fieldsync wrote are dropped, and what is left is a change made by someone else. Who the row says
+      made the change never counts: a person's change made with fieldsync's credentials is a change
+      (sync-semantics 7), and an echo that slips through is recognised by value at the merge point.
     """
     current = snapshot_of(spec, row, owner_mailbox)
     fields = _fields(current)
     context: dict[str, Any] = {"ownerid": current[OWNER], "owner_mailbox": owner_mailbox, "statecode": current[STATE]}
     version = current[VERSION]
     occurred_at = canonical_datetime(row.get("modifiedon"))
-    by_fieldsync = fieldsync_user is not None and _id(row.get("_modifiedby_value")) == _id(fieldsync_user)
-    at_echo_version = echo is not None and echo.version is not None and echo.version == version
-    applies = echo is not None and (at_echo_version or by_fieldsync)
-    origin: Origin = "fieldsync" if by_fieldsync and not at_echo_version else "user"
+    applies = echo is not None and (echo.version is None or echo.version == version)
     if previous is None:
-        if applies:
+        if applies and echo is not None and all(fields.get(k) == v for k, v in echo.values.items()):
             return Diff(None, current)  # fieldsync created this row and has not stored its snapshot yet
-        return Diff(Change("create", fields, context, version, origin, occurred_at), current)
+        return Diff(Change("create", fields, context, version, "user", occurred_at), current)
     changed = {key: value for key, value in fields.items() if key not in previous or previous[key] != value}
     echoed: set[str] = set()
     if echo is not None and applies:
@@ -104,10 +99,15 @@ def diff_row(
     if owner_changed:
         context["previous_owner_mailbox"] = previous.get(OWNER_MAILBOX)
     if owner_changed or state_changed:
-        return Diff(Change("update", fields, context, version, origin, occurred_at), current)
+        return Diff(Change("update", fields, context, version, "user", occurred_at, _before(previous, fields)), current)
     if not changed:
         return Diff(None, current)
-    return Diff(Change("update", changed, context, version, origin, occurred_at), current)
+    return Diff(Change("update", changed, context, version, "user", occurred_at, _before(previous, changed)), current)
+
+
+def _before(previous: Snapshot, changed: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot's value of each changed field it holds: what this side held before the change."""
+    return {key: previous[key] for key in changed if key in previous}
 
 
 def _state_echoed(spec: EntitySpec, echoed: set[str]) -> bool:
@@ -148,5 +148,6 @@ def to_event(
         changed=change.changed,
         origin=change.origin,
         version=change.version,
+        previous=change.previous,
         context=change.context,
     )

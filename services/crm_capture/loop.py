@@ -51,7 +51,6 @@ class CaptureLoop:
     producer: AIOKafkaProducer
     owners: OwnerMailboxes
     specs: list[EntitySpec]
-    fieldsync_user: str | None
     poll_interval_s: float = 1.0
     backoff_cap_s: float = 30.0
     clock: Callable[[], datetime] = _now
@@ -85,7 +84,7 @@ class CaptureLoop:
             previous = await self.state.snapshot(spec.name, crm_id)
             mailbox = await self.owners.mailbox(row.get("_ownerid_value"))
             echo = await self.state.echo(spec.name, crm_id)
-            result = diff_row(spec, previous, row, mailbox, self.fieldsync_user, echo)
+            result = diff_row(spec, previous, row, mailbox, echo)
             pending.append((crm_id, result.change, result.snapshot, previous))
         for crm_id in page.deleted:
             previous = await self.state.snapshot(spec.name, crm_id)

@@ -13,7 +13,7 @@ from services.crm_capture.owners import OwnerMailboxes
 from services.crm_capture.settings import CrmCaptureSettings
 from services.crm_capture.state import CrmState
 from shared.catalogue import load_catalogue
-from shared.clients.crm import CrmClient, CrmError
+from shared.clients.crm import CrmClient
 from shared.kafka import make_producer
 from shared.runtime import serve
 from shared.settings import refuse_placeholders
@@ -21,19 +21,8 @@ from shared.settings import refuse_placeholders
 log = logging.getLogger("fieldsync.crm_capture")
 
 
-async def fieldsync_user(settings: CrmCaptureSettings, client: CrmClient) -> str | None:
-    """The configured application user, or the one the Web API says we are (None if it cannot say)."""
-    if settings.crm_fieldsync_user_id:
-        return settings.crm_fieldsync_user_id.lower()
-    try:
-        return await client.who_am_i()
-    except CrmError as exc:
-        log.warning("WhoAmI failed (%s): echo detection relies on snapshots and echo versions only", exc)
-        return None
-
-
 def build_loop(
-    settings: CrmCaptureSettings, client: CrmClient, redis: Redis, producer: AIOKafkaProducer, user: str | None
+    settings: CrmCaptureSettings, client: CrmClient, redis: Redis, producer: AIOKafkaProducer
 ) -> CaptureLoop:
     catalogue = load_catalogue()
     specs = []
@@ -48,7 +37,6 @@ def build_loop(
         producer=producer,
         owners=OwnerMailboxes(client),
         specs=specs,
-        fieldsync_user=user,
         poll_interval_s=settings.crm_capture_poll_interval_s,
         backoff_cap_s=settings.crm_capture_backoff_max_s,
     )
@@ -62,8 +50,7 @@ async def run(settings: CrmCaptureSettings, stop: asyncio.Event) -> None:
     producer = make_producer(settings)
     await producer.start()
     try:
-        user = await fieldsync_user(settings, client)
-        loop = build_loop(settings, client, redis, producer, user)
+        loop = build_loop(settings, client, redis, producer)
         log.info("crm_capture started: entities=%s", ",".join(s.name for s in loop.specs))
         await loop.run(stop)
     finally:

@@ -10,5 +10,3 @@ class CrmCaptureSettings(BusSettings, CrmSettings):
     crm_capture_entities: list[str] = ["contact", "appointment", "task"]
     crm_capture_poll_interval_s: float = 1.0
     crm_capture_backoff_max_s: float = 30.0
-    # The application user fieldsync writes as (rows it modified are its own echo); empty = ask WhoAmI.
-    crm_fieldsync_user_id: str | None = None

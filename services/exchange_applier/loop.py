@@ -12,6 +12,7 @@ from services.exchange_applier.writer import ExchangeWriter, Outcome
 from shared.clients.exchange_errors import ExchangeError, Transient
 from shared.delivery import DeliveryLoop
 from shared.events import DeltaApplied, ItemDelta
+from shared.update_plan import superseded_note
 
 SERVICE = "exchange_applier"
 
@@ -48,7 +49,7 @@ class ExchangeTarget:
             exchange_id=outcome.exchange_id,
             written=outcome.written,
             written_version=outcome.version,
-            error=f"conflicts kept Exchange values: {outcome.conflicts}" if outcome.conflicts else outcome.note,
+            error=superseded_note(outcome.superseded) or outcome.note,
         )
 
 

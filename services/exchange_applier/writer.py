@@ -41,7 +41,7 @@ class Outcome:
     exchange_id: str | None = None
     written: dict[str, Any] = field(default_factory=dict)
     version: str | None = None
-    conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    superseded: dict[str, dict[str, Any]] = field(default_factory=dict)
     note: str | None = None
 
 
@@ -170,14 +170,13 @@ class ExchangeWriter:
             if item is None or exchange_id is None:  # unlinked, or deleted in the mailbox: create it
                 return await self._create(delta)
             current = exchange_fields.to_canonical(entity, item.attributes)
-            base = fields_of(await self.state.snapshot(mailbox, exchange_id) or {})
-            plan = plan_update(delta, current, item.last_modified, base, events)
+            plan = plan_update(delta, current, events)
             write = exchange_fields.to_exchange(entity, plan.fields, item.attributes)
             if plan.action != "write" or not write.attributes:
                 if delta.crm_id:  # link the pair even when nothing had to be written
                     await self.state.link(entity, delta.crm_id, mailbox, exchange_id)
                 return Outcome(result_of(plan) if plan.action != "write" else "skipped", exchange_id,
-                               conflicts=plan.conflicts, version=item.changekey)
+                               superseded=plan.superseded, version=item.changekey)
             try:
                 version = await self._call(
                     self.client.update, mailbox, entity, exchange_id, item.changekey, write.attributes
@@ -191,7 +190,7 @@ class ExchangeWriter:
             written = {k: merged[k] for k in plan.fields if k in merged}
             await self.state.record_write(mailbox, exchange_id, entity=entity, crm_id=delta.crm_id,
                                           written=written, version=version, replace_snapshot=False)
-            return Outcome(result_of(plan), exchange_id, written, version, plan.conflicts)
+            return Outcome(result_of(plan), exchange_id, written, version, plan.superseded)
         raise ExchangeError(f"the item kept changing: {self.conflict_retries} stale ChangeKey answers in a row")
 
     async def _update_as_last_seen(
@@ -208,8 +207,8 @@ class ExchangeWriter:
         version, base = snapshot.get(VERSION), fields_of(snapshot)
         if not version or any(key not in base for key in delta.changed):
             return None
-        plan = plan_update(delta, base, None, base, events)
-        if plan.action != "write":  # "already there" needs the item itself to confirm it
+        plan = plan_update(delta, base, events)
+        if plan.action != "write" or plan.superseded:  # "already there" or "changed" need the item to confirm
             return None
         write = exchange_fields.to_exchange(delta.entity, plan.fields)
         if not self_contained(delta.entity, plan.fields, write.attributes):
@@ -225,4 +224,4 @@ class ExchangeWriter:
         await self.state.record_write(mailbox, exchange_id, entity=delta.entity, crm_id=delta.crm_id,
                                       written=written, version=changekey, replace_snapshot=False,
                                       exact=snapshot.get(EXACT) == version)  # exact before: exact after
-        return Outcome(result_of(plan), exchange_id, written, changekey, plan.conflicts)
+        return Outcome(result_of(plan), exchange_id, written, changekey, plan.superseded)

@@ -44,6 +44,7 @@ class Change:
     context: dict[str, Any]
     version: str | None
     occurred_at: datetime | None = None  # LastModifiedTime; None for deletes
+    previous: dict[str, Any] = field(default_factory=dict)  # each changed field's value in the last snapshot
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,10 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
     categories_changed = CATEGORIES in previous and sorted(previous[CATEGORIES] or []) != sorted(current[CATEGORIES])
     if not changed and not categories_changed:
         return Diff(None, current)
-    return Diff(Change("update", changed, _context(current), observed.version, observed.modified_at), current)
+    before = {key: previous[key] for key in changed if key in previous}
+    return Diff(
+        Change("update", changed, _context(current), observed.version, observed.modified_at, before), current
+    )
 
 
 def known_version(previous: Snapshot | None, changekey: str | None) -> bool:
@@ -147,5 +151,6 @@ def to_event(
         exchange_id=exchange_id,
         changed=change.changed,
         version=change.version,
+        previous=change.previous,
         context=change.context,
     )

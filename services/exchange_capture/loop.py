@@ -22,6 +22,7 @@ from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState
 from shared.clients.exchange_errors import NoMailbox
 from shared.delivery import backoff_delay
 from shared.kafka import encode
+from shared.links import merge_key
 
 log = logging.getLogger("fieldsync.exchange_capture")
 
@@ -170,7 +171,8 @@ class CaptureLoop:
             crm_id = link[1] if link and link[0] == entity else None
             event = to_event(change, entity, mailbox, exchange_id, crm_id,
                              event_id=self.new_id(), now=self.clock(), position=position)
-            key = topics.exchange_item_key(mailbox, exchange_id)
+            # Keyed by the CRM record it is (or would be) linked to: both sides of a pair on one partition.
+            key = merge_key(entity, crm_id, mailbox, exchange_id)
             acks.append(await self.producer.send(topics.EXCHANGE_CHANGES.full_name, encode(event), key=key))
         await asyncio.gather(*acks)  # the broker acked every event of this page
         for exchange_id, _, snapshot, previous in pending:

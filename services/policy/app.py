@@ -118,14 +118,15 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
 
     async def decide_and_publish(event: Any) -> None:
         try:
-            outgoing = await handler.on_change(event.message.value)
+            planned = await handler.on_change(event.message.value)
         except InvalidEvent as exc:
             await dead_letter(event, str(exc))
             return
-        for item in outgoing:
+        for item in planned.outgoing:
             # Wait for each ack: the event is acked only after every output is on the broker. A retried step
             # may publish some outputs twice: their ids derive from the change, the appliers drop repeats.
             await (await outputs[item.topic.full_name].send(key=item.key.encode(), value=encode(item.event)))
+        await handler.commit(planned)  # the merge state moves on only once its events are on the broker
 
     async def switch(event: Any) -> None:
         try:

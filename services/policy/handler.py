@@ -12,19 +12,24 @@ change decides the same way: the categories it carries say the same).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
+from services.policy.agreed import AgreedValues
 from services.policy.decide import decide
 from services.policy.plan import Outgoing, plan
+from services.policy.reconcile import Reconciled, conflict_records, pairs_of, reconcile
 from services.policy.verdict import Facts
 from shared import redis_keys
 from shared.catalogue import Catalogue
-from shared.events import TRACKABLE, ItemChanged, Policy, PolicyChanged
+from shared.clients import exchange_fields
+from shared.events import TRACKABLE, ConflictRecord, ItemChanged, Policy, PolicyChanged, System
 from shared.policy_store import PolicyStore
 
 
@@ -43,10 +48,29 @@ def _decode_hash(raw: dict[Any, Any]) -> dict[str, Any]:
     return values
 
 
+class ConflictSink(Protocol):
+    """Where conflicts are recorded (shared.conflict_log.ConflictLog): queued into the change's transaction."""
+
+    def queue(self, pipe: Pipeline, records: Sequence[ConflictRecord]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What one change leads to: the events to publish, then (commit) the merge state and conflicts to store."""
+
+    outgoing: tuple[Outgoing, ...]
+    reconciled: Reconciled | None = None
+    conflicts: tuple[ConflictRecord, ...] = ()
+
+
 class PolicyHandler:
-    def __init__(self, redis: Redis, catalogue: Catalogue, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, redis: Redis, catalogue: Catalogue, clock: Callable[[], datetime], conflicts: ConflictSink
+    ) -> None:
         self.redis = redis
         self.store = PolicyStore(redis)
+        self.agreed = AgreedValues(redis)
+        self.conflicts = conflicts
         self.catalogue = catalogue
         self.clock = clock
         self.policy: Policy | None = None
@@ -76,8 +100,11 @@ class PolicyHandler:
             raise InvalidEvent(f"invalid PolicyChanged: {exc}") from exc
         return await self.refresh()
 
-    async def on_change(self, raw: bytes | None) -> tuple[Outgoing, ...]:
-        """One ItemChanged: the deltas and the decision to publish. Raises InvalidEvent."""
+    async def on_change(self, raw: bytes | None) -> Planned:
+        """One ItemChanged: the deltas and the decision to publish, and what to commit after. Raises InvalidEvent.
+
+        The merge point (reconcile.py) runs here: both sides' changes of one pair arrive on one partition (the
+        captures key them alike, shared.links), so this worker decides them one after another."""
         try:
             change = ItemChanged.model_validate_json(raw or b"")
         except ValidationError as exc:
@@ -96,7 +123,24 @@ class PolicyHandler:
                 await self.redis.set(key, f"{change.entity}:{change.crm_id}")
             else:
                 await self.redis.delete(key)
-        return plan(change, decision, policy.version, now)
+        rule = policy.conflict_rule(change.entity)
+        states = await self.agreed.load(pairs_of(change, decision))
+        reconciled = reconcile(change, decision, states, rule, _stored_as(change.entity))
+        records = conflict_records(change, reconciled, rule, policy.version, now)
+        return Planned(plan(change, reconciled.decision, policy.version, now), reconciled, tuple(records))
+
+    async def commit(self, planned: Planned) -> None:
+        """After the change's events were published: its pairs' new state and its conflicts, in one transaction.
+
+        A crash before this replays the change against the old state, which plans the same events (the
+        appliers drop the repeats); after it, a replay finds its values agreed and plans nothing new."""
+        if planned.reconciled is None:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            self.agreed.queue(pipe, planned.reconciled.updates, planned.reconciled.fresh)
+            if planned.conflicts:
+                self.conflicts.queue(pipe, planned.conflicts)
+            await pipe.execute()
 
     async def facts(self, change: ItemChanged) -> Facts:
         """Links, last known values on both sides (snapshots are JSON per field in a hash), untracked marks."""
@@ -118,6 +162,15 @@ class PolicyHandler:
             marks = await self.redis.mget([redis_keys.untracked(m, x) for m, x in items.items()])
             untracked = frozenset(m for m, mark in zip(items, marks, strict=True) if mark is not None)
         return Facts(links=links, crm_values=crm_values, exchange_values=exchange_values, untracked=untracked)
+
+
+def _stored_as(entity: str) -> Callable[[System, str, Any], Any]:
+    """How each side stores a value of this entity's fields: Exchange keeps some lossily, CRM as written."""
+
+    def stored_as(side: System, key: str, value: Any) -> Any:
+        return exchange_fields.stored_as(entity, key, value) if side == "exchange" else value
+
+    return stored_as
 
 
 def _text(value: Any) -> str:

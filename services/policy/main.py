@@ -13,6 +13,7 @@ from services.policy.app import PolicyApp, create_app
 from services.policy.handler import PolicyHandler
 from services.policy.settings import PolicySettings
 from shared.catalogue import load_catalogue
+from shared.conflict_log import ConflictLog
 
 
 def utc_now() -> datetime:
@@ -25,7 +26,8 @@ def build(settings: PolicySettings | None = None) -> PolicyApp:
     # faust keeps its worker state under the data folder and fails on start when the folder is missing.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     redis = Redis.from_url(settings.redis_url)
-    handler = PolicyHandler(redis, load_catalogue(), utc_now)
+    conflicts = ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s)
+    handler = PolicyHandler(redis, load_catalogue(), utc_now, conflicts)
     return create_app(settings, handler)
 
 

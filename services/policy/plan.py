@@ -50,7 +50,8 @@ def delta_for(change: ItemChanged, target: TargetDecision, policy_version: int, 
     assert target.op is not None  # only writes are planned
     if target.target == "crm":
         topic, key = topics.DELTAS_CRM, crm_key(change)
-        mailbox, exchange_id = change.mailbox, change.exchange_id
+        # A write-back to CRM (a CRM change that lost a conflict) names the mailbox of the pair it came from.
+        mailbox, exchange_id = target.mailbox or change.mailbox, target.exchange_id or change.exchange_id
     else:
         mailbox = target.mailbox or ""
         topic, key = topics.DELTAS_EXCHANGE, exchange_key(change, mailbox, target.exchange_id)
@@ -73,6 +74,7 @@ def delta_for(change: ItemChanged, target: TargetDecision, policy_version: int, 
         decided_at=now,
         source_version=change.version,
         keep_item=target.keep_item,
+        expected=dict(target.expected),
     )
     return Outgoing(topic, key, delta)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shared.settings import BusSettings
+from shared.settings import BusSettings, ConflictLogSettings
 
 
-class PolicySettings(BusSettings):
+class PolicySettings(BusSettings, ConflictLogSettings):
     # The consumer group (faust app id) every policy worker shares.
     policy_group_id: str = "fieldsync-policy"
     # faust's web server (worker stats) is off by default; when on, it listens on this port.

@@ -56,6 +56,8 @@ class TargetDecision:
     exchange_id: str | None = None
     note: str | None = None  # why a delete or a write was withheld, for explain
     keep_item: bool = False  # with op "delete": only the link goes, the mailbox keeps its item
+    # Per field, what the target is believed to hold (merge.py): the write of that field is guarded by it.
+    expected: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def effect(self) -> Effect | None:

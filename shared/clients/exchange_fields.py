@@ -279,6 +279,18 @@ def to_canonical(entity: str, attrs: Attrs) -> dict[str, Any]:
     return {key: codec.read(attrs) for key, codec in CODECS[entity].items()}
 
 
+def stored_as(entity: str, key: str, value: Any) -> Any:
+    """The canonical value Exchange holds once `value` is written to field `key` (some are kept lossily, e.g.
+    task dates are date-only); the value itself where the field is not written or cannot take it."""
+    codec = CODECS.get(entity, {}).get(key)
+    if codec is None or codec.write is None:
+        return value
+    try:
+        return codec.read(codec.write(value, {}))
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
+        return value
+
+
 def to_exchange(entity: str, changed: Mapping[str, Any], current: Attrs | None = None) -> ExchangeWrite:
     """The attributes to write for `changed`; `current` holds the item's indexed containers to merge into."""
     merged: dict[str, Any] = dict(current or {})

@@ -83,7 +83,6 @@ def capture_settings(urls: CrmSandboxUrls, kafka_bootstrap: str, redis_url: str)
         crm_token_url=urls.token_url,
         crm_capture_entities=["contact", "task"],
         crm_capture_poll_interval_s=0.05,
-        crm_fieldsync_user_id=urls.application_user_id,
     )
 
 

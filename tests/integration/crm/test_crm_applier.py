@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -56,9 +55,11 @@ async def test_a_delta_is_written_and_a_replay_changes_nothing(
     assert (await crm_client.get("contacts", crm_id))["versionnumber"] == row["versionnumber"]
 
 
-async def test_a_stale_etag_is_reread_and_the_later_change_wins(
+async def test_a_stale_etag_is_reread_and_a_field_changed_in_crm_meanwhile_is_superseded(
     applier: CrmApplierSettings, crm_user: CrmUser, crm_client: CrmClient, producer: AIOKafkaProducer, read_topic: Any
 ) -> None:
+    """The merge point expected CRM to hold A/N; a person changed jobtitle to B meanwhile: that field is left for
+    the merge point to decide (CRM's capture reports B), the other one is written."""
     applied = await read_topic(topics.APPLIED.full_name)
     row = await crm_user.client.create("contacts", {"lastname": "Race", "jobtitle": "A", "nickname": "N"})
     crm_id = row["contactid"]
@@ -67,26 +68,30 @@ async def test_a_stale_etag_is_reread_and_the_later_change_wins(
         await CrmState(redis).store_snapshot("contact", crm_id, snapshot_of(CONTACT, row, crm_user.email))
     finally:
         await redis.aclose()
-    changed = await crm_user.client.update("contacts", crm_id, {"jobtitle": "B"})  # the etag we hold is stale now
-    modified = datetime.fromisoformat(changed["modifiedon"].replace("Z", "+00:00"))
+    await crm_user.client.update("contacts", crm_id, {"jobtitle": "B"})  # the etag we hold is stale now
 
-    older = make_delta(
-        crm_id=crm_id, occurred_at=modified - timedelta(minutes=5), changed={"jobtitle": "E", "nickname": "EN"}
+    guarded = make_delta(
+        crm_id=crm_id, changed={"jobtitle": "E", "nickname": "EN"}, expected={"jobtitle": "A", "nickname": "N"}
     )
-    await send(producer, older)
-    [outcome] = await result_of(applied, older)
-    assert outcome.result == "conflict_resolved" and outcome.changed == {"nickname": "EN"}
+    await send(producer, guarded)
+    [outcome] = await result_of(applied, guarded)
+    assert outcome.result == "superseded" and outcome.changed == {"nickname": "EN"}
     assert "jobtitle" in (outcome.error or "")
     row = await crm_client.get("contacts", crm_id)
     assert (row["jobtitle"], row["nickname"]) == ("B", "EN")
 
-    changed = await crm_user.client.update("contacts", crm_id, {"jobtitle": "C"})
-    modified = datetime.fromisoformat(changed["modifiedon"].replace("Z", "+00:00"))
-    newer = make_delta(crm_id=crm_id, occurred_at=modified + timedelta(seconds=1), changed={"jobtitle": "E2"})
-    await send(producer, newer)
-    [outcome] = await result_of(applied, newer)
+    await crm_user.client.update("contacts", crm_id, {"jobtitle": "C"})
+    current = make_delta(crm_id=crm_id, changed={"jobtitle": "E2"}, expected={"jobtitle": "C"})
+    await send(producer, current)
+    [outcome] = await result_of(applied, current)
     assert outcome.result == "applied"
     assert (await crm_client.get("contacts", crm_id))["jobtitle"] == "E2"
+
+    unguarded = make_delta(crm_id=crm_id, changed={"jobtitle": "E3"})  # a one-way field: written over anything
+    await send(producer, unguarded)
+    [outcome] = await result_of(applied, unguarded)
+    assert outcome.result == "applied"
+    assert (await crm_client.get("contacts", crm_id))["jobtitle"] == "E3"
 
 
 async def test_a_create_makes_an_owned_linked_counterpart_and_a_delete_removes_it(

@@ -59,7 +59,6 @@ async def test_capture_process_publishes_and_stops_cleanly_on_sigterm(
         kafka_bootstrap,
         redis_url,
         FIELDSYNC_CRM_CAPTURE_POLL_INTERVAL_S="0.05",
-        FIELDSYNC_CRM_FIELDSYNC_USER_ID=crm_sandbox.application_user_id,
     )
     try:
         crm_id = (await crm_user.client.create("contacts", {"lastname": f"P-{uuid.uuid4().hex[:6]}"}))["contactid"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -180,23 +180,27 @@ async def test_a_create_replayed_after_a_crash_before_its_records_adopts_the_ite
     assert await state.linked_exchange("task", str(create.crm_id), user.address) == first.exchange_id
 
 
-@pytest.mark.parametrize(("crm_later", "expected_location"), [(False, "Edited in Outlook"), (True, "Room 7")])
-async def test_concurrent_exchange_edit_is_resolved_latest_wins(
+@pytest.mark.parametrize(("guarded", "expected_location"), [(True, "Edited in Outlook"), (False, "Room 7")])
+async def test_a_field_edited_in_outlook_meanwhile_is_superseded_when_guarded(
     applier: None, producer: AIOKafkaProducer, read_topic: Any, ews: ExchangeClient, user: UserMailbox,
-    crm_later: bool, expected_location: str,
+    guarded: bool, expected_location: str,
 ) -> None:
+    """The merge point expected the location it created; the user edited it in Outlook meanwhile: that field is
+    left for the merge point (the capture reports the edit), the others are written. Unguarded (a one-way
+    field), the write goes over the edit."""
     applied = await read_topic(topics.APPLIED.full_name)
     create = make_delta(user.address, "appointment", APPOINTMENT)
     await send(producer, create)
     [created] = await result_for(applied, create)
     item = await user.get("appointment", str(created.exchange_id))
     await user.update(item, location="Edited in Outlook")  # fieldsync's ChangeKey is stale from here on
-    occurred = datetime.now(UTC) + (timedelta(minutes=5) if crm_later else -timedelta(hours=1))
+    expected = {"location": APPOINTMENT["location"], "subject": APPOINTMENT["subject"]} if guarded else {}
     update = make_delta(user.address, "appointment", {"location": "Room 7", "subject": "Moved"}, op="update",
-                        crm_id=create.crm_id, occurred_at=occurred)
+                        crm_id=create.crm_id, expected=expected)
     await send(producer, update)
     [result] = await result_for(applied, update)
-    assert result.result == ("applied" if crm_later else "conflict_resolved")
+    assert result.result == ("superseded" if guarded else "applied")
+    assert result.changed.keys() == ({"subject"} if guarded else {"location", "subject"})
     now = await ews.get_item(user.address, "appointment", str(created.exchange_id))
     assert now is not None
     values = exchange_fields.to_canonical("appointment", now.attributes)

@@ -1,4 +1,4 @@
-"""apply: validation, idempotency, latest-wins conflicts (tie to CRM), results and DeltaApplied timings."""
+"""apply: validation, idempotency, results and DeltaApplied timings (the guarded update rule: shared.update_plan)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from services.crm_applier.apply import (
     applied_event,
     counterpart_id,
     item_key,
-    plan_update,
     remember,
     result_of,
     validate,
@@ -45,53 +44,6 @@ def delta(**overrides: Any) -> ItemDelta:
     return ItemDelta(**values)
 
 
-LATER, EARLIER, SAME = T0 + timedelta(minutes=1), T0 - timedelta(minutes=1), T0
-KNOWN = {"jobtitle": "Analyst", "nickname": None}
-
-
-@pytest.mark.parametrize(
-    ("current", "modified", "base", "action", "fields", "conflicts"),
-    [
-        # CRM still holds what we knew: write both
-        (KNOWN, LATER, KNOWN, "write", {"jobtitle", "nickname"}, set()),
-        # CRM already holds the delta's value: nothing to write for that field
-        ({"jobtitle": "Engineer", "nickname": None}, LATER, KNOWN, "write", {"nickname"}, set()),
-        ({"jobtitle": "Engineer", "nickname": "Ada"}, LATER, KNOWN, "noop", set(), set()),
-        # CRM changed the field after the source change: keep CRM, record the conflict
-        ({"jobtitle": "Boss", "nickname": None}, LATER, KNOWN, "write", {"nickname"}, {"jobtitle"}),
-        # a tie goes to CRM
-        ({"jobtitle": "Boss", "nickname": None}, SAME, KNOWN, "write", {"nickname"}, {"jobtitle"}),
-        # CRM changed it before the source change: the later change (the delta) wins
-        ({"jobtitle": "Boss", "nickname": None}, EARLIER, KNOWN, "write", {"jobtitle", "nickname"}, set()),
-        # nothing known about the field: no evidence of a CRM change, the delta is written
-        ({"jobtitle": "Boss", "nickname": None}, LATER, {}, "write", {"jobtitle", "nickname"}, set()),
-        # every field in conflict: nothing written
-        ({"jobtitle": "Boss", "nickname": "Dee"}, LATER, KNOWN, "noop", set(), {"jobtitle", "nickname"}),
-        # the row's time is unknown (first attempt against the snapshot): write
-        ({"jobtitle": "Boss", "nickname": None}, None, KNOWN, "write", {"jobtitle", "nickname"}, set()),
-    ],
-)
-def test_plan_update_table(
-    current: dict[str, Any],
-    modified: datetime | None,
-    base: dict[str, Any],
-    action: str,
-    fields: set[str],
-    conflicts: set[str],
-) -> None:
-    plan = plan_update(delta(), current, modified, base, [])
-    assert (plan.action, set(plan.fields), set(plan.conflicts)) == (action, fields, conflicts)
-    assert all(plan.fields[k] == delta().changed[k] for k in plan.fields)
-    for key in plan.conflicts:
-        assert plan.conflicts[key] == {"crm": current[key], "exchange": delta().changed[key]}
-
-
-def test_a_replayed_delta_changes_nothing() -> None:
-    assert plan_update(delta(), KNOWN, LATER, KNOWN, ["d0", "d1"]) == Plan("duplicate")
-    # applying again after the write: CRM holds the values, nothing to write
-    assert plan_update(delta(event_id="d2"), delta().changed, LATER, KNOWN, ["d1"]).action == "noop"
-
-
 def test_remember_is_bounded_and_keeps_the_newest() -> None:
     events: list[str] = []
     for n in range(APPLIED_EVENTS_KEPT + 10):
@@ -105,8 +57,8 @@ def test_remember_is_bounded_and_keeps_the_newest() -> None:
     [
         (Plan("duplicate"), "duplicate"),
         (Plan("write", {"a": 1}), "applied"),
-        (Plan("write", {"a": 1}, {"b": {}}), "conflict_resolved"),
-        (Plan("noop", {}, {"b": {}}), "conflict_resolved"),
+        (Plan("write", {"a": 1}, {"b": {}}), "superseded"),
+        (Plan("noop", {}, {"b": {}}), "superseded"),
         (Plan("noop"), "skipped"),
     ],
 )

@@ -70,24 +70,23 @@ ALL_CONTACT_FIELDS = {pair.key for pair in CONTACT.fields}
             {"nickname"},
             "user",
         ),
-        # the applier recorded what it is about to write (no version yet): dropped when fieldsync wrote the row
-        (
-            edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC),
-            Echo(None, {"jobtitle": "Engineer"}),
-            None,
-            set(),
-            None,
-        ),
-        # ... but not when a user wrote the same value
-        (edit(jobtitle="Engineer"), Echo(None, {"jobtitle": "Engineer"}), "update", {"jobtitle"}, "user"),
+        # the applier recorded what it is about to write (no version yet): the fields holding it are dropped,
+        # whoever the row says modified it
+        (edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC), Echo(None, {"jobtitle": "Engineer"}), None, set(),
+         None),
+        (edit(jobtitle="Engineer"), Echo(None, {"jobtitle": "Engineer"}), None, set(), None),
+        # ... and another field changed meanwhile is a change
+        (edit(jobtitle="Engineer", nickname="C"), Echo(None, {"jobtitle": "Engineer"}), "update", {"nickname"}, "user"),
         # an older echo does not hide a newer change
         (edit(jobtitle="Engineer"), Echo("10", {"jobtitle": "Engineer"}), "update", {"jobtitle"}, "user"),
-        # written by the fieldsync user without a matching echo record: marked as fieldsync's
-        (edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC), None, "update", {"jobtitle"}, "fieldsync"),
+        # made with fieldsync's credentials but not what fieldsync wrote: a person's change, it syncs
+        (edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC), None, "update", {"jobtitle"}, "user"),
+        (edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC), Echo("10", {"jobtitle": "X"}), "update",
+         {"jobtitle"}, "user"),
     ],
 )
 def test_diff_table(row: dict[str, Any], echo: Echo | None, op: str | None, keys: set[str], origin: str | None) -> None:
-    result = diff_row(CONTACT, seen(), row, "a@x", FIELDSYNC, echo)
+    result = diff_row(CONTACT, seen(), row, "a@x", echo)
     assert result.snapshot == snapshot_of(CONTACT, row, "a@x")
     if op is None:
         assert result.change is None
@@ -96,24 +95,33 @@ def test_diff_table(row: dict[str, Any], echo: Echo | None, op: str | None, keys
     assert (result.change.op, set(result.change.changed), result.change.origin) == (op, keys, origin)
     assert result.change.version == "11"
     assert result.change.context["ownerid"] == row["_ownerid_value"]
+    snapshot = seen()
+    assert result.change.previous == {k: snapshot[k] for k in result.change.changed if k in snapshot}
 
 
 def test_first_sight_is_a_create_with_every_field() -> None:
-    change = diff_row(CONTACT, None, BASE_ROW, "a@x", FIELDSYNC, None).change
+    change = diff_row(CONTACT, None, BASE_ROW, "a@x", None).change
     assert change is not None and change.op == "create"
     assert set(change.changed) == ALL_CONTACT_FIELDS
     assert change.context == {"ownerid": OWNER, "owner_mailbox": "a@x", "statecode": 0}
 
 
 def test_first_sight_of_fieldsync_own_create_is_dropped() -> None:
-    assert diff_row(CONTACT, None, BASE_ROW, "a@x", FIELDSYNC, Echo("10", {})).change is None
-    by_fieldsync = {**BASE_ROW, "_modifiedby_value": FIELDSYNC}
-    assert diff_row(CONTACT, None, by_fieldsync, "a@x", FIELDSYNC, Echo(None, {})).change is None
-    assert diff_row(CONTACT, None, BASE_ROW, "a@x", FIELDSYNC, Echo(None, {})).change is not None
+    assert diff_row(CONTACT, None, BASE_ROW, "a@x", Echo("10", {})).change is None
+    # announced before the POST (no version yet): dropped when the row holds what fieldsync wrote
+    assert diff_row(CONTACT, None, BASE_ROW, "a@x", Echo(None, {"jobtitle": "Analyst"})).change is None
+    assert diff_row(CONTACT, None, BASE_ROW, "a@x", Echo(None, {"jobtitle": "Other"})).change is not None
+
+
+def test_a_row_created_with_fieldsync_credentials_and_no_caller_id_is_a_create() -> None:
+    """The newcomer's contact: created with the sandbox's only credentials, no MSCRMCallerID; no echo record."""
+    by_service_principal = {**BASE_ROW, "_modifiedby_value": FIELDSYNC}
+    change = diff_row(CONTACT, None, by_service_principal, "a@x", None).change
+    assert change is not None and change.op == "create" and change.origin == "user"
 
 
 def test_owner_change_names_the_previous_mailbox() -> None:
-    change = diff_row(CONTACT, seen(), edit(_ownerid_value=OTHER_OWNER), "b@x", FIELDSYNC, None).change
+    change = diff_row(CONTACT, seen(), edit(_ownerid_value=OTHER_OWNER), "b@x", None).change
     assert change is not None
     assert change.context["owner_mailbox"] == "b@x"
     assert change.context["previous_owner_mailbox"] == "a@x"
@@ -123,8 +131,8 @@ def test_status_written_by_fieldsync_is_not_a_state_change() -> None:
     row = {"activityid": "t1", "subject": "S", "statecode": 0, "statuscode": 2, "versionnumber": 3}
     done = {**row, "statecode": 1, "statuscode": 5, "versionnumber": 4}
     echo = Echo("4", {"status": {"statecode": 1, "statuscode": 5}})
-    assert diff_row(TASK, snapshot_of(TASK, row, None), done, None, FIELDSYNC, echo).change is None
-    change = diff_row(TASK, snapshot_of(TASK, row, None), done, None, FIELDSYNC, None).change
+    assert diff_row(TASK, snapshot_of(TASK, row, None), done, None, echo).change is None
+    change = diff_row(TASK, snapshot_of(TASK, row, None), done, None, None).change
     assert change is not None and set(change.changed) == {pair.key for pair in TASK.fields if pair.crm_attributes}
 
 
@@ -137,7 +145,7 @@ def test_delete_carries_the_last_context_and_fieldsync_deletes_are_dropped() -> 
 
 
 def test_to_event_uses_modifiedon_as_occurred_at() -> None:
-    change = diff_row(CONTACT, seen(), edit(jobtitle="X"), "a@x", None, None).change
+    change = diff_row(CONTACT, seen(), edit(jobtitle="X"), "a@x", None).change
     assert change is not None
     now = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)
     event = to_event(change, "contact", "c1", event_id="e1", now=now, position="link")
@@ -164,7 +172,7 @@ def test_property_only_changed_fields_are_emitted_with_their_new_values(
     before: dict[str, Any], after: dict[str, Any]
 ) -> None:
     old_row, new_row = {**BASE_ROW, **before}, {**edit(), **after}
-    result = diff_row(CONTACT, seen(old_row), new_row, "a@x", FIELDSYNC, None)
+    result = diff_row(CONTACT, seen(old_row), new_row, "a@x", None)
     old, new = snapshot_of(CONTACT, old_row, "a@x"), snapshot_of(CONTACT, new_row, "a@x")
     expected = {k for k in ALL_CONTACT_FIELDS if old.get(k) != new.get(k)}
     if not expected:
@@ -174,4 +182,4 @@ def test_property_only_changed_fields_are_emitted_with_their_new_values(
         assert set(result.change.changed) == expected
         assert all(result.change.changed[k] == new[k] for k in expected)
     # replaying the same row against the new snapshot says nothing
-    assert diff_row(CONTACT, result.snapshot, new_row, "a@x", FIELDSYNC, None).change is None
+    assert diff_row(CONTACT, result.snapshot, new_row, "a@x", None).change is None

@@ -1,4 +1,4 @@
-"""exchange_applier.apply: validation, idempotency and the conflict rule (latest wins, tie CRM), as tables."""
+"""exchange_applier.apply: validation, keys, tracking, results (the guarded update rule: shared.update_plan)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from services.exchange_applier.apply import (
     applied_event,
     creation_marker,
     item_key,
-    plan_update,
     remember,
     result_of,
     retry_delay,
@@ -61,48 +60,10 @@ def test_item_keys_follow_the_topic_contract() -> None:
     assert item_key(delta(crm_id=None, exchange_id="X")) == "a@x.test:appointment:x-X"
 
 
-CURRENT = {"subject": "Old", "location": "Room 1"}
-
-
-@pytest.mark.parametrize(
-    ("base", "modified", "applied", "expected"),
-    [
-        # no concurrent Exchange edit: write what differs
-        (CURRENT, T0 - timedelta(minutes=1), [], Plan("write", {"subject": "New", "location": "Room 2"})),
-        # replay of an applied delta: nothing
-        (CURRENT, T0, ["d1"], Plan("duplicate")),
-        # Exchange edited location later than the CRM change: Exchange keeps it (latest wins)
-        ({**CURRENT, "location": "Room 0"}, T0 + timedelta(seconds=1), [],
-         Plan("write", {"subject": "New"}, {"location": {"crm": "Room 2", "exchange": "Room 1"}})),
-        # same edit at the same second: tie goes to CRM
-        ({**CURRENT, "location": "Room 0"}, T0, [], Plan("write", {"subject": "New", "location": "Room 2"})),
-        # Exchange edit older than the CRM change: CRM wins
-        ({**CURRENT, "location": "Room 0"}, T0 - timedelta(seconds=1), [],
-         Plan("write", {"subject": "New", "location": "Room 2"})),
-        # no snapshot known: nothing to call a conflict
-        ({}, T0 + timedelta(hours=1), [], Plan("write", {"subject": "New", "location": "Room 2"})),
-    ],
-)
-def test_conflict_table(base: dict[str, Any], modified: datetime, applied: list[str], expected: Plan) -> None:
-    assert plan_update(delta(), CURRENT, modified, base, applied) == expected
-
-
-def test_values_already_held_need_no_write() -> None:
-    plan = plan_update(delta(), {"subject": "New", "location": "Room 2"}, T0, {}, [])
-    assert plan == Plan("noop") and result_of(plan) == "skipped"
-
-
-def test_everything_kept_by_exchange_is_a_resolved_conflict_without_write() -> None:
-    base = {"subject": "Older", "location": "Room 0"}
-    plan = plan_update(delta(), CURRENT, T0 + timedelta(seconds=5), base, [])
-    assert plan.action == "noop" and set(plan.conflicts) == {"subject", "location"}
-    assert result_of(plan) == "conflict_resolved"
-
-
 @pytest.mark.parametrize(
     ("plan", "result"),
     [(Plan("duplicate"), "duplicate"), (Plan("write", {"a": 1}), "applied"), (Plan("noop"), "skipped"),
-     (Plan("write", {"a": 1}, {"b": {}}), "conflict_resolved")],
+     (Plan("write", {"a": 1}, {"b": {}}), "superseded")],
 )
 def test_results(plan: Plan, result: str) -> None:
     assert result_of(plan) == result
