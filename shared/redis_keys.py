@@ -72,8 +72,8 @@ def conflicts_by_entity(entity: str) -> str:
 
 
 def conflicts_by_mailbox(mailbox: str) -> str:
-    """The conflicts recorded for one mailbox."""
-    return f"{PREFIX}conflicts:by_mailbox:{mailbox}"
+    """The conflicts recorded for one mailbox (addresses compare case-insensitively, as in `agreed`)."""
+    return f"{PREFIX}conflicts:by_mailbox:{mailbox.lower()}"
 
 
 def conflicts_by_item(crm_id: str) -> str:

@@ -1,1 +1,1 @@
-"""Admin API: view and change the per-field sync directions, with roles, audit history and live effect."""
+"""Admin API: the sync directions and conflict rules (with roles, audit and live effect) and the conflict log."""

@@ -10,10 +10,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.admin_api import service
 from services.admin_api.publisher import PolicyPublisher
 from services.admin_api.schemas import PolicyUpdate
 from services.admin_api.tokens import Principal, TokenRegistry
 from shared.catalogue import Catalogue
+from shared.conflict_log import ConflictLog
 from shared.events import Policy, PolicyChanged
 from shared.policy_store import Outcome, PolicyStore
 
@@ -25,6 +27,7 @@ class AppContext:
     """Everything a route needs, built once by main.create_app."""
 
     store: PolicyStore
+    conflicts: ConflictLog
     publisher: PolicyPublisher
     catalogue: Catalogue
     tokens: TokenRegistry
@@ -33,17 +36,18 @@ class AppContext:
     readiness_timeout_s: float = 2.0
 
     async def policy(self) -> Policy:
-        return await self.store.load_or_seed(self.catalogue, self.clock())
+        """The stored policy (seeded if absent), every entity's conflict rule spelled out."""
+        stored = await self.store.load_or_seed(self.catalogue, self.clock())
+        return service.complete_policy(self.catalogue, stored)
 
     async def publish(self, outcome: Outcome, actor: str) -> PolicyUpdate:
         """Publish a stored change (only when it made a new version) and report both facts."""
+        policy = service.complete_policy(self.catalogue, outcome.policy)
         published = False
         if outcome.changed:
-            event = PolicyChanged(
-                event_id=self.new_id(), occurred_at=outcome.policy.updated_at, actor=actor, policy=outcome.policy
-            )
+            event = PolicyChanged(event_id=self.new_id(), occurred_at=policy.updated_at, actor=actor, policy=policy)
             published = await self.publisher.publish(event)
-        return PolicyUpdate(policy=outcome.policy, changed=outcome.changed, published=published)
+        return PolicyUpdate(policy=policy, changed=outcome.changed, published=published)
 
 
 def get_context(request: Request) -> AppContext:

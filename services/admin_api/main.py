@@ -26,6 +26,7 @@ from services.admin_api.service import PolicyError
 from services.admin_api.settings import AdminApiSettings
 from services.admin_api.tokens import TokenRegistry
 from shared.catalogue import load_catalogue
+from shared.conflict_log import ConflictLog
 from shared.policy_store import PolicyStore, VersionConflict
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
         )
         context = AppContext(
             store=PolicyStore(redis),
+            conflicts=ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s),
             publisher=publisher,
             catalogue=catalogue,
             tokens=tokens,
@@ -111,7 +113,8 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="fieldsync admin API",
         version="1",
-        description="View and change the per-field sync directions, with roles and an audit history.",
+        description="View and change the per-field sync directions and conflict rules, with roles and an audit "
+        "history; read the conflict log.",
         lifespan=lifespan,
     )
     app.include_router(probes)

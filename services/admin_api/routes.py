@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -11,6 +12,9 @@ from fastapi.responses import JSONResponse
 from services.admin_api import service
 from services.admin_api.context import Admin, Context, current_principal
 from services.admin_api.schemas import (
+    ConflictPage,
+    ConflictRuleRequest,
+    ConflictRuleResult,
     DirectionRequest,
     EntitySummary,
     ErrorBody,
@@ -23,8 +27,8 @@ from services.admin_api.schemas import (
     PolicyUpdate,
     Readiness,
 )
-from shared.events import Policy
-from shared.policy_store import DirectionChange
+from shared.events import DEFAULT_CONFLICT_RULE, Policy
+from shared.policy_store import ConflictRuleChange, DirectionChange
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -34,6 +38,9 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 READ = _errors(422)
 # 400: a body that is not even decodable JSON (FastAPI's parser); 422: JSON of the wrong shape.
 WRITE = _errors(400, 403, 404, 409, 422)
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Filter = Annotated[str | None, Query(min_length=1, max_length=400)]
 
 api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
 probes = APIRouter()
@@ -69,6 +76,26 @@ async def set_direction(
     )
 
 
+@api.put("/entities/{entity}/conflict-rule", response_model=ConflictRuleResult, responses=_errors(400, 403, 404, 422))
+async def set_conflict_rule(
+    entity: str, body: ConflictRuleRequest, context: Context, admin: Admin
+) -> ConflictRuleResult:
+    """Set how the entity's conflicts are decided. Setting the rule it already has is a no-op: same version."""
+    change = ConflictRuleChange(entity=entity, rule=body.rule)
+    service.validate_rule_changes(context.catalogue, [change])
+    await context.policy()
+    outcome = await context.store.change([], admin.name, context.clock(), rules=[change])
+    update = await context.publish(outcome, admin.name)
+    return ConflictRuleResult(
+        entity=entity,
+        rule=update.policy.conflict_rule(entity),
+        default_rule=DEFAULT_CONFLICT_RULE,
+        version=update.policy.version,
+        changed=update.changed,
+        published=update.published,
+    )
+
+
 @api.get("/policy", response_model=Policy, responses=READ)
 async def get_policy(context: Context) -> Policy:
     return await context.policy()
@@ -76,19 +103,16 @@ async def get_policy(context: Context) -> Policy:
 
 @api.put("/policy", response_model=PolicyUpdate, responses=WRITE)
 async def change_policy(body: PolicyChangeRequest, context: Context, admin: Admin) -> PolicyUpdate:
-    """Apply every change as one new version, or none (409 when expected_version is not current)."""
+    """Apply every direction and rule change as one new version, or none (409 when expected_version is stale)."""
     changes = service.validate_changes(context.catalogue, body.changes)
+    rules = service.validate_rule_changes(context.catalogue, body.rule_changes)
     await context.policy()
-    outcome = await context.store.change(changes, admin.name, context.clock(), body.expected_version)
+    outcome = await context.store.change(changes, admin.name, context.clock(), body.expected_version, rules=rules)
     return await context.publish(outcome, admin.name)
 
 
 @api.get("/policy/history", response_model=HistoryPage, responses=READ)
-async def policy_history(
-    context: Context,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> HistoryPage:
+async def policy_history(context: Context, offset: Offset = 0, limit: Limit = 50) -> HistoryPage:
     entries, total = await context.store.history(offset, limit)
     return HistoryPage(entries=entries, total=total, offset=offset, limit=limit)
 
@@ -99,6 +123,25 @@ async def reset_policy(context: Context, admin: Admin) -> PolicyUpdate:
     await context.policy()
     outcome = await context.store.restore_defaults(context.catalogue, admin.name, context.clock())
     return await context.publish(outcome, admin.name)
+
+
+@api.get("/conflicts", response_model=ConflictPage, responses=_errors(404, 422))
+async def list_conflicts(
+    context: Context,
+    entity: Filter = None,
+    crm_id: Filter = None,
+    mailbox: Filter = None,
+    since: Annotated[datetime | None, Query(description="Decided at or after (ISO 8601; no offset: UTC)")] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> ConflictPage:
+    """The recorded conflicts matching every filter given, newest first, one page and the total."""
+    if entity is not None:
+        service.entity_spec(context.catalogue, entity)  # 404 for an entity fieldsync does not sync
+    conflicts, total = await context.conflicts.query(
+        entity=entity, crm_id=crm_id, mailbox=mailbox, since=since, offset=offset, limit=limit
+    )
+    return ConflictPage(conflicts=conflicts, total=total, offset=offset, limit=limit)
 
 
 @probes.get("/healthz", response_model=Health)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Self
 
-from shared.events import Direction, Policy
-from shared.policy_store import DirectionChange, HistoryEntry
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
+
+from shared.events import ConflictRecord, ConflictRule, Direction, Policy
+from shared.policy_store import ConflictRuleChange, DirectionChange, HistoryEntry
 
 
 class Body(BaseModel):
@@ -48,11 +51,43 @@ class FieldDirectionResult(Body):
     published: bool = Field(description="True when PolicyChanged for this version reached the broker")
 
 
+class ConflictRuleRequest(Body):
+    rule: ConflictRule
+
+
+class ConflictRuleResult(Body):
+    entity: str
+    rule: ConflictRule = Field(description="The rule in force now")
+    default_rule: ConflictRule
+    version: int = Field(description="The policy version after the call")
+    changed: bool = Field(description="False when the entity already had this rule (no new version)")
+    published: bool = Field(description="True when PolicyChanged for this version reached the broker")
+
+
+# At least one change of either kind: stated in the schema too, so that clients (and schemathesis) know it.
+_SOME_CHANGE: JsonDict = {
+    "anyOf": [
+        {"required": [name], "properties": {name: {"minItems": 1}}} for name in ("changes", "rule_changes")
+    ]
+}
+
+
 class PolicyChangeRequest(Body):
-    changes: list[DirectionChange] = Field(min_length=1, max_length=1000)
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_SOME_CHANGE)
+
+    changes: list[DirectionChange] = Field(default_factory=list, max_length=1000, description="Direction changes")
+    rule_changes: list[ConflictRuleChange] = Field(
+        default_factory=list, max_length=100, description="Conflict rule changes, applied in the same version"
+    )
     expected_version: int | None = Field(
         default=None, description="Refuse with 409 unless this is the current version (no lost update)"
     )
+
+    @model_validator(mode="after")
+    def _some_change(self) -> Self:
+        if not self.changes and not self.rule_changes:
+            raise ValueError("name at least one change in changes or rule_changes")
+        return self
 
 
 class PolicyUpdate(Body):
@@ -64,6 +99,13 @@ class PolicyUpdate(Body):
 class HistoryPage(Body):
     entries: list[HistoryEntry] = Field(description="Newest first")
     total: int
+    offset: int
+    limit: int
+
+
+class ConflictPage(Body):
+    conflicts: list[ConflictRecord] = Field(description="Newest first")
+    total: int = Field(description="How many recorded conflicts match the filters")
     offset: int
     limit: int
 

@@ -1,4 +1,4 @@
-"""The admin API's rules: which direction changes are allowed, and how fields are shown (pure)."""
+"""The admin API's rules: which direction and rule changes are allowed, and how the policy is shown (pure)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from services.admin_api.schemas import EntitySummary, FieldView
 from shared.catalogue import Catalogue, EntitySpec, FieldPair, effective_direction
 from shared.events import Policy
-from shared.policy_store import DirectionChange
+from shared.policy_store import ConflictRuleChange, DirectionChange, default_conflict_rules
 
 
 class PolicyError(Exception):
@@ -81,6 +81,28 @@ def validate_changes(catalogue: Catalogue, changes: Iterable[DirectionChange]) -
         seen.add(key)
         result.append(change)
     return result
+
+
+def validate_rule_changes(
+    catalogue: Catalogue, changes: Iterable[ConflictRuleChange]
+) -> list[ConflictRuleChange]:
+    """Refuse unknown entities (the first refusal wins) and one entity listed twice; any entity may take any rule."""
+    seen: set[str] = set()
+    result = []
+    for change in changes:
+        entity_spec(catalogue, change.entity)
+        if change.entity in seen:
+            raise DuplicateChange(f"the conflict rule of {change.entity} is listed more than once")
+        seen.add(change.entity)
+        result.append(change)
+    return result
+
+
+def complete_policy(catalogue: Catalogue, policy: Policy) -> Policy:
+    """The policy with the conflict rule of every catalogue entity spelled out (one it does not name has the
+    default), as the API shows it and PolicyChanged carries it."""
+    rules = {**default_conflict_rules(catalogue), **policy.conflict_rules}
+    return policy if rules == policy.conflict_rules else policy.model_copy(update={"conflict_rules": rules})
 
 
 def entity_summaries(catalogue: Catalogue) -> list[EntitySummary]:

@@ -1,4 +1,4 @@
-"""Admin API configuration: where it listens, its tokens, and how hard it tries to publish a change."""
+"""Admin API configuration: where it listens, its tokens, how hard it tries to publish, the conflict log bounds."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from services.admin_api.tokens import SANDBOX_TOKENS, TokenRecord, check_tokens
-from shared.settings import BusSettings
+from shared.settings import BusSettings, ConflictLogSettings
 
 _RECORDS = TypeAdapter(list[TokenRecord])
 
 
-class AdminApiSettings(BusSettings):
+class AdminApiSettings(BusSettings, ConflictLogSettings):
     admin_api_host: str = "127.0.0.1"
     admin_api_port: int = 8000
     # JSON list of {"name", "role": "admin"|"viewer", "sha256": hex digest of the token}.

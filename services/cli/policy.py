@@ -1,4 +1,4 @@
-"""`fieldsync policy ...`: view and change the sync directions through the admin API over HTTP."""
+"""`fieldsync policy ...`: view and change the sync directions and conflict rules through the admin API over HTTP."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ import httpx
 import typer
 
 from services.cli import policy_view
-from shared.events import DIRECTIONS
+from shared.events import CONFLICT_RULES, DIRECTIONS
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:8000"
 
-app = typer.Typer(help="View and change the per-field sync directions (admin API client).", no_args_is_help=True)
+app = typer.Typer(
+    help="View and change the per-field sync directions and conflict rules (admin API client).", no_args_is_help=True
+)
 
 Url = Annotated[str, typer.Option("--url", envvar="FIELDSYNC_API_URL", help="Admin API base URL")]
 Token = Annotated[
@@ -75,15 +77,18 @@ def show(
     url: Url = DEFAULT_URL,
     token: Token = "",
 ) -> None:
-    """Show field directions as the Dynamics dialog does: Outlook field, arrow, CRM field."""
+    """Show field directions as the Dynamics dialog does (Outlook field, arrow, CRM field) and conflict rules."""
 
     async def work(api: AdminClient) -> str:
         entities = await api.call("GET", "/api/v1/entities")
         if entity is not None:
             entities = [e for e in entities if e["name"] == entity] or [{"name": entity, "display_name": entity}]
         policy = await api.call("GET", "/api/v1/policy")
+        rules = policy.get("conflict_rules", {})
         tables = [
-            policy_view.render_fields(spec, await api.call("GET", f"/api/v1/entities/{spec['name']}/fields"))
+            policy_view.render_fields(
+                spec, await api.call("GET", f"/api/v1/entities/{spec['name']}/fields"), rules.get(spec["name"])
+            )
             for spec in entities
         ]
         head = f"policy version {policy['version']}, changed {policy['updated_at']} by {policy['updated_by']}"
@@ -109,6 +114,21 @@ def set_direction(
     _warn_unpublished(result)
 
 
+@app.command("conflict-rule")
+def set_conflict_rule(
+    entity: str,
+    rule: Annotated[str, typer.Argument(help=" | ".join(CONFLICT_RULES))],
+    url: Url = DEFAULT_URL,
+    token: Token = "",
+) -> None:
+    """Set how an entity's conflicts (a field changed on both sides) are decided (admins only)."""
+    path = f"/api/v1/entities/{entity}/conflict-rule"
+    result = _run(url, token, lambda api: api.call("PUT", path, json={"rule": rule}))
+    what = "set" if result["changed"] else "unchanged"
+    typer.echo(f"{entity}: {policy_view.render_rule(result['rule'])} ({what}, policy version {result['version']})")
+    _warn_unpublished(result)
+
+
 @app.command()
 def history(
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
@@ -116,7 +136,7 @@ def history(
     url: Url = DEFAULT_URL,
     token: Token = "",
 ) -> None:
-    """Show who changed which field when, newest first."""
+    """Show who changed which field or conflict rule when, newest first."""
     page = _run(url, token, lambda api: api.call("GET", "/api/v1/policy/history",
                                                   params={"limit": limit, "offset": offset}))
     typer.echo(policy_view.render_history(page))
@@ -124,9 +144,9 @@ def history(
 
 @app.command()
 def reset(yes: Yes = False, url: Url = DEFAULT_URL, token: Token = "") -> None:
-    """Put every field back to its documented default direction (one new version)."""
+    """Put every field back to its documented default direction and every conflict rule to latest (one version)."""
     if not yes:
-        typer.confirm("Reset every field to its default direction?", abort=True)
+        typer.confirm("Reset every field to its default direction and every conflict rule to latest?", abort=True)
     result = _run(url, token, lambda api: api.call("POST", "/api/v1/policy/reset"))
     state = "reset to defaults" if result["changed"] else "already at the defaults"
     typer.echo(f"policy {state}, version {result['policy']['version']}")
@@ -135,7 +155,7 @@ def reset(yes: Yes = False, url: Url = DEFAULT_URL, token: Token = "") -> None:
 
 @app.command()
 def export(url: Url = DEFAULT_URL, token: Token = "") -> None:
-    """Write the directions and their version as JSON to stdout (`> policy.json`)."""
+    """Write the directions, the conflict rules and their version as JSON to stdout (`> policy.json`)."""
     policy = _run(url, token, lambda api: api.call("GET", "/api/v1/policy"))
     typer.echo(json.dumps(policy_view.export_document(policy), indent=2, sort_keys=True))
 
@@ -157,23 +177,27 @@ def apply_file(
     overwritten: the API answers 409 and nothing is applied.
     """
     try:
-        file_version, wanted = policy_view.parse_document(json.loads(file.read_text(encoding="utf-8")))
+        document = json.loads(file.read_text(encoding="utf-8"))
+        file_version, wanted, wanted_rules = policy_view.parse_document(document)
     except (OSError, ValueError) as exc:
         typer.echo(f"error: cannot read {file}: {exc}", err=True)
         raise typer.Exit(1) from None
     current = _run(url, token, lambda api: api.call("GET", "/api/v1/policy"))
+    current_rules = current.get("conflict_rules", {})
     changes = policy_view.diff(current["directions"], wanted)
-    if not changes:
+    rule_changes = policy_view.rule_diff(current_rules, wanted_rules)
+    count = len(changes) + len(rule_changes)
+    if not count:
         typer.echo(f"nothing to change: the policy (version {current['version']}) already matches {file}")
         return
     typer.echo(f"changes to policy version {current['version']}:")
-    typer.echo(policy_view.render_diff(current["directions"], changes))
+    typer.echo(policy_view.render_diff(current["directions"], changes, current_rules, rule_changes))
     if not yes:
-        typer.confirm(f"Apply these {len(changes)} changes?", abort=True)
+        typer.confirm(f"Apply these {count} changes?", abort=True)
     expected = file_version if strict else current["version"]
-    body = {"changes": changes, "expected_version": expected}
+    body = {"changes": changes, "rule_changes": rule_changes, "expected_version": expected}
     result = _run(url, token, lambda api: api.call("PUT", "/api/v1/policy", json=body))
-    typer.echo(f"applied {len(changes)} changes, policy version {result['policy']['version']}")
+    typer.echo(f"applied {count} changes, policy version {result['policy']['version']}")
     _warn_unpublished(result)
 
 

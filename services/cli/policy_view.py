@@ -1,4 +1,4 @@
-"""How the policy CLI shows things: the Dynamics-style direction table, history, and diffs (pure)."""
+"""How the policy CLI shows things: the Dynamics-style direction table, conflict rules, history, diffs (pure)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from typing import Any
 # Outlook/Exchange on the left, Dynamics 365 on the right, as in the "Synchronized fields" dialog.
 ARROWS = {"both": "<->", "to_exchange": "<--", "to_crm": "-->", "none": "-x-"}
 LEGEND = "<-> both ways   <-- CRM to Outlook only   --> Outlook to CRM only   -x- not synced   [fixed] not changeable"
+# How a field changed on both sides since they last agreed is decided (shared.events.CONFLICT_RULES).
+RULES = {
+    "latest": "the later change wins, a tie goes to CRM",
+    "crm_wins": "the CRM value wins",
+    "exchange_wins": "the Exchange value wins",
+}
+DEFAULT_RULE = "latest"
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -14,8 +21,13 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def render_fields(entity: dict[str, Any], fields: list[dict[str, Any]]) -> str:
-    """One entity's field pairs: Outlook field, arrow, CRM field, then the key and marks."""
+def render_rule(rule: str) -> str:
+    default = "" if rule == DEFAULT_RULE else f" (default {DEFAULT_RULE})"
+    return f"conflict rule: {rule}: {RULES.get(rule, 'unknown rule')}{default}"
+
+
+def render_fields(entity: dict[str, Any], fields: list[dict[str, Any]], rule: str | None = None) -> str:
+    """One entity's field pairs: Outlook field, arrow, CRM field, then the key and marks; its conflict rule."""
     header = ["Outlook / Exchange", "", "Dynamics 365", "key", "direction", ""]
     rows = [header]
     for field in fields:
@@ -29,7 +41,8 @@ def render_fields(entity: dict[str, Any], fields: list[dict[str, Any]]) -> str:
             field["field"], field["direction"], " ".join(marks),
         ])
     title = f"{entity['display_name']} ({entity['name']}), {len(fields)} fields"
-    return "\n".join([title, *("  " + line for line in _table(rows))])
+    ruled = [] if rule is None else ["  " + render_rule(rule)]
+    return "\n".join([title, *ruled, *("  " + line for line in _table(rows))])
 
 
 def render_history(page: dict[str, Any]) -> str:
@@ -38,17 +51,18 @@ def render_history(page: dict[str, Any]) -> str:
         return f"no policy changes recorded (total {page['total']})"
     rows = [["version", "time", "actor", "field", "change"]]
     for entry in entries:
-        rows.append([
-            str(entry["version"]), entry["at"], entry["actor"], f"{entry['entity']}.{entry['field']}",
-            f"{entry['old'] or '-'} -> {entry['new']}",
-        ])
+        rule = entry.get("kind") == "conflict_rule"
+        what = f"{entry['entity']} conflict rule" if rule else f"{entry['entity']}.{entry['field']}"
+        change = f"{entry['old'] or '-'} -> {entry['new']}"
+        rows.append([str(entry["version"]), entry["at"], entry["actor"], what, change])
     shown = f"showing {page['offset'] + 1}-{page['offset'] + len(entries)} of {page['total']}, newest first"
     return "\n".join([*_table(rows), shown])
 
 
 def export_document(policy: dict[str, Any]) -> dict[str, Any]:
-    """What `policy export` writes and `policy apply` reads: the directions and the version they had."""
-    return {"version": policy["version"], "directions": policy["directions"]}
+    """What `policy export` writes and `policy apply` reads: directions, conflict rules and their version."""
+    return {"version": policy["version"], "directions": policy["directions"],
+            "conflict_rules": policy.get("conflict_rules", {})}
 
 
 def diff(current: dict[str, dict[str, str]], wanted: dict[str, dict[str, str]]) -> list[dict[str, str]]:
@@ -61,27 +75,51 @@ def diff(current: dict[str, dict[str, str]], wanted: dict[str, dict[str, str]]) 
     ]
 
 
-def render_diff(current: dict[str, dict[str, str]], changes: list[dict[str, str]]) -> str:
+def rule_diff(current: dict[str, str], wanted: dict[str, str]) -> list[dict[str, str]]:
+    """The rule changes that turn `current` into `wanted` (an entity `current` does not name has the default)."""
+    return [
+        {"entity": entity, "rule": rule}
+        for entity, rule in sorted(wanted.items())
+        if current.get(entity, DEFAULT_RULE) != rule
+    ]
+
+
+def render_diff(
+    current: dict[str, dict[str, str]], changes: list[dict[str, str]],
+    current_rules: dict[str, str] | None = None, rule_changes: list[dict[str, str]] | None = None,
+) -> str:
     lines = []
     for change in changes:
         old = current.get(change["entity"], {}).get(change["field"])
         arrows = f"{ARROWS.get(old or '', '?')} -> {ARROWS[change['direction']]}"
         lines.append(f"  {change['entity']}.{change['field']}: {old or '-'} -> {change['direction']}  ({arrows})")
+    for change in rule_changes or []:
+        old = (current_rules or {}).get(change["entity"], DEFAULT_RULE)
+        lines.append(f"  {change['entity']} conflict rule: {old} -> {change['rule']}")
     return "\n".join(lines)
 
 
-def parse_document(raw: Any) -> tuple[int | None, dict[str, dict[str, str]]]:
-    """Validate an exported document's shape; raises ValueError with what is wrong."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("directions"), dict):
-        raise ValueError('expected a JSON object with "directions": {entity: {field: direction}}')
+def parse_document(raw: Any) -> tuple[int | None, dict[str, dict[str, str]], dict[str, str]]:
+    """Validate an exported document's shape: (version, directions, conflict rules); either part may be absent
+    (an export from before conflict rules has none). Raises ValueError with what is wrong."""
+    shape = (
+        'expected a JSON object with "directions": {entity: {field: direction}} and/or "conflict_rules": {entity: rule}'
+    )
+    if not isinstance(raw, dict) or not ({"directions", "conflict_rules"} & raw.keys()):
+        raise ValueError(shape)
     version = raw.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise ValueError('"version" must be an integer')
-    directions = raw["directions"]
+    directions, rules = raw.get("directions", {}), raw.get("conflict_rules", {})
+    if not isinstance(directions, dict) or not isinstance(rules, dict):
+        raise ValueError(shape)
     for entity, fields in directions.items():
         if not isinstance(fields, dict):
             raise ValueError(f'"directions.{entity}" must be an object of field: direction')
         for field, direction in fields.items():
             if direction not in ARROWS:
                 raise ValueError(f"{entity}.{field}: unknown direction {direction!r}; use {', '.join(ARROWS)}")
-    return version, directions
+    for entity, rule in rules.items():
+        if rule not in RULES:
+            raise ValueError(f"{entity}: unknown conflict rule {rule!r}; use {', '.join(RULES)}")
+    return version, directions, rules

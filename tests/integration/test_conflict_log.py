@@ -107,6 +107,7 @@ async def test_newest_first_with_filters_and_since(redis: Redis) -> None:
         ({"entity": "contact"}, [3, 2, 1]),
         ({"crm_id": "c1"}, [3, 1]),
         ({"mailbox": "bob@sandbox.local"}, [5, 3, 2]),
+        ({"mailbox": "Bob@Sandbox.LOCAL"}, [5, 3, 2]),  # an address compares case-insensitively
         ({"entity": "contact", "mailbox": "bob@sandbox.local"}, [3, 2]),
         ({"crm_id": "c1", "mailbox": "alice@sandbox.local"}, [1]),
         ({"entity": "task", "crm_id": "c1"}, []),

@@ -79,6 +79,25 @@ async def test_each_change_publishes_the_full_policy(
     assert json.loads(policies[2].model_dump_json()) == stored
 
 
+async def test_a_rule_change_publishes_the_policy_with_every_rule(
+    client: httpx.AsyncClient, tokens: Tokens, consumer: AIOKafkaConsumer
+) -> None:
+    admin = bearer(tokens.admin)
+    response = await client.put("/api/v1/entities/task/conflict-rule", json={"rule": "crm_wins"}, headers=admin)
+    assert response.json()["published"]
+    body = {"changes": [{"entity": "task", "field": "subject", "direction": "none"}],
+            "rule_changes": [{"entity": "fax", "rule": "exchange_wins"}]}
+    assert (await client.put("/api/v1/policy", json=body, headers=admin)).json()["published"]
+    policies = [event.policy for _, event in await events_of(consumer, tokens.admin_name, 2)]
+    assert [p.version for p in policies] == [2, 3]
+    rules = {name: "latest" for name in load_catalogue().entities}
+    assert policies[0].conflict_rules == {**rules, "task": "crm_wins"}
+    assert policies[1].conflict_rules == {**rules, "task": "crm_wins", "fax": "exchange_wins"}
+    assert policies[1].directions["task"]["subject"] == "none"
+    stored = (await client.get("/api/v1/policy", headers=admin)).json()
+    assert json.loads(policies[1].model_dump_json()) == stored
+
+
 async def test_a_down_broker_does_not_lose_the_change(redis_url: str) -> None:
     tokens = Tokens.fresh()
     dead_broker = f"127.0.0.1:{free_port()}"

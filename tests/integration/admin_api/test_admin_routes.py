@@ -20,11 +20,11 @@ FIELD_KEYS = {
 PHONE = "/api/v1/entities/contact/fields/telephone1/direction"
 
 
-async def snapshot(client: httpx.AsyncClient, tokens: Tokens) -> tuple[int, int, dict[str, Any]]:
-    """(policy version, history total, directions): what a refused call must leave untouched."""
+async def snapshot(client: httpx.AsyncClient, tokens: Tokens) -> tuple[int, int, dict[str, Any], dict[str, str]]:
+    """(policy version, history total, directions, conflict rules): what a refused call must leave untouched."""
     policy = (await client.get("/api/v1/policy", headers=bearer(tokens.viewer))).json()
     history = (await client.get("/api/v1/policy/history", headers=bearer(tokens.viewer))).json()
-    return policy["version"], history["total"], policy["directions"]
+    return policy["version"], history["total"], policy["directions"], policy["conflict_rules"]
 
 
 async def test_probes_need_no_token(client: httpx.AsyncClient) -> None:
@@ -39,7 +39,8 @@ async def test_probes_need_no_token(client: httpx.AsyncClient) -> None:
     [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic YTpi"}, {"Authorization": "Bearer"}],
 )
 async def test_401_without_a_valid_token(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
-    for method, path in [("GET", "/api/v1/entities"), ("GET", "/api/v1/policy"), ("POST", "/api/v1/policy/reset")]:
+    for method, path in [("GET", "/api/v1/entities"), ("GET", "/api/v1/policy"), ("POST", "/api/v1/policy/reset"),
+                         ("GET", "/api/v1/conflicts"), ("PUT", "/api/v1/entities/contact/conflict-rule")]:
         response = await client.request(method, path, headers=headers)
         assert response.status_code == 401, (method, path)
         assert isinstance(response.json()["detail"], str)
@@ -112,6 +113,7 @@ async def test_viewer_cannot_change_anything(client: httpx.AsyncClient, tokens: 
         client.put("/api/v1/policy", json={"changes": [{"entity": "contact", "field": "telephone1",
                                                           "direction": "none"}]}, headers=viewer),
         client.post("/api/v1/policy/reset", headers=viewer),
+        client.put("/api/v1/entities/contact/conflict-rule", json={"rule": "crm_wins"}, headers=viewer),
     ]
     for response in await asyncio.gather(*calls):
         assert response.status_code == 403 and "viewer" in response.json()["detail"]
@@ -154,7 +156,7 @@ async def test_concurrent_admins_with_the_same_version_one_wins(
     first, second = await asyncio.gather(put("to_crm"), put("none"))
     assert sorted([first.status_code, second.status_code]) == [200, 409]
     winner = first if first.status_code == 200 else second
-    version, total, directions = await snapshot(client, tokens)
+    version, total, directions, _rules = await snapshot(client, tokens)
     assert (version, total) == (2, 1)
     assert directions["contact"]["telephone1"] == winner.json()["policy"]["directions"]["contact"]["telephone1"]
 

@@ -1,15 +1,17 @@
-"""Table tests of the admin API's pure rules: which direction changes are refused, and why."""
+"""Table tests of the admin API's pure rules: which direction and rule changes are refused, and why."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from services.admin_api import service
+from services.admin_api.schemas import PolicyChangeRequest
 from shared.catalogue import load_catalogue
-from shared.events import Policy
-from shared.policy_store import DirectionChange
+from shared.events import CONFLICT_RULES, Policy
+from shared.policy_store import ConflictRuleChange, DirectionChange
 
 CATALOGUE = load_catalogue()
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -117,3 +119,75 @@ def test_field_views_show_a_fixed_field_in_its_documented_direction_whatever_is_
     policy = Policy(version=8, updated_at=NOW, updated_by="a", directions=directions)
     views = {v.field: v for v in service.field_views(CATALOGUE, policy, "contact")}
     assert views["fullname"].direction == "both"
+
+
+def rule(entity: str, value: str) -> ConflictRuleChange:
+    return ConflictRuleChange.model_validate({"entity": entity, "rule": value})
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ([rule(entity, CONFLICT_RULES[i % 3]) for i, entity in enumerate(CATALOGUE.entities)], None, None),
+        ([rule(entity, "crm_wins") for entity in CATALOGUE.entities], None, None),
+        ([], None, None),
+        ([rule("lead", "latest")], service.UnknownEntity, "unknown entity 'lead'"),
+        ([rule("", "latest")], service.UnknownEntity, "unknown entity"),
+        ([rule("contact", "latest"), rule("contact", "crm_wins")], service.DuplicateChange, "rule of contact"),
+        ([rule("task", "latest"), rule("lead", "latest"), rule("task", "latest")], service.UnknownEntity, "lead"),
+    ],
+)
+def test_validate_rule_changes(
+    changes: list[ConflictRuleChange], error: type[Exception] | None, match: str | None
+) -> None:
+    if error is None:
+        assert service.validate_rule_changes(CATALOGUE, changes) == changes
+    else:
+        with pytest.raises(error, match=match):
+            service.validate_rule_changes(CATALOGUE, changes)
+
+
+@pytest.mark.parametrize("value", ["", "newest", "LATEST", None])
+def test_an_unknown_rule_is_not_a_rule(value: object) -> None:
+    with pytest.raises(ValidationError):
+        ConflictRuleChange.model_validate({"entity": "contact", "rule": value})
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ({}, {}),
+        ({"task": "crm_wins"}, {"task": "crm_wins"}),
+        (dict.fromkeys(CATALOGUE.entities, "exchange_wins"), dict.fromkeys(CATALOGUE.entities, "exchange_wins")),
+        ({"lead": "crm_wins"}, {"lead": "crm_wins"}),  # a rule for an entity the catalogue lost is still shown
+    ],
+)
+def test_complete_policy_spells_out_every_entitys_rule(stored: dict[str, str], shown: dict[str, str]) -> None:
+    policy = Policy.model_validate(
+        {"version": 3, "updated_at": NOW, "updated_by": "a", "directions": {}, "conflict_rules": stored}
+    )
+    complete = service.complete_policy(CATALOGUE, policy)
+    assert complete.conflict_rules == {**{name: "latest" for name in CATALOGUE.entities}, **shown}
+    assert list(complete.conflict_rules)[:8] == list(CATALOGUE.entities)
+    assert complete.model_dump(exclude={"conflict_rules"}) == policy.model_dump(exclude={"conflict_rules"})
+    assert all(complete.conflict_rule(name) == policy.conflict_rule(name) for name in CATALOGUE.entities)
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"changes": [{"entity": "task", "field": "subject", "direction": "none"}]}, True),
+        ({"rule_changes": [{"entity": "task", "rule": "crm_wins"}]}, True),
+        ({"changes": [], "rule_changes": [{"entity": "task", "rule": "crm_wins"}], "expected_version": 4}, True),
+        ({}, False),
+        ({"changes": [], "rule_changes": []}, False),
+        ({"rule_changes": [{"entity": "task", "rule": "crm_wins", "field": "subject"}]}, False),
+        ({"rules": [{"entity": "task", "rule": "crm_wins"}]}, False),
+    ],
+)
+def test_a_policy_change_request_names_at_least_one_change(body: dict[str, object], valid: bool) -> None:
+    if valid:
+        PolicyChangeRequest.model_validate(body)
+    else:
+        with pytest.raises(ValidationError):
+            PolicyChangeRequest.model_validate(body)

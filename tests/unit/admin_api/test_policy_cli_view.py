@@ -1,4 +1,4 @@
-"""The policy CLI's pure rendering: arrows, diffs and the export document's validation."""
+"""The policy CLI's pure rendering: arrows, rules, diffs and the export document's validation."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ def test_diff_lists_only_what_differs_and_keeps_absent_fields() -> None:
         ({"directions": {"contact": {"telephone1": "up"}}}, "unknown direction 'up'"),
         ({"version": "3", "directions": {}}, "must be an integer"),
         ({"version": True, "directions": {}}, "must be an integer"),
+        ({"conflict_rules": {"contact": "newest"}}, "unknown conflict rule 'newest'"),
+        ({"conflict_rules": ["latest"]}, "expected a JSON object"),
+        ({"directions": [], "conflict_rules": {}}, "expected a JSON object"),
     ],
 )
 def test_parse_document_refuses_bad_shapes(raw: object, error: str) -> None:
@@ -45,10 +48,45 @@ def test_parse_document_refuses_bad_shapes(raw: object, error: str) -> None:
 
 
 def test_parse_document_round_trips_an_export() -> None:
-    policy = {"version": 4, "updated_by": "x", "directions": {"contact": {"telephone1": "none"}}}
+    policy = {"version": 4, "updated_by": "x", "directions": {"contact": {"telephone1": "none"}},
+              "conflict_rules": {"contact": "crm_wins", "task": "latest"}}
     document = policy_view.export_document(policy)
-    assert document == {"version": 4, "directions": {"contact": {"telephone1": "none"}}}
-    assert policy_view.parse_document(document) == (4, {"contact": {"telephone1": "none"}})
+    assert document == {"version": 4, "directions": {"contact": {"telephone1": "none"}},
+                        "conflict_rules": {"contact": "crm_wins", "task": "latest"}}
+    assert policy_view.parse_document(document) == (
+        4, {"contact": {"telephone1": "none"}}, {"contact": "crm_wins", "task": "latest"}
+    )
+
+
+def test_parse_document_reads_an_export_from_before_conflict_rules_and_a_rules_only_one() -> None:
+    assert policy_view.parse_document({"version": 2, "directions": {}}) == (2, {}, {})
+    assert policy_view.parse_document({"conflict_rules": {"fax": "exchange_wins"}}) == (
+        None, {}, {"fax": "exchange_wins"}
+    )
+
+
+def test_rule_diff_lists_only_what_differs_with_latest_as_the_default() -> None:
+    current = {"contact": "latest", "task": "crm_wins"}
+    wanted = {"contact": "exchange_wins", "task": "crm_wins", "fax": "latest", "letter": "crm_wins"}
+    changes = policy_view.rule_diff(current, wanted)
+    assert changes == [{"entity": "contact", "rule": "exchange_wins"}, {"entity": "letter", "rule": "crm_wins"}]
+    rendered = policy_view.render_diff({}, [], current, changes)
+    assert rendered.splitlines() == [
+        "  contact conflict rule: latest -> exchange_wins", "  letter conflict rule: latest -> crm_wins",
+    ]
+    assert policy_view.rule_diff(current, current) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "text"),
+    [
+        ("latest", "conflict rule: latest: the later change wins, a tie goes to CRM"),
+        ("crm_wins", "conflict rule: crm_wins: the CRM value wins (default latest)"),
+        ("exchange_wins", "conflict rule: exchange_wins: the Exchange value wins (default latest)"),
+    ],
+)
+def test_render_rule_says_what_the_rule_does(rule: str, text: str) -> None:
+    assert policy_view.render_rule(rule) == text
 
 
 def test_render_fields_marks_fixed_and_changed_fields() -> None:
@@ -63,6 +101,8 @@ def test_render_fields_marks_fixed_and_changed_fields() -> None:
     assert lines[0] == "Contact (contact), 2 fields"
     assert lines[2].split()[:4] == ["Full", "Name", "<->", "Full"] and lines[2].endswith("[fixed]")
     assert "-x-" in lines[3] and lines[3].endswith("(default both)")
+    ruled = policy_view.render_fields(entity, fields, "crm_wins").splitlines()
+    assert ruled[1] == "  conflict rule: crm_wins: the CRM value wins (default latest)" and ruled[2:] == lines[1:]
 
 
 def test_render_history_empty_and_paged() -> None:
@@ -72,3 +112,7 @@ def test_render_history_empty_and_paged() -> None:
     ]}
     out = policy_view.render_history(page)
     assert "task.subject" in out and "- -> none" in out and "showing 6-6 of 7" in out
+    rule = {"version": 4, "at": "t", "actor": "ann", "kind": "conflict_rule", "entity": "task", "field": None,
+            "old": "latest", "new": "crm_wins"}
+    out = policy_view.render_history({"total": 8, "offset": 0, "entries": [rule, page["entries"][0]]})
+    assert "task conflict rule  latest -> crm_wins" in out and "task.subject" in out
