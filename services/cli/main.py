@@ -1,10 +1,11 @@
-"""The `fieldsync` command: `up` (the embedded stack), `sandbox` (seed, traffic, serve), `policy`.
+"""The `fieldsync` command: `up` (the embedded stack), `sandbox` (seed, traffic, serve), `policy`, `verify`.
 
     fieldsync up                                   the embedded stack in the foreground (make run)
     fieldsync sandbox seed [--users N]             users, mailboxes and records in the sandboxes
     fieldsync sandbox traffic --rate R --duration S [--crm-share 0.5]
     fieldsync sandbox serve-crm | serve-exchange   one sandbox alone
     fieldsync policy ...                           the sync policy, through the admin API
+    fieldsync verify [--entity E] [--mailbox M]    do both sides agree? through the admin API (exit 0/1/2)
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Annotated
 
 import typer
 
-from services.cli import policy, sandbox, stack
+from services.cli import policy, sandbox, stack, verify
 
 app = typer.Typer(name="fieldsync", help="Field-level sync between Dynamics 365 CE and Exchange.", no_args_is_help=True)
 app.command("up")(stack.up)
 app.add_typer(sandbox.app, name="sandbox", help="Seed the sandboxes, make traffic, serve one sandbox.")
 app.add_typer(policy.app, name="policy", help="Read and change the sync policy through the admin API.")
+app.command("verify")(verify.verify)
 
 
 def _print_version(requested: bool) -> None:
