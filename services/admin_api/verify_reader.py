@@ -97,10 +97,13 @@ class SideReader:
             done(readings)
 
         ordered = sorted(pairs, key=lambda p: (p.entity, p.mailbox))
-        async with asyncio.TaskGroup() as group:
-            for _key, same in itertools.groupby(ordered, key=lambda p: (p.entity, p.mailbox)):
-                for batch in _chunks(list(same), self.batch_size):
-                    group.create_task(one(batch))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _key, same in itertools.groupby(ordered, key=lambda p: (p.entity, p.mailbox)):
+                    for batch in _chunks(list(same), self.batch_size):
+                        group.create_task(one(batch))
+        except ExceptionGroup as failed:  # the first failure is the reason; the others were cancelled with it
+            raise failed.exceptions[0] from None
 
     async def _batch(self, batch: Sequence[Pair], untracked: frozenset[tuple[str, str]]) -> list[Reading]:
         entity, mailbox = batch[0].entity, batch[0].mailbox

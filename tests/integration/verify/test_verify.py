@@ -160,3 +160,18 @@ def test_unknown_job_is_404_and_errors_exit_2(api_url: str, tokens: Tokens) -> N
     assert err.count("\n") == 1
     code, _, err = cli("http://127.0.0.1:9", tokens.viewer)
     assert code == 2 and err.startswith("error: cannot reach the admin API at http://127.0.0.1:9")
+
+
+def test_a_side_that_cannot_be_read_fails_the_job_with_its_reason(
+    sides: Sides, api_url: str, tokens: Tokens
+) -> None:
+    mailbox = sides.mailbox()
+    sides.linked(mailbox, "contact", contact(mailbox))
+    faults = sides.crm_urls.faults_url
+    assert httpx.put(faults, json={"unavailable_ratio": 1.0}).status_code == 200
+    try:
+        code, out, err = cli(api_url, tokens.viewer, "--mailbox", mailbox)
+    finally:
+        httpx.put(faults, json={"unavailable_ratio": 0.0})
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1].startswith("error: verify job ") and "failed: Unavailable: CRM 503" in err
