@@ -73,20 +73,11 @@ def flows(spec: EntitySpec, policy: Policy) -> dict[str, Flow]:
 
 
 def exchange_view(entity: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Canonical values as Exchange holds them once written and read back: each field through its codec,
-    then the task rules exchangelib applies before a task is saved. A value Exchange cannot take (a
-    read-only field, a wrong shape) is kept as it is, so it still compares unequal where it differs."""
-    codecs = exchange_fields.CODECS.get(entity, {})
-    view: dict[str, Any] = {}
-    for key, value in values.items():
-        codec = codecs.get(key)
-        if codec is None or codec.write is None:
-            view[key] = value
-            continue
-        try:
-            view[key] = codec.read(codec.write(value, {}))
-        except (TypeError, ValueError, ArithmeticError):
-            view[key] = value
+    """Canonical values as Exchange holds them once written and read back: each field as
+    `exchange_fields.stored_as` says (the merge point's view of a written value too), then the task rules
+    exchangelib applies before a task is saved. A value Exchange cannot take (a read-only field, a wrong
+    shape) is kept as it is, so it still compares unequal where it differs."""
+    view = {key: exchange_fields.stored_as(entity, key, value) for key, value in values.items()}
     return _task_rules(view) if entity == "task" else view
 
 
