@@ -8,20 +8,26 @@ change's due time (start + i / rate) and launches it then, whatever earlier chan
 write shows as latency rather than as a lower rate; at most `max_in_flight` changes run at once (beyond
 that the rate drops, and the report says so). It waits for the changes in flight, closes both sides and
 returns the report. Cancelling it cancels the changes in flight and closes both sides.
+
+With `two_sided_share` and the linked `pairs` (infra.sandbox.traffic_pairs), that share of the changes are made
+as paired edits: the same field of one linked record changed on both sides within `pair_gap_s`; a paired edit
+takes two slots of the schedule, so the rate stays what was asked. Without them nothing differs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from infra.sandbox.seed import SandboxClientSettings
-from infra.sandbox.traffic_crm import CrmSide
+from infra.sandbox.traffic_crm import CrmSide, Made, new_value
 from infra.sandbox.traffic_exchange import ExchangeSide, sandbox_mailboxes
+from infra.sandbox.traffic_pairs import LinkedPair, PairedEdit, PairPicker, slot_share
 
 Progress = Callable[[str], None]
 
@@ -41,6 +47,7 @@ class TrafficChange:
     sent_at: datetime
     acked_at: datetime
     modified_at: datetime
+    pair: str | None = None  # the label of the paired edit this change is one half of
 
 
 @dataclass
@@ -51,6 +58,7 @@ class TrafficReport:
     changes: list[TrafficChange] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    paired: int = 0  # paired edits started (two changes each)
 
     @property
     def achieved_rate(self) -> float:
@@ -60,24 +68,44 @@ class TrafficReport:
         return [c for c in self.changes if c.side == side]
 
     def summary(self) -> str:
+        paired = f", {self.paired} paired edits" if self.paired else ""
         return (
             f"{len(self.changes)}/{self.planned} changes in {self.elapsed_s:.1f}s "
             f"({self.achieved_rate:.1f}/s of {self.rate:g}/s asked): crm {len(self.on('crm'))}, "
-            f"exchange {len(self.on('exchange'))}, errors {len(self.errors)}"
+            f"exchange {len(self.on('exchange'))}, errors {len(self.errors)}{paired}"
         )
 
 
-async def _one(side_name: str, side: CrmSide | ExchangeSide, rng: random.Random, label: str,
-               report: TrafficReport) -> None:
+async def _one(side_name: str, make: Callable[[], Awaitable[Made]], label: str, report: TrafficReport,
+               pair: str | None = None) -> None:
     sent = datetime.now(UTC)
     try:
-        entity, record_id, mailbox, key, value, modified = await side.change(rng, label)
+        entity, record_id, mailbox, key, value, modified = await make()
     except Exception as exc:  # every failure is counted and reported; the run goes on
         report.errors.append(f"{side_name} {label}: {exc!r}")
         return
     acked = datetime.now(UTC)
     report.changes.append(TrafficChange(side_name, entity, record_id, mailbox, key, value, sent, acked,
-                                        modified or acked))
+                                        modified or acked, pair))
+
+
+async def _paired(crm: CrmSide, exchange: ExchangeSide, edit: PairedEdit, labels: tuple[str, str],
+                  rng: random.Random, gap_s: float, report: TrafficReport) -> None:
+    """Both halves of one paired edit: the first side at once, the other `delay` later (sent, not acked)."""
+    delay, crm_first = rng.uniform(0.0, gap_s), rng.random() < 0.5
+    crm_value = new_value(edit.field, labels[0], rng)
+    exchange_value = f"{edit.field} {labels[1]}"
+
+    async def later(make: Callable[[], Awaitable[Made]], wait: float) -> Made:
+        await asyncio.sleep(wait)
+        return await make()
+
+    await asyncio.gather(
+        _one("crm", lambda: later(lambda: crm.write(edit.crm, edit.field, crm_value), 0.0 if crm_first else delay),
+             labels[0], report, labels[0]),
+        _one("exchange", lambda: later(lambda: exchange.write(edit.exchange, edit.attribute, exchange_value),
+                                       delay if crm_first else 0.0), labels[1], report, labels[0]),
+    )
 
 
 async def run_traffic(
@@ -89,23 +117,36 @@ async def run_traffic(
     seed: int | None = None,
     max_in_flight: int = 64,
     progress: Progress = print,
+    *,
+    pairs: Sequence[LinkedPair] = (),
+    two_sided_share: float = 0.0,
+    pair_gap_s: float = 1.0,
+    retries: int = 0,
 ) -> TrafficReport:
-    """Make round(rate * duration) changes, a `crm_share` of them on the CRM side (see module docstring)."""
+    """Make round(rate * duration) changes, a `crm_share` of the single ones on the CRM side, `two_sided_share` of
+    them as paired edits of `pairs` (see module docstring); `retries`: how often the Exchange half sends a
+    throttled, unavailable or dropped update again (the CRM half's client retries those itself)."""
     if rate <= 0 or duration <= 0 or not 0.0 <= crm_share <= 1.0:
         raise ValueError("rate and duration must be positive and crm_share within 0..1")
+    paired_slots = slot_share(two_sided_share)
     rng = random.Random(seed)
     run_id = f"{rng.randrange(16**6):06x}"
     report = TrafficReport(rate=rate, duration_s=duration, planned=round(rate * duration))
     crm = CrmSide(settings)
-    exchange = ExchangeSide(settings, mailboxes if mailboxes is not None else await sandbox_mailboxes(settings))
+    exchange = ExchangeSide(settings, mailboxes if mailboxes is not None else await sandbox_mailboxes(settings),
+                            retries=retries)
     tasks: set[asyncio.Task[None]] = set()
     try:
-        await asyncio.gather(crm.open() if crm_share > 0 else asyncio.sleep(0),
-                             exchange.open() if crm_share < 1 else asyncio.sleep(0))
+        await asyncio.gather(crm.open() if crm_share > 0 or paired_slots else asyncio.sleep(0),
+                             exchange.open() if crm_share < 1 or paired_slots else asyncio.sleep(0))
         if not crm.targets and not exchange.targets:
             raise RuntimeError("nothing to change on either side: run `fieldsync sandbox seed` first")
+        picker = PairPicker(list(pairs), crm, exchange) if paired_slots else None
+        if picker is not None and not picker.edits:
+            raise RuntimeError(f"none of the {len(pairs)} linked pairs can be edited on both sides")
         progress(f"traffic {run_id}: {len(crm.targets)} CRM records, {len(exchange.targets)} mailbox items "
-                 f"({len(exchange.created)} created to have one per mailbox)")
+                 f"({len(exchange.created)} created to have one per mailbox)"
+                 + (f", {len(picker.edits)} linked pairs to edit on both sides" if picker else ""))
         slots = asyncio.Semaphore(max_in_flight)
 
         def finished(task: asyncio.Task[None]) -> None:
@@ -115,13 +156,24 @@ async def run_traffic(
         loop = asyncio.get_running_loop()
         start = loop.time()
         next_progress = start + 1.0
-        for index in range(report.planned):
+        index = 0
+        while index < report.planned:
             due = start + index / rate
             await asyncio.sleep(max(0.0, due - loop.time()))
             await slots.acquire()
-            on_crm = (rng.random() < crm_share and crm.targets) or not exchange.targets
-            side_name, side = ("crm", crm) if on_crm else ("exchange", exchange)
-            task = asyncio.create_task(_one(side_name, side, rng, f"{run_id}-{index:06d}", report))
+            label = f"{run_id}-{index:06d}"
+            if picker is not None and index + 1 < report.planned and rng.random() < paired_slots:
+                labels = (label, f"{run_id}-{index + 1:06d}")
+                task = asyncio.create_task(_paired(crm, exchange, picker.pick(rng), labels, rng, pair_gap_s, report))
+                report.paired += 1
+                index += 2
+            else:
+                on_crm = (rng.random() < crm_share and crm.targets) or not exchange.targets
+                side: CrmSide | ExchangeSide = crm if on_crm else exchange
+                task = asyncio.create_task(
+                    _one("crm" if on_crm else "exchange", functools.partial(side.change, rng, label), label, report)
+                )
+                index += 1
             tasks.add(task)
             task.add_done_callback(finished)
             if loop.time() >= next_progress:

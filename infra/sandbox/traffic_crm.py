@@ -17,6 +17,8 @@ CRM_FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "appointments": ("appointment", "activityid", ("location", "subject", "description")),
     "tasks": ("task", "activityid", ("subject", "description")),
 }
+# What one change made: (entity, record id, mailbox, canonical field, value, the source's modification time).
+Made = tuple[str, str, str | None, str, Any, datetime | None]
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,16 @@ class CrmSide:
             rows = await reader.query(entity_set, select=[key, "_ownerid_value"])
             self.targets += [CrmTarget(entity_set, str(r[key]), r.get("_ownerid_value")) for r in rows]
 
-    async def change(self, rng: random.Random, label: str) -> tuple[str, str, str | None, str, Any, datetime | None]:
-        """PATCH one field; returns (entity, record id, mailbox, field, value, modified time from the row)."""
+    async def change(self, rng: random.Random, label: str) -> Made:
+        """PATCH one field of a record picked at random; returns what write() returns."""
         target = rng.choice(self.targets)
-        entity, _, fields = CRM_FIELDS[target.entity_set]
+        _, _, fields = CRM_FIELDS[target.entity_set]
         field = rng.choice(fields)
-        value = new_value(field, label, rng)
+        return await self.write(target, field, new_value(field, label, rng))
+
+    async def write(self, target: CrmTarget, field: str, value: Any) -> Made:
+        """PATCH one field; returns (entity, record id, mailbox, field, value, modified time from the row)."""
+        entity = CRM_FIELDS[target.entity_set][0]
         row = await self._client(target.owner_id).update(target.entity_set, target.record_id, {field: value})
         return entity, target.record_id, None, field, value, parse_time(row.get("modifiedon"))
 

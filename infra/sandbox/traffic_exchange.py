@@ -26,9 +26,12 @@ from exchangelib.version import EXCHANGE_2016
 
 from infra.sandbox.ews_update import new_changekey, update_request
 from infra.sandbox.seed import ews_admin_url
+from infra.sandbox.traffic_crm import Made
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
+RETRY_BASE_S = 0.2  # the first wait before sending a failed update again, doubled each time
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})  # "not now", as shared.clients.ews_sync reads them
 # Folder attribute on Account -> (entity, item class, {exchangelib field: canonical field key}).
 EXCHANGE_FIELDS: dict[str, tuple[str, type[Item], dict[str, str]]] = {
     "contacts": ("contact", Contact, {"job_title": "jobtitle", "department": "department", "nickname": "nickname"}),
@@ -57,9 +60,10 @@ class ExchangeSide:
     none, so there is something to change); change() updates one field; close() ends the thread pool and
     the HTTP client."""
 
-    def __init__(self, settings: ExchangeSettings, mailboxes: list[str]):
+    def __init__(self, settings: ExchangeSettings, mailboxes: list[str], retries: int = 0):
         self.settings = settings
         self.mailboxes = mailboxes
+        self.retries = retries
         self.targets: list[ExchangeTarget] = []
         self.created: list[ExchangeTarget] = []
         self._pool = ThreadPoolExecutor(max_workers=settings.ews_max_workers, thread_name_prefix="traffic-ews")
@@ -128,21 +132,39 @@ class ExchangeSide:
             self.targets += targets
 
     async def _update(self, target: ExchangeTarget, attribute: str, value: str) -> None:
-        """One UpdateItem against the ChangeKey last seen; EwsUpdateError carries EWS's ResponseCode."""
+        """One UpdateItem against the ChangeKey last seen; EwsUpdateError carries EWS's ResponseCode. A throttled,
+        unavailable or dropped request is sent again up to `retries` times (Retry-After honoured), the way a
+        person's client tries again; with no retries (the default) it fails the change."""
         body = update_request(
             target.mailbox, target.folder, attribute, target.item_id, self._changekeys[target], value
         )
-        # X-AnchorMailbox routes an impersonated request to the mailbox's server, as exchangelib sets it.
-        response = await self._http.post(self.settings.ews_url, content=body,
-                                         headers={"X-AnchorMailbox": target.mailbox})
-        self._changekeys[target] = new_changekey(response.status_code, response.content)
+        for attempt in range(1, self.retries + 2):
+            try:
+                # X-AnchorMailbox routes an impersonated request to the mailbox's server, as exchangelib sets it.
+                response = await self._http.post(self.settings.ews_url, content=body,
+                                                 headers={"X-AnchorMailbox": target.mailbox})
+            except httpx.TransportError:
+                if attempt > self.retries:
+                    raise
+                await asyncio.sleep(RETRY_BASE_S * 2 ** (attempt - 1))
+                continue
+            if response.status_code in TRANSIENT_STATUSES and attempt <= self.retries:
+                wait = response.headers.get("retry-after", "")
+                await asyncio.sleep(float(wait) if wait.strip().isdigit() else RETRY_BASE_S * 2 ** (attempt - 1))
+                continue
+            self._changekeys[target] = new_changekey(response.status_code, response.content)
+            return
 
-    async def change(self, rng: random.Random, label: str) -> tuple[str, str, str | None, str, Any, None]:
-        """Update one field; returns (entity, item id, mailbox, canonical field, value, no source time)."""
+    async def change(self, rng: random.Random, label: str) -> Made:
+        """Update one field of an item picked at random; returns what write() returns."""
         target = rng.choice(self.targets)
-        entity, _, fields = EXCHANGE_FIELDS[target.folder]
+        _, _, fields = EXCHANGE_FIELDS[target.folder]
         attribute = rng.choice(sorted(fields))
-        value = f"{fields[attribute]} {label}"
+        return await self.write(target, attribute, f"{fields[attribute]} {label}")
+
+    async def write(self, target: ExchangeTarget, attribute: str, value: str) -> Made:
+        """Update one field; returns (entity, item id, mailbox, canonical field, value, no source time)."""
+        entity, _, fields = EXCHANGE_FIELDS[target.folder]
         async with self._locks.setdefault(target, asyncio.Lock()):
             await self._update(target, attribute, value)
         return entity, target.item_id, target.mailbox, fields[attribute], value, None

@@ -34,6 +34,7 @@ from infra.sandbox.exchange.settings import ExchangeSandboxSettings
 from infra.sandbox.seed import SandboxClientSettings, address_of, seed, user_names
 from infra.sandbox.traffic import TrafficChange, run_traffic
 from infra.sandbox.traffic_exchange import EXCHANGE_FIELDS, ExchangeSide, sandbox_mailboxes
+from infra.sandbox.traffic_pairs import LinkedPair, paired_fields
 from shared.clients.crm import CrmClient
 
 pytestmark = pytest.mark.integration
@@ -111,6 +112,7 @@ async def test_traffic_changes_both_sides_visibly(sandbox: SandboxClientSettings
     assert report.errors == []
     assert len(report.changes) == report.planned == 30
     assert report.on("crm") and report.on("exchange")
+    assert report.paired == 0 and all(change.pair is None for change in report.changes)
     written: dict[tuple[str, str, str], set[Any]] = defaultdict(set)
     for change in report.changes:
         written[(change.side, change.record_id, change.field)].add(change.value)
@@ -177,3 +179,58 @@ async def test_an_exchange_change_ews_refuses_raises_its_response_code(sandbox: 
     finally:
         await side.close()
     assert caught.value.code == "ErrorItemNotFound"
+
+
+async def linked_by_hand(settings: SandboxClientSettings, user_id: str, mailbox: str) -> list[LinkedPair]:
+    """Alice's CRM records paired with mailbox items of the same kind, as fieldsync's links would pair them."""
+    await asyncio.to_thread(one_item_of_each_kind, settings, mailbox)
+    account = ews_account(settings, mailbox)
+    items = {entity: str(next(iter(getattr(account, folder).all())).id)
+             for folder, (entity, _, _) in EXCHANGE_FIELDS.items()}
+    async with CrmClient.from_settings(settings) as crm:
+        records = {entity: (await owned(crm, entity_set, user_id))[0][key]
+                   for entity_set, entity, key in (("contacts", "contact", "contactid"),
+                                                   ("appointments", "appointment", "activityid"),
+                                                   ("tasks", "task", "activityid"))}
+    return [LinkedPair(entity, str(records[entity]), mailbox, items[entity]) for entity in items]
+
+
+async def test_paired_edits_change_one_field_of_a_pair_on_both_sides_within_a_second(
+    sandbox: SandboxClientSettings,
+) -> None:
+    report_of_seed = await seed(sandbox, ["alice"], progress=quiet)
+    mailbox = address_of("alice")
+    pairs = await linked_by_hand(sandbox, report_of_seed.users["alice"], mailbox)
+    report = await run_traffic(sandbox, rate=20, duration=2, seed=3, progress=quiet, pairs=pairs,
+                               two_sided_share=1.0, mailboxes=[mailbox])
+
+    assert report.errors == []
+    assert report.paired == 20 and len(report.changes) == 40
+    halves: dict[str | None, list[TrafficChange]] = defaultdict(list)
+    for change in report.changes:
+        halves[change.pair].append(change)
+    by_pair = {(p.entity, p.crm_id): p for p in pairs}
+    for label, (one, two) in ((k, sorted(v, key=lambda c: c.side)) for k, v in halves.items()):
+        assert label is not None and (one.side, two.side) == ("crm", "exchange")
+        assert one.entity == two.entity and one.field == two.field in paired_fields()[one.entity]
+        pair = by_pair[(one.entity, one.record_id)]
+        assert (two.mailbox, two.record_id) == (pair.mailbox, pair.exchange_id)
+        assert one.value != two.value
+        assert abs((one.sent_at - two.sent_at).total_seconds()) < 1.0
+    entity_sets = {"contact": "contacts", "appointment": "appointments", "task": "tasks"}
+    last = {(c.side, c.record_id, c.field): c for c in sorted(report.changes, key=lambda c: c.acked_at)}
+    async with CrmClient.from_settings(sandbox) as crm:
+        for (side, record_id, key), change in last.items():
+            if side == "crm":
+                assert (await crm.get(entity_sets[change.entity], record_id, [key]))[key] == change.value
+            else:
+                assert await asyncio.to_thread(exchange_value, sandbox, change) == change.value
+
+
+async def test_paired_edits_need_a_pair_both_sides_list(sandbox: SandboxClientSettings) -> None:
+    await seed(sandbox, ["alice"], progress=quiet)
+    nowhere = [LinkedPair("contact", "00000000-0000-0000-0000-000000000000", address_of("alice"), "AAMk-none")]
+    with pytest.raises(RuntimeError, match="linked pairs"):
+        await run_traffic(sandbox, rate=5, duration=1, progress=quiet, pairs=nowhere, two_sided_share=0.5)
+    with pytest.raises(ValueError, match="two_sided_share"):
+        await run_traffic(sandbox, rate=5, duration=1, progress=quiet, two_sided_share=1.5)
