@@ -1,18 +1,18 @@
 """The benchmark's arithmetic: match each change made to the DeltaApplied that carried it, then rates and percentiles.
 
-Pure: no I/O, no clock; every time comes from the traffic report or the events.
+Pure: no I/O, no clock; every time comes from the traffic report, the events or the conflict log.
 
-A change is *matched* when a successful DeltaApplied wrote its value (traffic values are unique labels,
-telephone numbers are disambiguated by record). Its end-to-end latency is applied_at minus the time the
-source acknowledged the write (the modification was committed by then; the source's own clocks,
-modifiedon and LastModifiedTime, keep whole seconds only, so `occurred_at` would add up to 1 s). A change
-overwritten at the source before the capture read it is *coalesced*: its effect reached the target with
-the later change that carried the same field, so it counts as delivered at that later time, without a
-latency of its own. A change that lost a conflict (the same field changed on the other side at the
-same time; the applier kept the other value and said so in a `conflict_resolved` DeltaApplied) was
-handled correctly without being written: it counts as delivered when that event was published, also
-without a latency; so does one *overwritten* by the other side's same-second edit (CRM wins ties, and
-the applier reports no conflict then). Anything else is *not applied*.
+A change is *matched* when a successful DeltaApplied wrote its value to the other side (traffic values are
+unique labels, telephone numbers are disambiguated by record). Its end-to-end latency is applied_at minus the
+time the source acknowledged the write (the modification was committed by then; the source's own clocks,
+modifiedon and LastModifiedTime, keep whole seconds only, so `occurred_at` would add up to 1 s). A change that
+lost a conflict (the merge point found the same field changed on both sides since they last agreed, and
+recorded the conflict with this change's value on the losing side) was handled correctly without being
+written: it counts as delivered when the conflict was decided, without a latency. A change overwritten at the
+source before the capture read it, or made before a later change of the same field that reached the other
+side (on either side: sequential edits, last writer wins), is *coalesced*: it counts as delivered with that
+later change, without a latency of its own. Anything else is *not applied*: two-sided edits are either a
+recorded conflict or sequential, so there is no other excuse.
 """
 
 from __future__ import annotations
@@ -25,21 +25,32 @@ from datetime import datetime
 from typing import Any, Literal
 
 from infra.sandbox.traffic import TrafficChange
-from shared.events import DeltaApplied
+from shared.events import ConflictRecord, DeltaApplied
 
-SUCCESS = frozenset({"applied", "conflict_resolved"})
-Kind = Literal["own", "coalesced", "conflict", "overwritten"]
+# A superseded delta still wrote its other fields (DeltaApplied.changed holds what was written).
+SUCCESS = frozenset({"applied", "superseded"})
+Kind = Literal["own", "coalesced", "conflict"]
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One change and the event that delivered it (None: not applied)."""
+    """One change and what delivered it: the event that wrote its value (own) or a later change's value
+    (coalesced), or the recorded conflict it lost; neither: not applied."""
 
     change: TrafficChange
     event: DeltaApplied | None
-    # own: the event wrote this change's value; coalesced: a later change of the field carried it;
-    # conflict / overwritten: the other side's value was kept (see _explained).
     kind: Kind = "own"
+    conflict: ConflictRecord | None = None  # the conflict this change (or the later one it is coalesced into) lost
+
+    @property
+    def delivered(self) -> bool:
+        return self.event is not None or self.conflict is not None
+
+    @property
+    def delivered_at(self) -> datetime | None:
+        if self.event is not None:
+            return self.event.applied_at
+        return self.conflict.decided_at if self.conflict is not None else None
 
     @property
     def own(self) -> bool:
@@ -87,56 +98,61 @@ def _fits(change: TrafficChange, event: DeltaApplied) -> bool:
     return event.exchange_id in (None, change.record_id) or event.mailbox in (None, change.mailbox)
 
 
-def _by_item(events: Iterable[DeltaApplied]) -> tuple[dict[str, list[DeltaApplied]], dict[str, str]]:
-    """Every event by the ids of the item it names (CRM id and Exchange id), and Exchange id -> CRM id."""
-    by_item: dict[str, list[DeltaApplied]] = defaultdict(list)
-    links: dict[str, str] = {}
-    for event in events:
-        for item in {event.crm_id, event.exchange_id} - {None}:
-            by_item[str(item)].append(event)
-        if event.crm_id and event.exchange_id:
-            links[event.exchange_id] = event.crm_id
-    return by_item, links
+def _links(events: Iterable[DeltaApplied]) -> dict[str, str]:
+    """Exchange id -> CRM id, from the events that name both."""
+    return {e.exchange_id: e.crm_id for e in events if e.crm_id and e.exchange_id}
 
 
-def _explained(change: TrafficChange, by_item: dict[str, list[DeltaApplied]]) -> Delivery | None:
-    """An unmatched change that was handled without its value being written: it lost a conflict the
-    applier reported, or the other side's value of the same field was written over it afterwards (a
-    same-second edit on both sides: the tie goes to CRM without a conflict being reported)."""
+def _losers(conflicts: Iterable[ConflictRecord]) -> dict[tuple[str, str, str, str], ConflictRecord]:
+    """(losing side, its record id, field, losing value) -> the conflict; the record id is the CRM id on the CRM
+    side and the Exchange id on the other (a conflict that names none is found by its CRM id)."""
+    found: dict[tuple[str, str, str, str], ConflictRecord] = {}
+    for conflict in conflicts:
+        if conflict.winner == "exchange":
+            key = ("crm", conflict.crm_id, conflict.field, _value_key(conflict.crm_value))
+        else:
+            item = conflict.exchange_id or conflict.crm_id
+            key = ("exchange", item, conflict.field, _value_key(conflict.exchange_value))
+        found.setdefault(key, conflict)
+    return found
+
+
+def _lost(change: TrafficChange, losers: dict[tuple[str, str, str, str], ConflictRecord],
+          links: dict[str, str]) -> ConflictRecord | None:
+    """The recorded conflict that names this change's value as the losing one."""
     value = _value_key(change.value)
-    for event in by_item.get(change.record_id, []):
-        if event.applied_at < change.acked_at:
-            continue
-        if event.result == "conflict_resolved" and value in (event.error or ""):
-            return Delivery(change, event, "conflict")
-        if (event.target == change.side and event.result in SUCCESS and change.field in event.changed
-                and _value_key(event.changed[change.field]) != value):
-            return Delivery(change, event, "overwritten")
-    return None
+    found = losers.get((change.side, change.record_id, change.field, value))
+    if found is None and change.side == "exchange" and change.record_id in links:
+        found = losers.get((change.side, links[change.record_id], change.field, value))
+    return found
 
 
-def match(changes: Sequence[TrafficChange], events: Iterable[DeltaApplied]) -> list[Delivery]:
-    """One Delivery per change, in the order the changes were made."""
+def match(changes: Sequence[TrafficChange], events: Iterable[DeltaApplied],
+          conflicts: Iterable[ConflictRecord] = ()) -> list[Delivery]:
+    """One Delivery per change, in the order the changes were made (see the module docstring)."""
     events = list(events)
     by_value = _index(events)
-    by_item, links = _by_item(events)
+    links = _links(events)
+    losers = _losers(conflicts)
     direct: list[Delivery] = []
     for change in changes:
         candidates = [e for e in by_value.get(_value_key(change.value), []) if _fits(change, e)]
         direct.append(Delivery(change, candidates[0] if candidates else None))
     # A later delivered change of the same field of the same item, made on either side, accounts for
-    # an unmatched earlier one: the capture read the newer value only (last writer wins).
-    later: dict[tuple[str, str], DeltaApplied] = {}
+    # an unmatched earlier one: the capture read the newer value only, or it came after (last writer wins).
+    later: dict[tuple[str, str], Delivery] = {}
     result: list[Delivery] = []
     for delivery in sorted(direct, key=lambda d: d.change.acked_at, reverse=True):
         c = delivery.change
         slot = (links.get(c.record_id, c.record_id), c.field)
-        if delivery.event is None and slot in later:
-            delivery = Delivery(c, later[slot], "coalesced")
-        elif delivery.event is None:
-            delivery = _explained(c, by_item) or delivery
-        if delivery.event is not None:
-            later[slot] = delivery.event
+        if delivery.event is None:
+            lost = _lost(c, losers, links)
+            if lost is not None:
+                delivery = Delivery(c, None, "conflict", lost)
+            elif slot in later:
+                delivery = Delivery(c, later[slot].event, "coalesced", later[slot].conflict)
+        if delivery.delivered:
+            later[slot] = delivery
         result.append(delivery)
     order = {id(c): i for i, c in enumerate(changes)}
     return sorted(result, key=lambda d: order[id(d.change)])
@@ -167,7 +183,6 @@ class Measurement:
     matched: int
     coalesced: int
     conflicts: int
-    overwritten: int
     not_applied: int
     applied_per_s: float
     deltas_per_s: float
@@ -185,7 +200,7 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
     hops: the changes acknowledged inside `window` (warm-up and the drain after the traffic excluded)."""
     start, end = window
     seconds = max((end - start).total_seconds(), 1e-9)
-    delivered_at = [d.event.applied_at for d in deliveries if d.event is not None]
+    delivered_at = [d.delivered_at for d in deliveries if d.delivered_at is not None]
     applied_in_window = sum(1 for t in delivered_at if start <= t < end)
     events = list(events)
     deltas_in_window = sum(1 for e in events if e.result in SUCCESS and e.target is not None
@@ -194,7 +209,7 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
     # A change never delivered has no finite latency: it counts as infinitely late, so a percentile
     # that reaches it says so instead of looking better than it is.
     latencies = [d.latency_s for d in steady if d.latency_s is not None]
-    latencies += [math.inf for d in steady if d.event is None]
+    latencies += [math.inf for d in steady if not d.delivered]
     source_clock = [(d.event.applied_at - d.event.occurred_at).total_seconds()
                     for d in steady if d.event is not None and d.own]
     hop_values: dict[str, list[float]] = defaultdict(list)
@@ -206,16 +221,15 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
         for name, value in (d.hops_s() or {}).items():
             hop_values[name].append(value)
             direction[name].append(value)
-    missing = [d for d in deliveries if d.event is None]
+    missing = [d for d in deliveries if not d.delivered]
     return Measurement(
         window_s=seconds,
         made=len(deliveries),
         in_window=len(steady),
-        delivered=sum(1 for d in deliveries if d.event is not None),
+        delivered=sum(1 for d in deliveries if d.delivered),
         matched=sum(1 for d in deliveries if d.own),
-        coalesced=sum(1 for d in deliveries if d.event is not None and d.kind == "coalesced"),
-        conflicts=sum(1 for d in deliveries if d.event is not None and d.kind == "conflict"),
-        overwritten=sum(1 for d in deliveries if d.event is not None and d.kind == "overwritten"),
+        coalesced=sum(1 for d in deliveries if d.delivered and d.kind == "coalesced"),
+        conflicts=sum(1 for d in deliveries if d.kind == "conflict"),
         not_applied=len(missing),
         applied_per_s=applied_in_window / seconds,
         deltas_per_s=deltas_in_window / seconds,

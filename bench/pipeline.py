@@ -19,25 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 # Run as a script (`python bench/pipeline.py`): the repository root must be importable.
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.processes import ProcessSampler  # noqa: E402
-from bench.report import render, write_json  # noqa: E402
-from bench.scenario import OWN, Options, run_scenario  # noqa: E402
-from infra.runner.process import free_port  # noqa: E402
-from infra.runner.stack import Stack, StackSettings  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
+from bench.harness import RESULTS, ROOT, OwnStack
+from bench.processes import ProcessSampler
+from bench.report import render, write_json
+from bench.scenario import OWN, Options, run_scenario
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -58,55 +51,29 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def stack_settings(data_dir: Path, users: int) -> StackSettings:
-    return StackSettings(
-        data_dir=data_dir, broker_port=free_port(), redis_port=free_port(), crm_sandbox_port=free_port(),
-        exchange_sandbox_port=free_port(), admin_api_port=free_port(), stack_seed_users=users,
-        stack_ready_timeout_s=120.0,
-    )
-
-
-def _ready(name: str, seconds: float, detail: str) -> None:
-    print(f"  {name:<18} ready in {seconds:5.1f}s  {detail}", flush=True)
-
-
 def main(argv: list[str]) -> int:
     args = parse(argv)
     options = Options(rate=args.rate, duration=args.duration, users=args.users, crm_share=args.crm_share,
                       poll_interval=args.poll_interval)
     command = shlex.join(["bench/pipeline.py", *argv])
-    # The children inherit this environment: both captures poll at the interval asked for.
-    for name in ("FIELDSYNC_CRM_CAPTURE_POLL_INTERVAL_S", "FIELDSYNC_EXCHANGE_CAPTURE_POLL_INTERVAL_S"):
-        os.environ[name] = str(args.poll_interval)
-    data_dir = Path(tempfile.mkdtemp(prefix="fieldsync-bench-"))
-    stack = Stack(stack_settings(data_dir, args.users), on_ready=_ready)
-    print(f"starting the stack in {data_dir} ({args.users} users)", flush=True)
-    sampler: ProcessSampler | None = None
-    ok = False
-    try:
-        stack.start()
+    with OwnStack("bench", args.users, args.poll_interval, keep=args.keep_data) as own:
+        stack = own.stack
         sampler = ProcessSampler({p.name: p.pid for p in stack.processes if p.pid is not None}).start()
-        print(f"running {args.rate:g} changes/s for {args.duration:g}s, crm share {args.crm_share:g}, "
-              f"poll interval {args.poll_interval:g}s", flush=True)
-        dump = data_dir / "events.jsonl" if args.keep_data else None
-        result = asyncio.run(run_scenario(stack, options, command, sampler, dump))
-        sampler.stop()
+        try:
+            print(f"running {args.rate:g} changes/s for {args.duration:g}s, crm share {args.crm_share:g}, "
+                  f"poll interval {args.poll_interval:g}s", flush=True)
+            dump = own.data_dir / "events.jsonl" if args.keep_data else None
+            result = asyncio.run(run_scenario(stack, options, command, sampler, dump))
+        finally:
+            sampler.stop()
         result.memory_mib = {**sampler.peaks_mib(),
                              OWN: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         print(render(result), flush=True)
         print(f"results written to {write_json(result, RESULTS).relative_to(ROOT)}")
         # A change not applied, a failed delta or a dead letter is a finding: its logs stay for the post-mortem.
-        ok = not (result.measurement.not_applied or result.failed_deltas or result.dead_letters
-                  or result.traffic_errors)  # fmt: skip
+        own.ok = not (result.measurement.not_applied or result.failed_deltas or result.dead_letters
+                      or result.traffic_errors)  # fmt: skip
         return 0
-    finally:
-        if sampler is not None:
-            sampler.stop()
-        stack.stop()
-        if ok and not args.keep_data:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            print(f"stack data and logs kept in {data_dir}", flush=True)
 
 
 if __name__ == "__main__":

@@ -77,8 +77,7 @@ def render(result: Result) -> str:
         f"  applied, sustained         {m.applied_per_s:.1f} changes/s over a {m.window_s:.0f}s steady window "
         f"({m.deltas_per_s:.1f} DeltaApplied/s)",
         f"  delivered                  {m.delivered}/{m.made} ({m.matched} own write, {m.coalesced} coalesced "
-        f"into a later write, {m.conflicts} lost a reported conflict, {m.overwritten} overwritten by the other "
-        f"side's same-second edit), not applied {m.not_applied}",
+        f"into a later change of the field, {m.conflicts} lost a recorded conflict), not applied {m.not_applied}",
         "latency (changes acknowledged in the steady window; 'never' = not applied by the end of the drain)",
         _row("end to end (ack->applied)", m.latency),
         _row("source clock (occurred->)", m.source_clock_latency),
@@ -113,10 +112,15 @@ def render(result: Result) -> str:
 
 
 def write_json(result: Result, folder: Path) -> Path:
+    payload = {**asdict(result), "target_checks": result.target_checks(), "target_met": result.target_met}
+    return write_payload("pipeline", payload, folder)
+
+
+def write_payload(name: str, payload: dict[str, Any], folder: Path) -> Path:
+    """`payload` as `<name>-<UTC time>.json` in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = folder / f"pipeline-{stamp}.json"
-    payload = {**asdict(result), "target_checks": result.target_checks(), "target_met": result.target_met}
+    path = folder / f"{name}-{stamp}.json"
     path.write_text(json.dumps(_finite(payload), indent=2, default=str) + "\n")
     return path
 

@@ -1,4 +1,5 @@
-"""The benchmark's matching of changes to DeltaApplied events: own writes, coalescing, conflicts, losses."""
+"""The benchmark's matching of changes to DeltaApplied events and recorded conflicts: own writes, coalescing,
+conflicts lost, and everything else not applied (there is no "overwritten" any more)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.measure import match, measure, percentile
+import pytest
+
+from bench.measure import Delivery, match, measure, percentile
 from infra.sandbox.traffic import TrafficChange
-from shared.events import DeltaApplied, Source
+from shared.events import ConflictRecord, DeltaApplied, Source, System
 
 T0 = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 
@@ -59,14 +62,69 @@ def test_later_edit_on_the_other_side_of_a_linked_item_supersedes():
     assert (first.kind, second.kind) == ("coalesced", "own")
 
 
-def test_reported_conflict_and_same_second_overwrite_are_handled():
-    made = [change("exchange", "x1", "nickname", "lost", 1.0), change("exchange", "x1", "department", "old", 1.0)]
-    events = [
-        applied("crm", {}, 2.0, result="conflict_resolved", error="kept CRM values: {'nickname': 'lost'}"),
-        applied("exchange", {"department": "from crm"}, 2.1),
-    ]
-    first, second = match(made, events)
-    assert (first.kind, second.kind) == ("conflict", "overwritten")
+def conflict(winner: System, crm_value: str, exchange_value: str, when: float, field: str = "nickname",
+             exchange_id: str | None = "x1") -> ConflictRecord:
+    return ConflictRecord(
+        conflict_id=f"k-{when}", decided_at=at(when), entity="contact", crm_id="c1", mailbox="alice@sandbox.local",
+        exchange_id=exchange_id, field=field, crm_value=crm_value, exchange_value=exchange_value,
+        crm_modified_at=at(when - 1), exchange_modified_at=at(when - 1), rule="latest", winner=winner,
+        policy_version=2, causation_id=f"change-{when}",
+    )
+
+
+LINKED = applied("exchange", {"jobtitle": "linked"}, 0.5)  # names c1 and x1 together: the pair's link
+CRM_EDIT = change("crm", "c1", "nickname", "from crm", 1.0)
+EXCHANGE_EDIT = change("exchange", "x1", "nickname", "from exchange", 1.2, "alice@sandbox.local")
+
+# (case, changes, events, conflicts, the kind of each change: None = not applied)
+TWO_SIDED = [
+    ("the CRM value won: the Exchange edit lost a recorded conflict and the CRM value reached the mailbox",
+     [CRM_EDIT, EXCHANGE_EDIT], [LINKED, applied("exchange", {"nickname": "from crm"}, 2.5)],
+     [conflict("crm", "from crm", "from exchange", 2.4)], ["own", "conflict"]),
+    ("the Exchange value won: the CRM edit lost, its forward write was superseded",
+     [CRM_EDIT, EXCHANGE_EDIT],
+     [LINKED, applied("exchange", {}, 2.0, result="superseded"), applied("crm", {"nickname": "from exchange"}, 2.6)],
+     [conflict("exchange", "from crm", "from exchange", 2.4)], ["conflict", "own"]),
+    ("a conflict that names no mailbox item is found through the pair's CRM id",
+     [CRM_EDIT, EXCHANGE_EDIT], [LINKED, applied("exchange", {"nickname": "from crm"}, 2.5)],
+     [conflict("crm", "from crm", "from exchange", 2.4, exchange_id=None)], ["own", "conflict"]),
+    ("no conflict recorded and the other side's earlier value written over the edit: not applied",
+     [CRM_EDIT, EXCHANGE_EDIT], [LINKED, applied("exchange", {"nickname": "from crm"}, 2.5)],
+     [], ["own", None]),
+    ("a conflict names the edit's value as the winner, not the loser: no excuse",
+     [CRM_EDIT, EXCHANGE_EDIT], [LINKED, applied("exchange", {"nickname": "from crm"}, 2.5)],
+     [conflict("exchange", "from crm", "from exchange", 2.4)], ["own", None]),
+    ("a conflict of another field does not excuse this one",
+     [CRM_EDIT, EXCHANGE_EDIT], [LINKED, applied("exchange", {"nickname": "from crm"}, 2.5)],
+     [conflict("crm", "from crm", "from exchange", 2.4, field="jobtitle")], ["own", None]),
+    ("sequential: the Exchange edit made after the CRM one coalesces it, no conflict needed",
+     [CRM_EDIT, EXCHANGE_EDIT], [LINKED, applied("crm", {"nickname": "from exchange"}, 2.6)], [],
+     ["coalesced", "own"]),
+    ("an earlier edit coalesced into a later one that lost a conflict is accounted for by that conflict",
+     [change("crm", "c1", "nickname", "first", 0.8), CRM_EDIT, EXCHANGE_EDIT],
+     [LINKED, applied("crm", {"nickname": "from exchange"}, 2.6)],
+     [conflict("exchange", "from crm", "from exchange", 2.4)], ["coalesced", "conflict", "own"]),
+    ("fields a superseded delta did write count as written",
+     [change("crm", "c1", "jobtitle", "title", 1.0)],
+     [applied("exchange", {"jobtitle": "title"}, 2.0, result="superseded")], [], ["own"]),
+]
+
+
+@pytest.mark.parametrize(("case", "changes", "events", "conflicts", "kinds"), TWO_SIDED, ids=[r[0] for r in TWO_SIDED])
+def test_two_sided_edits_are_a_recorded_conflict_or_sequential(
+    case: str, changes: list[TrafficChange], events: list[DeltaApplied], conflicts: list[ConflictRecord],
+    kinds: list[str | None],
+) -> None:
+    deliveries = match(changes, events, conflicts)
+    assert [d.kind if d.delivered else None for d in deliveries] == kinds, case
+
+
+def test_a_lost_conflict_is_delivered_when_decided_without_a_latency() -> None:
+    [lost] = [d for d in match([CRM_EDIT, EXCHANGE_EDIT], [LINKED], [conflict("crm", "from crm", "from exchange",
+                                                                              2.4)]) if d.kind == "conflict"]
+    assert lost.delivered_at == at(2.4) and lost.latency_s is None and lost.hops_s() is None
+    result = measure([lost, Delivery(CRM_EDIT, None)], [LINKED], (at(0), at(10)))
+    assert (result.conflicts, result.not_applied, result.delivered) == (1, 1, 1)
 
 
 def test_undelivered_change_counts_as_infinitely_late():
