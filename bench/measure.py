@@ -74,7 +74,7 @@ class Delivery:
         }
 
 
-def _value_key(value: Any) -> str:
+def value_key(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
@@ -83,7 +83,7 @@ def _index(events: Iterable[DeltaApplied]) -> dict[str, list[DeltaApplied]]:
     for event in events:
         if event.result in SUCCESS:
             for value in event.changed.values():
-                by_value[_value_key(value)].append(event)
+                by_value[value_key(value)].append(event)
     for found in by_value.values():
         found.sort(key=lambda e: e.applied_at)
     return by_value
@@ -103,27 +103,27 @@ def _links(events: Iterable[DeltaApplied]) -> dict[str, str]:
     return {e.exchange_id: e.crm_id for e in events if e.crm_id and e.exchange_id}
 
 
-def _losers(conflicts: Iterable[ConflictRecord]) -> dict[tuple[str, str, str, str], ConflictRecord]:
+def losers(conflicts: Iterable[ConflictRecord]) -> dict[tuple[str, str, str, str], ConflictRecord]:
     """(losing side, its record id, field, losing value) -> the conflict; the record id is the CRM id on the CRM
     side and the Exchange id on the other (a conflict that names none is found by its CRM id)."""
     found: dict[tuple[str, str, str, str], ConflictRecord] = {}
     for conflict in conflicts:
         if conflict.winner == "exchange":
-            key = ("crm", conflict.crm_id, conflict.field, _value_key(conflict.crm_value))
+            key = ("crm", conflict.crm_id, conflict.field, value_key(conflict.crm_value))
         else:
             item = conflict.exchange_id or conflict.crm_id
-            key = ("exchange", item, conflict.field, _value_key(conflict.exchange_value))
+            key = ("exchange", item, conflict.field, value_key(conflict.exchange_value))
         found.setdefault(key, conflict)
     return found
 
 
-def _lost(change: TrafficChange, losers: dict[tuple[str, str, str, str], ConflictRecord],
-          links: dict[str, str]) -> ConflictRecord | None:
+def lost_to(change: TrafficChange, by_loser: dict[tuple[str, str, str, str], ConflictRecord],
+            links: dict[str, str]) -> ConflictRecord | None:
     """The recorded conflict that names this change's value as the losing one."""
-    value = _value_key(change.value)
-    found = losers.get((change.side, change.record_id, change.field, value))
+    value = value_key(change.value)
+    found = by_loser.get((change.side, change.record_id, change.field, value))
     if found is None and change.side == "exchange" and change.record_id in links:
-        found = losers.get((change.side, links[change.record_id], change.field, value))
+        found = by_loser.get((change.side, links[change.record_id], change.field, value))
     return found
 
 
@@ -133,10 +133,10 @@ def match(changes: Sequence[TrafficChange], events: Iterable[DeltaApplied],
     events = list(events)
     by_value = _index(events)
     links = _links(events)
-    losers = _losers(conflicts)
+    found_losers = losers(conflicts)
     direct: list[Delivery] = []
     for change in changes:
-        candidates = [e for e in by_value.get(_value_key(change.value), []) if _fits(change, e)]
+        candidates = [e for e in by_value.get(value_key(change.value), []) if _fits(change, e)]
         direct.append(Delivery(change, candidates[0] if candidates else None))
     # A later delivered change of the same field of the same item, made on either side, accounts for
     # an unmatched earlier one: the capture read the newer value only, or it came after (last writer wins).
@@ -146,7 +146,7 @@ def match(changes: Sequence[TrafficChange], events: Iterable[DeltaApplied],
         c = delivery.change
         slot = (links.get(c.record_id, c.record_id), c.field)
         if delivery.event is None:
-            lost = _lost(c, losers, links)
+            lost = lost_to(c, found_losers, links)
             if lost is not None:
                 delivery = Delivery(c, None, "conflict", lost)
             elif slot in later:

@@ -122,10 +122,12 @@ async def run_traffic(
     two_sided_share: float = 0.0,
     pair_gap_s: float = 1.0,
     retries: int = 0,
+    opened: Callable[[], Awaitable[None]] | None = None,
 ) -> TrafficReport:
     """Make round(rate * duration) changes, a `crm_share` of the single ones on the CRM side, `two_sided_share` of
     them as paired edits of `pairs` (see module docstring); `retries`: how often the Exchange half sends a
-    throttled, unavailable or dropped update again (the CRM half's client retries those itself)."""
+    throttled, unavailable or dropped update again (the CRM half's client retries those itself); `opened` is
+    awaited once both sides are listed, before the first change (a benchmark turns its faults on there)."""
     if rate <= 0 or duration <= 0 or not 0.0 <= crm_share <= 1.0:
         raise ValueError("rate and duration must be positive and crm_share within 0..1")
     paired_slots = slot_share(two_sided_share)
@@ -147,6 +149,8 @@ async def run_traffic(
         progress(f"traffic {run_id}: {len(crm.targets)} CRM records, {len(exchange.targets)} mailbox items "
                  f"({len(exchange.created)} created to have one per mailbox)"
                  + (f", {len(picker.edits)} linked pairs to edit on both sides" if picker else ""))
+        if opened is not None:
+            await opened()
         slots = asyncio.Semaphore(max_in_flight)
 
         def finished(task: asyncio.Task[None]) -> None:
