@@ -5,7 +5,8 @@ every CRM record and mailbox item of the entities the traffic changes, and field
 
 A change is *lost* when its value is neither the final value on both sides (in CRM and, as Exchange stores it,
 in every mailbox item linked to the record), nor accounted for by a later change of the same field of the same
-pair (acknowledged later, on either side), nor named as the loser of a recorded conflict.
+pair (acknowledged later, on either side), nor named as the loser of a recorded conflict. A conflict over an
+echo (measure.echo_conflicts: one side's "value" is fieldsync's own write of the other side's) excuses nothing.
 
 *Duplicates* are counted against the links. In a mailbox folder, an item that no link names and that was not
 already there unlinked before the traffic (a second copy, or an item whose link moved to a copy), and every
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.measure import losers, lost_to
+from bench.measure import echo_conflicts, losers, lost_to
 from infra.sandbox.traffic import TrafficChange
 from shared.events import ConflictRecord
 
@@ -104,7 +105,9 @@ def outcomes(changes: Sequence[TrafficChange], final: Inventory, conflicts: Iter
     for change in changes:
         slot = _slot(change, final)
         last_ack[slot] = max(last_ack.get(slot, change.acked_at), change.acked_at)
-    by_loser, links = losers(conflicts), final.exchange_ids()
+    conflicts = list(conflicts)
+    echoes = {id(c) for c in echo_conflicts(changes, conflicts)}
+    by_loser, links = losers(c for c in conflicts if id(c) not in echoes), final.exchange_ids()
     counts: Counter[str] = Counter()
     lost = []
     for change in changes:

@@ -35,14 +35,17 @@ from bench.convergence_report import ConvergenceResult, render, write_json
 from bench.harness import RESULTS, ROOT, OwnStack
 from bench.inventory import linked_pairs, read_inventory
 from bench.lag import settle
-from bench.measure import match, measure
+from bench.measure import echo_conflicts, match, measure
 from bench.observer import BusObserver, observing, stop_observing
 from bench.scenario import Options, drive, steady_window, warm_up, write_dump
 from infra.sandbox.seed import address_of, user_names
+from shared import topics
 from shared.clients.exchange_fields import stored_as
 from shared.events import CONFLICT_RULES
 from shared.settings import KafkaSettings
 
+# Kept for the post-mortem (events.jsonl in the kept data folder): what the captures saw and what was decided.
+KEPT = (topics.CRM_CHANGES.full_name, topics.EXCHANGE_CHANGES.full_name, topics.DECISIONS.full_name)
 TRAFFIC_RETRIES = 5  # how often the Exchange half of the traffic sends a faulted update again (CRM's client: 5)
 
 
@@ -81,7 +84,7 @@ async def run(own: OwnStack, args: argparse.Namespace, command: str) -> Converge
                       seed=args.seed)
     mailboxes = [address_of(name) for name in user_names(args.users)]
     observer = BusObserver(KafkaSettings(bootstrap_servers=stack.settings.stack_bootstrap,
-                                         fetch_max_wait_ms=stack.settings.fetch_max_wait_ms))
+                                         fetch_max_wait_ms=stack.settings.fetch_max_wait_ms), keep=KEPT)
     watching = await observing(observer)
     kills: list[Kill] = []
     try:
@@ -125,6 +128,7 @@ async def run(own: OwnStack, args: argparse.Namespace, command: str) -> Converge
     ended = outcomes(report.changes, final, conflicts, stored_as)
     doubles = duplicates(baseline, final)
     deliveries = match(report.changes, observer.applied, conflicts)
+    echoes = echo_conflicts(report.changes, conflicts)
     return ConvergenceResult(
         command=command,
         options={k: v for k, v in vars(args).items() if k not in ("keep_data", "quick")},
@@ -132,6 +136,7 @@ async def run(own: OwnStack, args: argparse.Namespace, command: str) -> Converge
         two_sided=sum(1 for c in report.changes if c.pair is not None),
         traffic_errors=len(report.errors),
         conflicts=conflict_tally(conflicts),
+        echo_conflicts=len(echoes),
         divergent=len(verified["differences"]),
         missing=len(verified["missing"]),
         lost=len(ended.lost),
@@ -148,7 +153,11 @@ async def run(own: OwnStack, args: argparse.Namespace, command: str) -> Converge
         examples={"divergent": [str(d) for d in verified["differences"][:10]],
                   "missing": [str(m) for m in verified["missing"][:10]],
                   "lost": [item.describe() for item in ended.lost[:10]], "duplicate": list(doubles.examples),
-                  "traffic error": report.errors[:5]},
+                  "traffic error": report.errors[:5],
+                  "conflict over an echo": [f"{c.entity} {c.crm_id} {c.mailbox} {c.field}: crm {c.crm_value!r} at "
+                                            f"{c.crm_modified_at:%H:%M:%S}, exchange {c.exchange_value!r} at "
+                                            f"{c.exchange_modified_at:%H:%M:%S}, {c.winner} won at "
+                                            f"{c.decided_at:%H:%M:%S.%f}" for c in echoes[:10]]},
         kills_by_service=dict(Counter(k.service for k in kills)),
         kill_log=[f"{k.at_s:5.1f}s {k.service} pid {k.pid} -> {k.restarted_pid}" for k in kills],
         notes=notes,

@@ -19,6 +19,7 @@ class ConvergenceResult:
     two_sided: int  # changes that were one half of a paired edit
     traffic_errors: int
     conflicts: dict[str, int]  # "<rule>: <winner> won" -> count
+    echo_conflicts: int  # conflicts over fieldsync's own write taken for an edit (measure.echo_conflicts)
     divergent: int  # fields verify found different on the two sides
     missing: int  # linked pairs whose item or record verify found gone
     lost: int
@@ -58,7 +59,8 @@ def render(result: ConvergenceResult) -> str:
         f"  command                    {r.command}",
         f"  changes made               {r.changes} ({r.two_sided} two-sided, {share:.0f}%; "
         f"{r.traffic_errors} traffic errors)",
-        f"  conflicts recorded         {sum(r.conflicts.values())} ({conflicts})",
+        f"  conflicts recorded         {sum(r.conflicts.values())} ({conflicts}); {r.echo_conflicts} over an "
+        "echo (one side's value only the other side made)",
         f"  divergent fields           {r.divergent} (verify, {r.pairs_checked} linked pairs; "
         f"{r.missing} pairs missing a side)   target 0",
         f"  lost changes               {r.lost}   target 0 (the others: "

@@ -127,6 +127,21 @@ def lost_to(change: TrafficChange, by_loser: dict[tuple[str, str, str, str], Con
     return found
 
 
+def echo_conflicts(changes: Iterable[TrafficChange], conflicts: Iterable[ConflictRecord]) -> list[ConflictRecord]:
+    """The conflicts that name as one side's value a value only the other side made: fieldsync's own write of
+    that value, captured as if someone had made it (an echo not recognised), then decided as a conflict."""
+    made: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for change in changes:
+        made[change.side].add((change.field, value_key(change.value)))
+
+    def foreign(side: str, other: str, field: str, value: Any) -> bool:
+        key = (field, value_key(value))
+        return key in made[other] and key not in made[side]
+
+    return [c for c in conflicts if foreign("crm", "exchange", c.field, c.crm_value)
+            or foreign("exchange", "crm", c.field, c.exchange_value)]
+
+
 def match(changes: Sequence[TrafficChange], events: Iterable[DeltaApplied],
           conflicts: Iterable[ConflictRecord] = ()) -> list[Delivery]:
     """One Delivery per change, in the order the changes were made (see the module docstring)."""

@@ -2,16 +2,19 @@
 
 Lifecycle: `run()` starts a consumer in a group of its own (so it sees every partition from the
 earliest offset, the warm-up included and the pipeline's own groups untouched), appends each event as
-it arrives and stops when `close()` is called; nothing is committed.
+it arrives and stops when `close()` is called; nothing is committed. Topics named in `keep` (the changes,
+the decisions) are read too and their events kept as JSON, for a post-mortem.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,11 +31,13 @@ class BusObserver:
     dead_letters: int = 0
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
     unreadable: int = 0
+    keep: tuple[str, ...] = ()  # full topic names whose events are kept as they are
+    kept: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
         consumer = make_consumer(
-            self.settings, topics.APPLIED.full_name, topics.DEADLETTER.full_name,
+            self.settings, topics.APPLIED.full_name, topics.DEADLETTER.full_name, *self.keep,
             group_id=f"fieldsync-bench-{uuid.uuid4().hex[:8]}",
         )
         await consumer.start()
@@ -46,6 +51,10 @@ class BusObserver:
             await consumer.stop()
 
     def _take(self, topic: str, record: object) -> None:
+        if topic in self.keep:
+            with contextlib.suppress(TypeError, ValueError):
+                self.kept.setdefault(topic, []).append(json.loads(getattr(record, "value", None) or b""))
+            return
         if topic == topics.DEADLETTER.full_name:
             self.dead_letters += 1
             headers = dict(getattr(record, "headers", None) or [])

@@ -36,6 +36,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     traffic_error_examples: list[str] = field(default_factory=list)
+    echo_conflicts: int = 0  # recorded conflicts over fieldsync's own write taken for an edit (measure.echo_conflicts)
     finished_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def target_checks(self) -> dict[str, bool]:
@@ -77,7 +78,8 @@ def render(result: Result) -> str:
         f"  applied, sustained         {m.applied_per_s:.1f} changes/s over a {m.window_s:.0f}s steady window "
         f"({m.deltas_per_s:.1f} DeltaApplied/s)",
         f"  delivered                  {m.delivered}/{m.made} ({m.matched} own write, {m.coalesced} coalesced "
-        f"into a later change of the field, {m.conflicts} lost a recorded conflict), not applied {m.not_applied}",
+        f"into a later change of the field, {m.conflicts} lost a recorded conflict), not applied {m.not_applied}; "
+        f"{result.echo_conflicts} recorded conflicts over an echo",
         "latency (changes acknowledged in the steady window; 'never' = not applied by the end of the drain)",
         _row("end to end (ack->applied)", m.latency),
         _row("source clock (occurred->)", m.source_clock_latency),

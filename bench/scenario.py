@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.admin import AdminApi
-from bench.measure import match, measure
+from bench.measure import echo_conflicts, match, measure
 from bench.observer import BusObserver, observing, stop_observing
 from bench.processes import ProcessSampler
 from bench.report import Result
@@ -232,12 +232,16 @@ async def run_scenario(stack: Stack, options: Options, command: str, sampler: Pr
         notes=notes,
         dead_letter_reasons=dict(observer.dead_letter_reasons),
         traffic_error_examples=report.errors[:3],
+        echo_conflicts=len(echo_conflicts(report.changes, conflicts)),
     )
 
 
 def write_dump(path: Path, observer: BusObserver, report: TrafficReport, conflicts: list[ConflictRecord]) -> None:
-    """JSON lines: every DeltaApplied seen, then every change made, then every conflict recorded."""
+    """JSON lines: every DeltaApplied seen, then every change made, then every conflict recorded, then the events
+    of the topics the observer kept ({"topic": ..., "event": ...})."""
     with path.open("w") as out:
         out.writelines(e.model_dump_json() + "\n" for e in observer.applied)
         out.writelines(json.dumps({"change": asdict(c)}, default=str) + "\n" for c in report.changes)
         out.writelines(json.dumps({"conflict": c.model_dump(mode="json")}) + "\n" for c in conflicts)
+        for topic, events in observer.kept.items():
+            out.writelines(json.dumps({"topic": topic, "event": e}) + "\n" for e in events)

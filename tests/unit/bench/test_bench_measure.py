@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.measure import Delivery, match, measure, percentile
+from bench.measure import Delivery, echo_conflicts, match, measure, percentile
 from infra.sandbox.traffic import TrafficChange
 from shared.events import ConflictRecord, DeltaApplied, Source, System
 
@@ -125,6 +125,14 @@ def test_a_lost_conflict_is_delivered_when_decided_without_a_latency() -> None:
     assert lost.delivered_at == at(2.4) and lost.latency_s is None and lost.hops_s() is None
     result = measure([lost, Delivery(CRM_EDIT, None)], [LINKED], (at(0), at(10)))
     assert (result.conflicts, result.not_applied, result.delivered) == (1, 1, 1)
+
+
+def test_a_conflict_naming_a_value_only_the_other_side_made_is_over_an_echo() -> None:
+    made = [CRM_EDIT, change("crm", "c1", "nickname", "older", 0.5), EXCHANGE_EDIT]
+    real = conflict("crm", "from crm", "from exchange", 2.4)
+    echo = conflict("exchange", "from crm", "older", 2.6)  # "older" reached the mailbox from CRM: never made there
+    seeded = conflict("crm", "from crm", "seed value", 2.7)  # neither side's traffic made it: cannot tell
+    assert echo_conflicts(made, [real, echo, seeded]) == [echo]
 
 
 def test_undelivered_change_counts_as_infinitely_late():
