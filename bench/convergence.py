@@ -45,7 +45,8 @@ from shared.events import CONFLICT_RULES
 from shared.settings import KafkaSettings
 
 # Kept for the post-mortem (events.jsonl in the kept data folder): what the captures saw and what was decided.
-KEPT = (topics.CRM_CHANGES.full_name, topics.EXCHANGE_CHANGES.full_name, topics.DECISIONS.full_name)
+KEPT = tuple(t.full_name for t in (topics.CRM_CHANGES, topics.EXCHANGE_CHANGES, topics.DELTAS_CRM,
+                                   topics.DELTAS_EXCHANGE, topics.DECISIONS))
 TRAFFIC_RETRIES = 5  # how often the Exchange half of the traffic sends a faulted update again (CRM's client: 5)
 
 

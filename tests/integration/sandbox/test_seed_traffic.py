@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -201,11 +201,17 @@ async def test_paired_edits_change_one_field_of_a_pair_on_both_sides_within_a_se
     report_of_seed = await seed(sandbox, ["alice"], progress=quiet)
     mailbox = address_of("alice")
     pairs = await linked_by_hand(sandbox, report_of_seed.users["alice"], mailbox)
+    opened: list[datetime] = []
+
+    async def mark() -> None:  # where a benchmark turns its faults on: after listing, before any change
+        opened.append(datetime.now().astimezone())
+
     report = await run_traffic(sandbox, rate=20, duration=2, seed=3, progress=quiet, pairs=pairs,
-                               two_sided_share=1.0, mailboxes=[mailbox])
+                               two_sided_share=1.0, mailboxes=[mailbox], opened=mark)
 
     assert report.errors == []
     assert report.paired == 20 and len(report.changes) == 40
+    assert len(opened) == 1 and opened[0] <= min(c.sent_at for c in report.changes)
     halves: dict[str | None, list[TrafficChange]] = defaultdict(list)
     for change in report.changes:
         halves[change.pair].append(change)
