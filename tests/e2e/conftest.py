@@ -96,6 +96,13 @@ class Admin:
         response = self.http.put(f"/api/v1/entities/{entity}/fields/{field}/direction", json={"direction": direction})
         return response.raise_for_status().json()
 
+    def set_conflict_rule(self, entity: str, rule: str) -> dict[str, Any]:
+        response = self.http.put(f"/api/v1/entities/{entity}/conflict-rule", json={"rule": rule})
+        return response.raise_for_status().json()
+
+    def conflicts(self, **params: str) -> dict[str, Any]:
+        return self.http.get("/api/v1/conflicts", params=params).raise_for_status().json()
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
