@@ -34,6 +34,12 @@ def link_by_crm(entity: str, crm_id: str) -> str:
     return f"{PREFIX}link:crm:{entity}:{crm_id}"
 
 
+def link_by_crm_pattern(entity: str | None = None) -> str:
+    """SCAN MATCH pattern of the link_by_crm keys, of one entity or of all (entities and ids hold no glob
+    characters); the key's last two `:` parts are the entity and the CRM id."""
+    return link_by_crm(entity or "*", "*")
+
+
 def link_by_exchange(mailbox: str, exchange_id: str) -> str:
     """The CRM record ("entity:crm_id") an Exchange item is linked to."""
     return f"{PREFIX}link:exchange:{mailbox}:{exchange_id}"

@@ -25,6 +25,7 @@ from services.admin_api.routes import api, probes
 from services.admin_api.service import PolicyError
 from services.admin_api.settings import AdminApiSettings
 from services.admin_api.tokens import TokenRegistry
+from services.admin_api.verify_routes import verify_api
 from shared.catalogue import load_catalogue
 from shared.conflict_log import ConflictLog
 from shared.policy_store import PolicyStore, VersionConflict
@@ -119,5 +120,6 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
     )
     app.include_router(probes)
     app.include_router(api)
+    app.include_router(verify_api(settings))
     _install_error_handlers(app)
     return app

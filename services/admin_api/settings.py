@@ -1,19 +1,19 @@
-"""Admin API configuration: where it listens, its tokens, how hard it tries to publish, the conflict log bounds."""
+"""Admin API configuration: where it listens, its tokens, how hard it publishes, the conflict log, verify's reads."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from services.admin_api.tokens import SANDBOX_TOKENS, TokenRecord, check_tokens
-from shared.settings import BusSettings, ConflictLogSettings
+from shared.settings import BusSettings, ConflictLogSettings, CrmSettings, ExchangeSettings
 
 _RECORDS = TypeAdapter(list[TokenRecord])
 
 
-class AdminApiSettings(BusSettings, ConflictLogSettings):
+class AdminApiSettings(BusSettings, ConflictLogSettings, CrmSettings, ExchangeSettings):
     admin_api_host: str = "127.0.0.1"
     admin_api_port: int = 8000
     # JSON list of {"name", "role": "admin"|"viewer", "sha256": hex digest of the token}.
@@ -24,6 +24,11 @@ class AdminApiSettings(BusSettings, ConflictLogSettings):
     policy_publish_timeout_s: float = 5.0
     policy_publish_backoff_s: float = 0.2
     readiness_timeout_s: float = 2.0
+    # `verify` reads both sides of the linked pairs in batches of one entity and mailbox (one Web API query
+    # and one EWS GetItem each), this many batches at once; the last verify_jobs_kept jobs stay in memory.
+    verify_batch_size: int = Field(default=50, ge=1, le=200)
+    verify_concurrency: int = Field(default=4, ge=1, le=64)
+    verify_jobs_kept: int = Field(default=10, ge=1, le=1000)
 
     def token_records(self) -> tuple[TokenRecord, ...]:
         """The configured tokens, or the sandbox's two placeholder tokens when none are configured.

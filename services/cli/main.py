@@ -1,4 +1,4 @@
-"""The `fieldsync` command: `up` (the embedded stack), `sandbox` (seed, traffic, serve), `policy`, `conflicts`.
+"""The `fieldsync` command: `up` (the embedded stack), `sandbox`, `policy`, `conflicts`, `verify`.
 
     fieldsync up                                   the embedded stack in the foreground (make run)
     fieldsync sandbox seed [--users N]             users, mailboxes and records in the sandboxes
@@ -6,6 +6,7 @@
     fieldsync sandbox serve-crm | serve-exchange   one sandbox alone
     fieldsync policy ...                           the sync policy, through the admin API
     fieldsync conflicts [--entity E] [--crm-id ID] [--mailbox M] [--since ISO] [--limit N]
+    fieldsync verify [--entity E] [--mailbox M]    do both sides agree? through the admin API (exit 0/1/2)
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Annotated
 
 import typer
 
-from services.cli import conflicts, policy, sandbox, stack
+from services.cli import conflicts, policy, sandbox, stack, verify
 
 app = typer.Typer(name="fieldsync", help="Field-level sync between Dynamics 365 CE and Exchange.", no_args_is_help=True)
 app.command("up")(stack.up)
 app.add_typer(sandbox.app, name="sandbox", help="Seed the sandboxes, make traffic, serve one sandbox.")
 app.add_typer(policy.app, name="policy", help="Read and change the sync policy through the admin API.")
 app.command("conflicts")(conflicts.show)
+app.command("verify")(verify.verify)
 
 
 def _print_version(requested: bool) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from services.admin_api.main import create_app
 from services.admin_api.settings import AdminApiSettings
@@ -41,7 +42,8 @@ def test_outside_the_sandbox_placeholder_tokens_refuse_to_start() -> None:
 
 
 def test_outside_the_sandbox_real_tokens_start() -> None:
-    settings = AdminApiSettings(sandbox=False, admin_tokens=[record("ops", "admin", "a-long-real-token")])
+    settings = AdminApiSettings(sandbox=False, admin_tokens=[record("ops", "admin", "a-long-real-token")],
+                                crm_client_secret=SecretStr("real-secret"), ews_password=SecretStr("real-password"))
     assert create_app(settings).title == "fieldsync admin API"
 
 
