@@ -1,4 +1,4 @@
-"""A child process the stack owns: started in its own process group, awaited until ready, stopped whole."""
+"""A child process the stack owns: in its own process group, tied to the supervisor's life, stopped whole."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from infra.runner.lifeline import die_with_parent
 
 
 class ProcessFailed(RuntimeError):
@@ -31,8 +33,9 @@ def port_open(host: str, port: int) -> bool:
 
 
 class ManagedProcess:
-    """Lifecycle: start() spawns the command (output to its log file), wait_ready() polls a check with a
-    deadline, stop() sends SIGTERM to the whole process group, then SIGKILL after a grace period."""
+    """Lifecycle: start() spawns the command (output to its log file) as the leader of a new process group,
+    killed by the kernel if the supervisor dies (lifeline.py); wait_ready() polls a check with a deadline;
+    stop() sends SIGTERM to the whole group, then SIGKILL after a grace period."""
 
     def __init__(self, name: str, command: Sequence[str], log_path: Path, env: dict[str, str] | None = None):
         self.name = name
@@ -42,12 +45,13 @@ class ManagedProcess:
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ManagedProcess:
+        tie = die_with_parent()  # before anything is opened: refuses off the main thread
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its whole life
         env = {**os.environ, **(self.env or {})}
         self.popen = subprocess.Popen(
             self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
+            env=env, start_new_session=True, preexec_fn=tie,
         )
         log.close()
         return self

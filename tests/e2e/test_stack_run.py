@@ -1,7 +1,9 @@
-"""`make run` brings the whole stack up, every URL answers, and Ctrl-C leaves no process and no port behind."""
+"""`make run` brings the whole stack up, every URL answers, and Ctrl-C leaves no process and no port behind; nor
+does a SIGKILL of it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -109,6 +111,26 @@ def launch(stack_env: dict[str, str]) -> Iterator[list[Launched]]:
         for pid in pids:
             if still_running(pid, pids[pid]):
                 os.kill(pid, signal.SIGKILL)
+    for pid in processes_of(stack_env["FIELDSYNC_DATA_DIR"]):  # nor children its supervisor's death orphaned
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def processes_of(data_dir: str) -> list[int]:
+    """Every live process of the stack on `data_dir`: each child gets FIELDSYNC_DATA_DIR in its environment, and
+    redis-server (which writes its title over its environment) works in a folder inside `data_dir`."""
+    marker = f"FIELDSYNC_DATA_DIR={data_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            inside = os.readlink(entry / "cwd").startswith(f"{data_dir}/")
+            if inside or marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue  # exited meanwhile (a zombie has no cwd), or not ours
+    return found
 
 
 def ports_of(env: dict[str, str]) -> list[int]:
@@ -153,6 +175,21 @@ def test_make_run_comes_up_and_ctrl_c_leaves_nothing_behind(stack_env: dict[str,
     run.finish()
     assert "SIGINT received" in run.output and "no process left behind" in run.output, run.output
     assert_nothing_left(pids, stack_env)
+
+
+def test_sigkill_of_the_supervisor_leaves_no_child(stack_env: dict[str, str], launch: list[Launched]) -> None:
+    """No chance to clean up: the kernel kills every child (PR_SET_PDEATHSIG), checked by pid and by port."""
+    run = Launched([str(ROOT / ".venv/bin/fieldsync"), "up"], stack_env)
+    launch.append(run)
+    run.wait_up()
+    parts = [line.split()[1] for line in run.lines if line.startswith("  ready  ")]
+    children = [name for name in parts if name not in ("topics", "seed")]  # each one a process
+    pids = descendants(run.popen.pid)
+    assert len(pids) >= len(children) >= 5, (pids, children)
+    os.kill(run.popen.pid, signal.SIGKILL)
+    assert run.finish() == -signal.SIGKILL
+    assert_nothing_left(pids, stack_env)
+    eventually(lambda: not processes_of(stack_env["FIELDSYNC_DATA_DIR"]), 5, what="no process of this stack")
 
 
 def test_sigterm_stops_everything_and_exits_zero_and_a_restart_does_not_reseed(
