@@ -3,8 +3,9 @@
     with Stack(StackSettings(data_dir=tmp, broker_port=..., ...)) as stack:
         stack.urls["crm_api"], stack.urls["admin_api"], ...
 
-Lifecycle: start() brings the parts up in dependency order, each awaited with a deadline (a part that
-fails stops everything already started and raises ProcessFailed); failed() names a child that died while
+Lifecycle: start() first refuses (PortTaken, nothing started) when a port it needs is held by another
+process, then brings the parts up in dependency order, each awaited with a deadline (a part that fails
+stops everything already started and raises ProcessFailed); failed() names a child that died while
 running; stop() stops the services together, then the infrastructure together (process groups, SIGTERM,
 a short grace, SIGKILL), so nothing outlives the stack. Every child also dies with the process that
 started it, even one killed outright (lifeline.py). Tansu keeps topics in memory: topics are created on
@@ -21,12 +22,13 @@ from typing import Any, TypeVar
 
 from infra.kafka.topics import ensure_topics
 from infra.runner.infra import broker, broker_ready, redis_process, redis_ready
+from infra.runner.ports import PortTaken, refuse_taken
 from infra.runner.process import ManagedProcess, ProcessFailed, stop_together
 from infra.runner.services import ChildSpec, sandboxes, services
 from infra.runner.settings import StackSettings, free_port_settings
 from infra.sandbox.seed import seed, user_names
 
-__all__ = ["INFRASTRUCTURE", "ProcessFailed", "Stack", "StackSettings", "free_port_settings"]
+__all__ = ["INFRASTRUCTURE", "PortTaken", "ProcessFailed", "Stack", "StackSettings", "free_port_settings"]
 T = TypeVar("T")
 
 INFRASTRUCTURE = frozenset({"broker", "redis", "crm-sandbox", "exchange-sandbox"})
@@ -89,7 +91,18 @@ class Stack:
     def service_names(self) -> list[str]:
         return [p.name for p in self.processes]
 
+    def ports(self) -> list[tuple[int, str]]:
+        """Every port this stack's children will listen on, with the setting that chooses it."""
+        names = ["broker", "redis", "crm_sandbox", "exchange_sandbox"]
+        names += [spec.name for spec in services(self.settings) if spec.name == "admin_api"]
+        return [(getattr(self.settings, f"{name}_port"), f"FIELDSYNC_{name.upper()}_PORT") for name in names]
+
+    def refuse_taken_ports(self) -> None:
+        """Raise PortTaken (naming each port and the pid holding it) before anything is started."""
+        refuse_taken(self.ports())
+
     def start(self) -> Stack:
+        self.refuse_taken_ports()
         try:
             self._start()
         except BaseException:

@@ -1,7 +1,8 @@
 """`fieldsync up`: the embedded stack in the foreground, its URLs and credentials, stopped whole on Ctrl-C.
 
-Lifecycle: start every part in order, printing one line per part with the time it took; then watch the
-children twice a second. Ctrl-C (SIGINT) or SIGTERM stops every child (services together, then the
+Lifecycle: refuse in one line, exit 1, start nothing, when a port the stack needs is taken (naming the pid
+holding it); else start every part in order, printing one line per part with the time it took; then watch
+the children twice a second. Ctrl-C (SIGINT) or SIGTERM stops every child (services together, then the
 infrastructure together: about 2 s) and exits 0. A child that dies on its own is reported (name, exit code,
 log file) and the whole stack stops with exit code 1: a silently half-running sync is worse than a stopped
 one, and the log says why. Killed outright (SIGKILL), it still leaves nothing: the kernel kills every child.
@@ -18,7 +19,7 @@ import httpx
 import typer
 
 from infra.runner.process import ProcessFailed
-from infra.runner.stack import INFRASTRUCTURE, Stack, StackSettings
+from infra.runner.stack import INFRASTRUCTURE, PortTaken, Stack, StackSettings
 from shared.settings import PLACEHOLDER_SECRETS, SANDBOX_ADMIN_TOKEN, SANDBOX_VIEWER_TOKEN
 
 WATCH_INTERVAL_S = 0.5
@@ -93,6 +94,11 @@ def up() -> None:
     """Start the embedded stack (broker, Redis, sandboxes, every service) and keep it running until Ctrl-C."""
     settings = StackSettings()
     stack = Stack(settings, on_ready=_ready_line)
+    try:
+        stack.refuse_taken_ports()
+    except PortTaken as exc:
+        typer.echo(f"fieldsync: not starting: {exc}; stop it or choose another port", err=True)
+        raise typer.Exit(1) from None
     shutdown = _Shutdown()
     previous = {sig: signal.signal(sig, shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 0

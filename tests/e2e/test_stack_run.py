@@ -1,11 +1,12 @@
-"""`make run` brings the whole stack up, every URL answers, Ctrl-C stops it in under 3 s, and neither Ctrl-C nor
-a SIGKILL of it leaves a process or a port behind."""
+"""`make run` brings the whole stack up, every URL answers, Ctrl-C stops it in under 3 s, a SIGKILL of it
+leaves no process and no port behind either, and a port already taken is refused before anything starts."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -195,6 +196,42 @@ def test_sigkill_of_the_supervisor_leaves_no_child(stack_env: dict[str, str], la
     assert run.finish() == -signal.SIGKILL
     assert_nothing_left(pids, stack_env)
     eventually(lambda: not processes_of(stack_env["FIELDSYNC_DATA_DIR"]), 5, what="no process of this stack")
+
+
+def listener(family: str, port: int) -> socket.socket:
+    """A socket holding `port` as another program would: on 127.0.0.1, or on [::] for IPv4 too (dual stack)."""
+    if family == "ipv4":
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", port))
+    else:
+        sock = socket.socket(socket.AF_INET6)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            sock.bind(("::", port))
+        except OSError as exc:
+            sock.close()
+            pytest.skip(f"no IPv6 here: {exc}")
+    sock.listen()
+    return sock
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6-dual-stack"])
+def test_a_taken_port_is_refused_in_one_line_naming_its_holder(
+    stack_env: dict[str, str], launch: list[Launched], family: str
+) -> None:
+    port = int(stack_env["FIELDSYNC_EXCHANGE_SANDBOX_PORT"])
+    with listener(family, port):
+        run = Launched([str(ROOT / ".venv/bin/fieldsync"), "up"], stack_env)
+        launch.append(run)
+        assert run.finish() == 1, run.output
+    me = f"pid {os.getpid()} ({Path('/proc/self/comm').read_text().strip()})"
+    assert run.output.strip() == (
+        f"fieldsync: not starting: port {port} (FIELDSYNC_EXCHANGE_SANDBOX_PORT) is taken by {me}; "
+        "stop it or choose another port"
+    ), run.output
+    assert not Path(stack_env["FIELDSYNC_DATA_DIR"]).exists()  # nothing started: no log was ever opened
+    assert not processes_of(stack_env["FIELDSYNC_DATA_DIR"])
+    assert not [p for p in ports_of(stack_env) if port_open("127.0.0.1", p)]
 
 
 def test_sigterm_stops_everything_and_exits_zero_and_a_restart_does_not_reseed(
