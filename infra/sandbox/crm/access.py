@@ -236,4 +236,5 @@ def user_privileges(state: SecurityState, principal: str) -> list[tuple[Privileg
             if depth > best.get(privilege_id, (0, None))[0]:
                 best[privilege_id] = (depth, state.role_unit.get(role))
     known = catalogue()
-    return [(known[p], depth, unit) for p, (depth, unit) in sorted(best.items()) if p in known]
+    found = [(known[p], depth, unit) for p, (depth, unit) in best.items() if p in known]
+    return sorted(found, key=lambda entry: entry[0].name)
