@@ -13,6 +13,7 @@ from infra.sandbox.crm.settings import CrmSandboxSettings
 from tests.integration.sandbox.crm_admin import SALES, Admin, acting, error_code, unique
 
 pytestmark = pytest.mark.integration
+NO_SUCH = "00000000-0000-0000-0000-000000000001"
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +165,41 @@ def test_read_only_security_tables_refuse_generic_writes(admin: Admin) -> None:
         assert admin.http.post(entity_set, json={}).status_code == 405
     response: httpx.Response = admin.http.get(f"systemusers({admin.me})/bogus_association")
     assert response.status_code == 404
+
+
+def test_team_roles_are_removed_and_profiles_read_like_any_record(admin: Admin) -> None:
+    role = admin.role(SALES)
+    team = admin.team(admin.root, roles=(role,))
+    assert admin.http.delete(f"teams({team})/teamroles_association({role})/$ref").status_code == 204
+    assert admin.http.get(f"teams({team})/teamroles_association").json()["value"] == []
+    profile = admin.create("fieldsecurityprofiles", {"name": unique("Profile"), "description": "read back"})
+    assert admin.http.get(f"fieldsecurityprofiles({profile})").json()["description"] == "read back"
+    names = [p["fieldsecurityprofileid"] for p in admin.http.get("fieldsecurityprofiles").json()["value"]]
+    assert profile in names
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "GrantAccess", [1]),
+        ("POST", "GrantAccess", {"Target": "contacts"}),
+        ("POST", "GrantAccess", {"Target": {"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": "x"}}),
+        ("POST", "RevokeAccess", {"Target": {"@odata.type": "Microsoft.Dynamics.CRM.bogus"}}),
+        ("POST", "roles({role})/Microsoft.Dynamics.CRM.AddPrivilegesRole", {"Privileges": [{"PrivilegeId": 5}]}),
+        ("POST", "roles({role})/Microsoft.Dynamics.CRM.AddPrivilegesRole", {"Privileges": "all"}),
+        ("POST", "roles({role})/Microsoft.Dynamics.CRM.RemovePrivilegeRole", {"PrivilegeId": None}),
+        ("POST", "systemusers({me})/systemuserroles_association/$ref", {"@odata.id": 5}),
+        ("POST", "systemusers({me})/systemuserroles_association/$ref", {"@odata.id": f"teams({NO_SUCH})"}),
+        ("DELETE", "systemusers({me})/systemuserroles_association/$ref", None),
+        ("GET", "systemusers({me})/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@p1)", None),
+        ("GET", "RetrieveSharedPrincipalsAndAccess(Target=@p1)", None),
+        ("PUT", "EntityDefinitions(LogicalName='contact')/Attributes(LogicalName='jobtitle')", {"IsSecured": "yes"}),
+    ],
+)  # fmt: skip
+def test_malformed_security_requests_are_400_never_500(
+    admin: Admin, method: str, path: str, body: object
+) -> None:
+    role = admin.role({})
+    response = admin.http.request(method, path.format(role=role, me=admin.me), json=body)
+    assert response.status_code in (400, 404), response.text
+    assert response.json()["error"]["message"]
