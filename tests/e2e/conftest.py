@@ -17,12 +17,13 @@ from infra.runner.stack import Stack, StackSettings
 from shared.settings import SANDBOX_ADMIN_TOKEN
 from tests.support import eventually, free_port
 
-ALICE, BOB = "alice@sandbox.local", "bob@sandbox.local"
+ALICE, BOB, ADMIN = "alice@sandbox.local", "bob@sandbox.local", "admin@sandbox.local"
 SETTLE_S = 3.0  # no further versions or ChangeKeys for this long = the pipeline settled
 
 
 class Crm:
-    """The sandbox Dynamics Web API as a person uses it: every write impersonates a user (MSCRMCallerID)."""
+    """The sandbox Dynamics Web API as a person uses it: every write impersonates a user (MSCRMCallerID), who acts
+    under the security the seed gave them (alice and bob are Salespersons in Sales East)."""
 
     def __init__(self, stack: Stack) -> None:
         s = stack.settings
@@ -46,7 +47,10 @@ class Crm:
         self.http.patch(f"{entity_set}({record_id})", json=body, headers=headers).raise_for_status()
 
     def assign(self, entity_set: str, record_id: str, new_owner: str) -> None:
-        self.update(entity_set, record_id, new_owner, {"ownerid@odata.bind": f"/systemusers({self.users[new_owner]})"})
+        """Reassign as the seeded System Administrator: Salespersons hold no Assign privilege, and the new owner
+        could not even write a record that is not theirs yet (Basic depth)."""
+        body = {"ownerid@odata.bind": f"/systemusers({self.users[new_owner]})"}
+        self.update(entity_set, record_id, ADMIN, body)
 
     def get(self, entity_set: str, record_id: str) -> dict[str, Any] | None:
         response = self.http.get(f"{entity_set}({record_id})")
