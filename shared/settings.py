@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The sandbox's documented placeholders: accepted only while FIELDSYNC_SANDBOX is true.
@@ -55,8 +55,14 @@ class ExchangeSettings(Base):
     ews_max_workers: int = 8
 
 
-class BusSettings(KafkaSettings, RedisSettings):
-    """What every pipeline service needs: the broker and Redis."""
+class FailureSettings(Base):
+    # A consumed event whose handling fails deterministically (not an outage: shared.failures) this many
+    # times in a row goes to the dead-letter topic and the partition moves on. Outages are retried forever.
+    dead_letter_after_attempts: int = Field(default=3, ge=1)
+
+
+class BusSettings(KafkaSettings, RedisSettings, FailureSettings):
+    """What every pipeline service needs: the broker, Redis, and how often a failing event is tried."""
 
 
 def refuse_placeholders(settings: Base, *secrets: SecretStr) -> None:

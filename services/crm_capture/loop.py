@@ -20,7 +20,7 @@ from shared import topics
 from shared.catalogue import EntitySpec
 from shared.clients.crm import CrmClient
 from shared.clients.crm_fields import read_attributes
-from shared.delivery import backoff_delay
+from shared.pacing import backoff_delay
 from shared.kafka import encode
 
 log = logging.getLogger("fieldsync.crm_capture")

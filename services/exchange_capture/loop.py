@@ -20,7 +20,7 @@ from shared.clients import exchange_fields
 from shared.clients.ews_sync import SyncPage
 from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState
 from shared.clients.exchange_errors import NoMailbox
-from shared.delivery import backoff_delay
+from shared.pacing import backoff_delay
 from shared.kafka import encode
 
 log = logging.getLogger("fieldsync.exchange_capture")
