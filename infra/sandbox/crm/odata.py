@@ -14,6 +14,8 @@ BAD_PAYLOAD = "0x80048d19"
 STALE_ETAG = "0x80060882"
 DUPLICATE = "0x80040237"
 UNAUTHORIZED = "0x80072560"
+EXPIRED_VERSION_STAMP = "0x80044352"  # ExpiredVersionStamp, Dataverse web service error codes
+EXPIRED_VERSION_STAMP_MESSAGE = "Version stamp associated with the client has expired. Please perform a full sync."
 MEDIA_TYPE = "application/json; odata.metadata=minimal"
 
 Row = dict[str, Any]
