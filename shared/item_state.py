@@ -81,10 +81,19 @@ class ItemState(Generic[EchoT]):
         snapshot_key: KeyBuilder,
         echo_key: KeyBuilder,
         echo_type: Callable[[str | None, dict[str, Any], str | None], EchoT],
+        snapshot_pattern: Callable[[str], str],
     ) -> None:
         self.redis = redis
         self.snapshot_key, self.echo_key, self.echo_type = snapshot_key, echo_key, echo_type
+        self.snapshot_pattern = snapshot_pattern
         self._store_read = redis.register_script(_STORE_READ)
+
+    async def known_ids(self, scope: str) -> set[str]:
+        """The ids of every item of `scope` with a snapshot (SCAN over the scope's key pattern, never KEYS)."""
+        ids: set[str] = set()
+        async for key in self.redis.scan_iter(match=self.snapshot_pattern(scope), count=1000):
+            ids.add(text(key).rsplit(":", 1)[1])
+        return ids
 
     async def snapshot(self, scope: str, item_id: str) -> dict[str, Any] | None:
         raw = await self.redis.hgetall(self.snapshot_key(scope, item_id))

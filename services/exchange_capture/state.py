@@ -24,7 +24,7 @@ class ExchangeState(ItemState[Echo]):
     """Snapshots and echoes by (mailbox, exchange_id), sync states and links; no decisions here."""
 
     def __init__(self, redis: Redis) -> None:
-        super().__init__(redis, redis_keys.exchange_snapshot, echo_key, Echo)
+        super().__init__(redis, redis_keys.exchange_snapshot, echo_key, Echo, redis_keys.exchange_snapshots)
 
     async def cursor(self, mailbox: str, folder: str) -> str | None:
         raw = await self.redis.get(redis_keys.exchange_cursor(mailbox, folder))

@@ -47,6 +47,11 @@ def create_app(settings: CrmSandboxSettings | None = None, *, rng: random.Random
     app.include_router(web_api_router(Org(settings, store, SecurityCache(store), application_user_id)))
     app.add_middleware(FaultMiddleware, knobs_provider=switch, rng=rng)
 
+    @app.post("/_sandbox/tracking/expire", tags=["sandbox"])
+    async def expire_tracking() -> dict[str, int]:
+        """Expire every delta token issued so far (what 90 days of retention do): they get ExpiredVersionStamp."""
+        return {"tracking_floor": store.expire_tracking()}
+
     @app.exception_handler(ODataError)
     async def odata_error(_: Request, exc: ODataError) -> JSONResponse:
         return exc.response()

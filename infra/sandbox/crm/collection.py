@@ -11,7 +11,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.sandbox.crm.odata import Predicate, Row, bad_request, parse_filter
+from infra.sandbox.crm.odata import (
+    EXPIRED_VERSION_STAMP,
+    EXPIRED_VERSION_STAMP_MESSAGE,
+    Predicate,
+    Row,
+    bad_request,
+    parse_filter,
+)
 from infra.sandbox.crm.paging import (
     TrackingCursor,
     context,
@@ -98,6 +105,9 @@ class CollectionQuery:
             cursor = TrackingCursor(since, self.store.current_version(), include_deleted=True)
         else:
             cursor = TrackingCursor(0, self.store.current_version())
+        if cursor.include_deleted and cursor.since < self.store.tracking_floor():
+            # A delta read (or one of its pages) from before the expiry: the changes since are no longer known.
+            raise bad_request(EXPIRED_VERSION_STAMP_MESSAGE, EXPIRED_VERSION_STAMP)
         changes = self.store.changes(
             self.spec.name, cursor.since, cursor.upto, (cursor.kind, cursor.version), self.page + 1
         )

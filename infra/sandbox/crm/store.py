@@ -66,6 +66,21 @@ class Store:
     def current_version(self) -> int:
         return int(self.meta("versionnumber") or 0)
 
+    def tracking_floor(self) -> int:
+        """Delta tokens below this version have expired (0: none has)."""
+        return int(self.meta("tracking_floor") or 0)
+
+    def expire_tracking(self) -> int:
+        """Expire every delta token issued so far, as Dynamics does after the retention period, and purge
+        the tombstones they could have shown (their deletes are gone from change tracking, as there).
+        The version counter moves past the floor, so tokens issued from now on are valid. Returns the floor."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            floor = self._next_version()
+            self.set_meta("tracking_floor", str(floor))
+            self.db.execute("DELETE FROM tombstones WHERE versionnumber < ?", (floor,))
+        return floor
+
     def _next_version(self) -> int:
         version = self.current_version() + 1
         self.set_meta("versionnumber", str(version))
