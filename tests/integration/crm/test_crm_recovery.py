@@ -94,7 +94,7 @@ async def test_an_entity_that_keeps_failing_does_not_block_the_others(
                          retry=FAST_RETRY)  # fmt: skip
     redis, producer, stop = Redis.from_url(redis_url), make_producer(settings), asyncio.Event()
     await producer.start()
-    loop = build_loop(settings, client, redis, producer, crm_sandbox.application_user_id)
+    loop = build_loop(settings, client, redis, producer)
     with service_log("crm_capture") as logged:
         task = asyncio.create_task(loop.run(stop))
         try:

@@ -19,6 +19,7 @@ from services.policy.handler import PolicyHandler
 from services.policy.main import utc_now
 from services.policy.settings import PolicySettings
 from shared.catalogue import load_catalogue
+from shared.conflict_log import ConflictLog
 
 log = logging.getLogger("fieldsync.policy")
 
@@ -41,7 +42,9 @@ def main() -> None:
     settings = PolicySettings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     poison = os.environ["FIELDSYNC_TEST_POISON"].encode()
-    handler = PoisonedHandler(poison, Redis.from_url(settings.redis_url), load_catalogue(), utc_now)
+    redis = Redis.from_url(settings.redis_url)
+    conflicts = ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s)
+    handler = PoisonedHandler(poison, redis, load_catalogue(), utc_now, conflicts)
     app = create_app(settings, handler)
     sys.argv = [sys.argv[0], "worker", "--loglevel", "info", "--without-web"]
     app.main()
