@@ -17,8 +17,10 @@ from pydantic import ValidationError
 
 from shared import topics
 from shared.events import DeltaApplied, ItemDelta
+from shared.failures import describe, is_transient, retry_after
 from shared.kafka import decode, encode, send_dead_letter
 from shared.lanes import commit_offset, lanes
+from shared.pacing import backoff_delay
 
 Report = TypeVar("Report")  # what the side's writer reports for one delta
 
@@ -61,9 +63,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def backoff_delay(failures: int, interval_s: float, cap_s: float) -> float:
-    """The wait after the n-th consecutive failure: exponential from `interval_s` (at least 0.1 s), capped."""
-    return min(max(interval_s, 0.1) * 2.0 ** min(failures, 20), cap_s)
+Position = tuple[str, int, int]  # (topic, partition, offset): one record, across rewinds and backoffs
 
 
 @dataclass
@@ -85,14 +85,19 @@ class DeliveryLoop(Generic[Report]):
     - each batch: per partition, the records are split into lanes by key (shared.lanes); lanes run
       concurrently, at most `concurrency` deltas in work at once across the batch, and each lane handles
       its records one after another (per-key order): parse, validate, write (the target: conditional,
-      idempotent), publish DeltaApplied; a delta that is invalid or keeps failing goes to `deadletter`
-      with its error header (and a `failed` DeltaApplied). When every lane is done and the broker acked
-      their DeltaApplied events, the partition is committed up to the first record not done.
-    - infrastructure failure (Redis, broker): that lane stops, the other lanes start nothing beyond the
-      failed record, the partition is rewound to it and the loop backs off (exponential, capped, logged
-      once per streak); nothing is skipped. Records of other keys already applied past it are replayed
-      and found applied (idempotent: `duplicate`). A seek or commit the broker refuses (rebalance,
-      outage) is such a failure too: the batch is rewound and committed again after the backoff.
+      idempotent), publish DeltaApplied; a delta that is invalid or that the target refuses for good
+      (its `permanent` errors) goes to `deadletter` with its error headers (and a `failed` DeltaApplied).
+      When every lane is done and the broker acked their DeltaApplied events, the partition is committed
+      up to the first record not done.
+    - a failed record: that lane stops, the other lanes start nothing beyond it, the partition is
+      rewound to it and the loop backs off (exponential, capped, at least Retry-After, logged once per
+      streak). A transient failure (an outage: shared.failures) is retried like that forever; nothing is
+      skipped. Any other failure is deterministic: the record's attempts are counted by (topic,
+      partition, offset), and on the `max_attempts`-th it is dead-lettered with the exception's type and
+      traceback summary (and a `failed` DeltaApplied), and its lane goes on with the next record: a
+      poison delta never stalls the partition. Records of other keys already applied past a rewind are
+      replayed and found applied (idempotent: `duplicate`). A seek or commit the broker refuses
+      (rebalance, outage) is a transient failure too: the batch is rewound and committed again.
     - shutdown: when `stop` is set the current batch finishes and is committed, then `run` returns;
       main.py stops the consumer and producer and closes the clients.
     """
@@ -102,8 +107,10 @@ class DeliveryLoop(Generic[Report]):
     target: Target[Report]
     backoff_cap_s: float = 30.0
     concurrency: int = 16
+    max_attempts: int = 3
     clock: Callable[[], datetime] = _now
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    attempts: dict[Position, int] = field(default_factory=dict)  # deterministic failures per record
 
     @property
     def log(self) -> logging.Logger:
@@ -121,8 +128,9 @@ class DeliveryLoop(Generic[Report]):
                 if failures == 1:
                     self.log.warning("%s cannot apply deltas now, backing off and retrying: %r",
                                      self.target.service, error)
+                delay = backoff_delay(failures, 0.1, self.backoff_cap_s, retry_after(error))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=backoff_delay(failures, 0.1, self.backoff_cap_s))
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
             elif failures and batches:
                 self.log.info("%s recovered after %d failed attempts", self.target.service, failures)
                 failures = 0
@@ -163,11 +171,16 @@ class DeliveryLoop(Generic[Report]):
                 break
             try:
                 async with gate:
-                    lane.acks.append((record.offset, await self.handle(record)))
-            except Exception as exc:  # infrastructure: rewind and try the same record after a backoff
+                    try:
+                        ack = await self.handle(record)
+                    except Exception as exc:
+                        ack = await self._poisoned(record, exc)  # raises again while it may still succeed
+                lane.acks.append((record.offset, ack))
+            except Exception as exc:  # rewind and try the same record after a backoff
                 halted.append(record.offset)
                 lane.stopped_at, lane.error = record.offset, exc
                 break
+            self.attempts.pop(_position(record), None)
         return lane
 
     async def handle(self, record: Any) -> asyncio.Future[Any]:
@@ -183,15 +196,34 @@ class DeliveryLoop(Generic[Report]):
         try:
             outcome = await self.target.write(delta)
         except self.target.permanent as exc:
-            if isinstance(exc, self.target.transient):  # an outage outlasting the writer's short retries
+            if self._transient(exc):  # an outage outlasting the writer's short retries
                 raise  # rewind and back off like any infrastructure failure: the side will be back
-            return await self._fail(record, delta, f"{type(exc).__name__}: {exc}")
+            return await self._fail(record, delta, describe(exc), exc)
         event = self.target.applied(delta, outcome, event_id=self.new_id(), applied_at=self.clock(), error=None)
         ack: asyncio.Future[Any] = await self.producer.send(topics.APPLIED.full_name, encode(event), key=record.key)
         return ack
 
-    async def _fail(self, record: Any, delta: ItemDelta, error: str) -> asyncio.Future[Any]:
-        await send_dead_letter(self.producer, record, error, self.target.service)
+    async def _poisoned(self, record: Any, exc: Exception) -> asyncio.Future[Any]:
+        """A record that failed: raise again (rewind) if it is an outage or may yet succeed; dead-letter it
+        on its `max_attempts`-th deterministic failure."""
+        if self._transient(exc):
+            raise exc
+        position = _position(record)
+        count = self.attempts[position] = self.attempts.get(position, 0) + 1
+        if count < self.max_attempts:
+            raise exc
+        self.log.error("%s gives up on %s[%d]@%d after %d attempts, dead-lettering it: %s", self.target.service,
+                       record.topic, record.partition, record.offset, count, describe(exc))
+        reason = f"failed {count} times the same way: {describe(exc)}"
+        return await self._fail(record, decode(ItemDelta, record.value), reason, exc)
+
+    def _transient(self, exc: Exception) -> bool:
+        return isinstance(exc, self.target.transient) or is_transient(exc)
+
+    async def _fail(
+        self, record: Any, delta: ItemDelta, error: str, exc: Exception | None = None
+    ) -> asyncio.Future[Any]:
+        await send_dead_letter(self.producer, record, error, self.target.service, exc)
         event = self.target.applied(delta, None, event_id=self.new_id(), applied_at=self.clock(), error=error)
         await self.producer.send_and_wait(topics.APPLIED.full_name, encode(event), key=record.key)
         return _done()
@@ -199,6 +231,10 @@ class DeliveryLoop(Generic[Report]):
 
 def _key(record: Any) -> Any:
     return record.key
+
+
+def _position(record: Any) -> Position:
+    return record.topic, record.partition, record.offset
 
 
 def _done() -> asyncio.Future[Any]:

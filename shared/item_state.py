@@ -14,6 +14,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from redis.asyncio import Redis
 
 ECHO_VERSION = "@version"  # also the snapshot's version field (both sides' diff.VERSION)
+# The item's modification time an applier read just before its write: the time of the changes made before it.
+ECHO_BEFORE = "@before"
 
 # KEYS: snapshot hash, echo hash. ARGV: version field, the version the capture diffed against ("" = there
 # was no snapshot), then field, value, ... of what it read. Unmoved: replace. Moved by an applier's write
@@ -41,13 +43,17 @@ KeyBuilder = Callable[[str, str], str]
 
 
 class Written(Protocol):
-    """What fieldsync last wrote to an item: the version its write produced and the field values."""
+    """What fieldsync last wrote to an item: the version its write produced, the field values, and the item's
+    modification time it read before writing (None: written unread, against the version last seen)."""
 
     @property
     def version(self) -> str | None: ...
 
     @property
     def values(self) -> dict[str, Any]: ...
+
+    @property
+    def before(self) -> str | None: ...
 
 
 EchoT = TypeVar("EchoT", bound=Written)
@@ -74,11 +80,20 @@ class ItemState(Generic[EchoT]):
         redis: Redis,
         snapshot_key: KeyBuilder,
         echo_key: KeyBuilder,
-        echo_type: Callable[[str | None, dict[str, Any]], EchoT],
+        echo_type: Callable[[str | None, dict[str, Any], str | None], EchoT],
+        snapshot_pattern: Callable[[str], str],
     ) -> None:
         self.redis = redis
         self.snapshot_key, self.echo_key, self.echo_type = snapshot_key, echo_key, echo_type
+        self.snapshot_pattern = snapshot_pattern
         self._store_read = redis.register_script(_STORE_READ)
+
+    async def known_ids(self, scope: str) -> set[str]:
+        """The ids of every item of `scope` with a snapshot (SCAN over the scope's key pattern, never KEYS)."""
+        ids: set[str] = set()
+        async for key in self.redis.scan_iter(match=self.snapshot_pattern(scope), count=1000):
+            ids.add(text(key).rsplit(":", 1)[1])
+        return ids
 
     async def snapshot(self, scope: str, item_id: str) -> dict[str, Any] | None:
         raw = await self.redis.hgetall(self.snapshot_key(scope, item_id))
@@ -120,11 +135,12 @@ class ItemState(Generic[EchoT]):
             return None
         values = decode(raw)
         version = values.pop(ECHO_VERSION, None)
-        return self.echo_type(str(version) if version is not None else None, values)
+        before = values.pop(ECHO_BEFORE, None)
+        return self.echo_type(str(version) if version is not None else None, values, before)
 
     async def record_echo(self, scope: str, item_id: str, echo: Written) -> None:
         key = self.echo_key(scope, item_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
-            pipe.hset(key, mapping=encode({**echo.values, ECHO_VERSION: echo.version}))
+            pipe.hset(key, mapping=encode({**echo.values, ECHO_VERSION: echo.version, ECHO_BEFORE: echo.before}))
             await pipe.execute()

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 
-from shared import topics
+from shared import failures, topics
 from shared.settings import KafkaSettings
 
 M = TypeVar("M", bound=BaseModel)
@@ -18,6 +18,9 @@ SERVICE_HEADER = "fs-service"
 ORIGIN_TOPIC_HEADER = "fs-origin-topic"
 ORIGIN_PARTITION_HEADER = "fs-origin-partition"
 ORIGIN_OFFSET_HEADER = "fs-origin-offset"
+# Only when an exception made the event fail (shared.failures): its type and where it was raised.
+EXCEPTION_HEADER = "fs-exception"
+TRACEBACK_HEADER = "fs-traceback"
 
 
 def encode(model: BaseModel) -> bytes:
@@ -61,24 +64,29 @@ def make_consumer(
 
 
 def dead_letter_headers(
-    error: str, service: str, topic: str, partition: int, offset: int
+    error: str, service: str, topic: str, partition: int, offset: int, exc: BaseException | None = None
 ) -> list[tuple[str, bytes]]:
-    return [
+    """The reason and origin of a dead letter; with `exc`, also the exception's type and a traceback summary."""
+    headers = [
         (ERROR_HEADER, error[:4000].encode()),
         (SERVICE_HEADER, service.encode()),
         (ORIGIN_TOPIC_HEADER, topic.encode()),
         (ORIGIN_PARTITION_HEADER, str(partition).encode()),
         (ORIGIN_OFFSET_HEADER, str(offset).encode()),
     ]
+    if exc is not None:
+        headers.append((EXCEPTION_HEADER, failures.type_name(exc).encode()))
+        headers.append((TRACEBACK_HEADER, failures.summary(exc)[:2000].encode()))
+    return headers
 
 
 async def send_dead_letter(
-    producer: AIOKafkaProducer, record: Any, error: str, service: str
+    producer: AIOKafkaProducer, record: Any, error: str, service: str, exc: BaseException | None = None
 ) -> None:
     """Forward a consumed record's original key and bytes to the dead-letter topic with the reason."""
     await producer.send_and_wait(
         topics.DEADLETTER.full_name,
         value=record.value,
         key=record.key,
-        headers=dead_letter_headers(error, service, record.topic, record.partition, record.offset),
+        headers=dead_letter_headers(error, service, record.topic, record.partition, record.offset, exc),
     )

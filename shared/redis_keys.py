@@ -29,6 +29,21 @@ def exchange_snapshot(mailbox: str, exchange_id: str) -> str:
     return f"{PREFIX}seen:exchange:{mailbox}:{exchange_id}"
 
 
+def crm_snapshots(entity: str) -> str:
+    """SCAN pattern of every crm_snapshot of one entity (the id is what follows the last `:`)."""
+    return crm_snapshot(_glob_escape(entity), "*")
+
+
+def exchange_snapshots(mailbox: str) -> str:
+    """SCAN pattern of every exchange_snapshot of one mailbox, all folders (the id follows the last `:`)."""
+    return exchange_snapshot(_glob_escape(mailbox), "*")
+
+
+def _glob_escape(part: str) -> str:
+    """A key part matched literally by a SCAN pattern (an address may hold `*`, `?` or `[`)."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in part)
+
+
 def link_by_crm(entity: str, crm_id: str) -> str:
     """Hash mailbox -> Exchange id for one CRM record."""
     return f"{PREFIX}link:crm:{entity}:{crm_id}"

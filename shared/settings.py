@@ -66,8 +66,14 @@ class ConflictLogSettings(Base):
         return self.conflict_retention_days * 86_400
 
 
-class BusSettings(KafkaSettings, RedisSettings):
-    """What every pipeline service needs: the broker and Redis."""
+class FailureSettings(Base):
+    # A consumed event whose handling fails deterministically (not an outage: shared.failures) this many
+    # times in a row goes to the dead-letter topic and the partition moves on. Outages are retried forever.
+    dead_letter_after_attempts: int = Field(default=3, ge=1)
+
+
+class BusSettings(KafkaSettings, RedisSettings, FailureSettings):
+    """What every pipeline service needs: the broker, Redis, and how often a failing event is tried."""
 
 
 def refuse_placeholders(settings: Base, *secrets: SecretStr) -> None:

@@ -1,4 +1,4 @@
-"""A child process the stack owns: started in its own process group, awaited until ready, stopped whole."""
+"""A child process the stack owns: in its own process group, tied to the supervisor's life, stopped whole."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+
+from infra.runner.lifeline import die_with_parent
 
 
 class ProcessFailed(RuntimeError):
@@ -31,8 +33,9 @@ def port_open(host: str, port: int) -> bool:
 
 
 class ManagedProcess:
-    """Lifecycle: start() spawns the command (output to its log file), wait_ready() polls a check with a
-    deadline, stop() sends SIGTERM to the whole process group, then SIGKILL after a grace period."""
+    """Lifecycle: start() spawns the command (output to its log file) as the leader of a new process group,
+    killed by the kernel if the supervisor dies (lifeline.py); wait_ready() polls a check with a deadline;
+    stop() sends SIGTERM to the whole group, then SIGKILL after a grace period (stop_together: many at once)."""
 
     def __init__(self, name: str, command: Sequence[str], log_path: Path, env: dict[str, str] | None = None):
         self.name = name
@@ -42,12 +45,13 @@ class ManagedProcess:
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ManagedProcess:
+        tie = die_with_parent()  # before anything is opened: refuses off the main thread
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its whole life
         env = {**os.environ, **(self.env or {})}
         self.popen = subprocess.Popen(
             self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
+            env=env, start_new_session=True, preexec_fn=tie,
         )
         log.close()
         return self
@@ -76,21 +80,50 @@ class ManagedProcess:
         os.killpg(os.getpgid(self.popen.pid), signal.SIGKILL)
         self.popen.wait(timeout=5)
 
-    def stop(self, grace: float = 10.0) -> None:
+    def terminate(self) -> None:
+        """SIGTERM to the whole group: the service commits what it finished and exits."""
+        if self.popen is not None and self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+
+    def wait_until(self, deadline: float) -> bool:
+        """Wait for the leader to exit until `deadline` (time.monotonic()); True once it has."""
+        if self.popen is None:
+            return True
+        try:
+            self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def kill_group(self) -> None:
+        """SIGKILL to the group, leader or not: whatever is left of it (a resisting leader, children it
+        left behind) goes, and the leader is reaped. The group id is the leader's pid (start_new_session)."""
         if self.popen is None:
             return
-        if self.popen.poll() is not None:
-            # The leader is gone, but children it left in its group may not be: no orphans.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            return
-        pgid = os.getpgid(self.popen.pid)
-        os.killpg(pgid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=5)
+
+    def stop(self, grace: float = 10.0) -> None:
+        stop_together([self], grace)
+
+
+def stop_together(processes: Iterable[ManagedProcess], grace: float) -> None:
+    """Stop many children in the time of the slowest: SIGTERM to every group at once, one shared deadline,
+    then SIGKILL to every group (what is still there after `grace` seconds, and any leftover of the others).
+    A child that will not even die of SIGKILL (stuck in the kernel) does not keep the others alive."""
+    procs = list(processes)
+    for proc in procs:
+        proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        proc.wait_until(deadline)
+    stuck = []
+    for proc in procs:
         try:
-            self.popen.wait(timeout=grace)
+            proc.kill_group()
         except subprocess.TimeoutExpired:
-            os.killpg(pgid, signal.SIGKILL)
-            self.popen.wait(timeout=5)
-        # Children that outlived the leader in the group go too: no orphans.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+            stuck.append(proc.name)
+    if stuck:
+        raise ProcessFailed(f"still running after SIGKILL: {', '.join(stuck)}")

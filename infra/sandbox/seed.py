@@ -1,9 +1,14 @@
-"""Seed the sandboxes through their protocols: a business unit, users with mailboxes, records they own.
+"""Seed the sandboxes through their protocols: the organisation (business units, roles), users with their
+role and mailbox, records they own.
 
-Idempotent: users are found by `internalemailaddress`, mailboxes are created with the sandbox's
-idempotent admin endpoint, and records carry ids derived from their owner and index (uuid5), so a
-second run finds them and creates nothing. Records are written as their owner (MSCRMCallerID), like
-a person using Dynamics, not as the fieldsync application user.
+The organisation is infra/sandbox/organisation.py's: Contoso > Sales > Sales East, Sales West; `admin` is a
+System Administrator in Contoso, alice and bob Salespersons in Sales East, carol in Sales West, further users
+(user4, user5, ...) Salespersons in Sales East (even) and Sales West (odd). Idempotent: units and roles are
+found by name, users by `internalemailaddress` (moved to their unit when elsewhere), mailboxes are created
+with the sandbox's idempotent admin endpoint, and records carry ids derived from their owner and index
+(uuid5), so a second run finds them and creates nothing. Records are written as their owner
+(MSCRMCallerID), like a person using Dynamics, not as the fieldsync application user; that is why every
+user gets a role first (a user with no role can do nothing).
 """
 
 from __future__ import annotations
@@ -18,13 +23,21 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from infra.sandbox.organisation import (
+    ROOT_UNIT,
+    SALESPERSON,
+    SYSTEM_ADMINISTRATOR,
+    assign_role,
+    organisation_roles,
+    organisation_units,
+)
 from shared.clients.crm import CrmClient, NotFound
 from shared.settings import CrmSettings, ExchangeSettings
 
 DEFAULT_USERS = ("alice", "bob", "carol")
 ADMIN_USER = "admin"
 DOMAIN = "sandbox.local"
-BUSINESS_UNIT = "Sandbox"
+USER_UNITS = {"alice": "Sales East", "bob": "Sales East", "carol": "Sales West"}
 SEED_NAMESPACE = uuid.UUID("5b1d0c2e-7f3a-4c55-9a6e-0f1e2d3c4b5a")
 Progress = Callable[[str], None]
 
@@ -127,20 +140,25 @@ def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[s
     return records
 
 
-async def _business_unit(crm: CrmClient) -> str:
-    rows = await crm.query("businessunits", select=["businessunitid"], filter=f"name eq '{BUSINESS_UNIT}'")
-    if rows:
-        return str(rows[0]["businessunitid"])
-    return str((await crm.create("businessunits", {"name": BUSINESS_UNIT}))["businessunitid"])
+def unit_of(name: str) -> str:
+    """The business unit a seeded user belongs to."""
+    if name == ADMIN_USER:
+        return ROOT_UNIT
+    number = int(name[4:]) if name.startswith("user") and name[4:].isdigit() else 0
+    return USER_UNITS.get(name, "Sales East" if number % 2 == 0 else "Sales West")
 
 
 async def _user(crm: CrmClient, name: str, unit_id: str) -> tuple[str, bool]:
+    bind = {"businessunitid@odata.bind": f"/businessunits({unit_id})"}
     found = await crm.user_by_email(address_of(name))
     if found:
+        current = await crm.get("systemusers", found, ["_businessunitid_value"])
+        if current.get("_businessunitid_value") != unit_id:
+            await crm.update("systemusers", found, bind)
         return found, False
     body = {
         "firstname": name.capitalize(), "lastname": "Sandbox", "domainname": address_of(name),
-        "internalemailaddress": address_of(name), "businessunitid@odata.bind": f"/businessunits({unit_id})",
+        "internalemailaddress": address_of(name), **bind,
     }
     return str((await crm.create("systemusers", body))["systemuserid"]), True
 
@@ -174,10 +192,13 @@ async def seed(settings: SandboxClientSettings, users: list[str] | tuple[str, ..
     report = SeedReport()
     admin_url = ews_admin_url(settings.ews_url)
     async with CrmClient.from_settings(settings) as crm, httpx.AsyncClient(timeout=10.0) as http:
-        unit_id = await _business_unit(crm)
-        progress(f"business unit {BUSINESS_UNIT}: {unit_id}")
+        units = await organisation_units(crm)
+        progress("business units: " + ", ".join(f"{name} ({unit})" for name, unit in units.items()))
+        roles = await organisation_roles(crm, units[ROOT_UNIT])
+        progress("roles: " + ", ".join(roles))
         for name in [ADMIN_USER, *users]:
-            user_id, created = await _user(crm, name, unit_id)
+            user_id, created = await _user(crm, name, units[unit_of(name)])
+            await assign_role(crm, user_id, roles[SYSTEM_ADMINISTRATOR if name == ADMIN_USER else SALESPERSON])
             await _mailbox(http, admin_url, name)
             report.users[name] = user_id
             report.mailboxes.append(address_of(name))

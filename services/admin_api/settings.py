@@ -1,4 +1,4 @@
-"""Admin API configuration: where it listens, its tokens, how hard it publishes, the conflict log, verify."""
+"""Admin API configuration: where it listens, its tokens, how hard it publishes, the conflict log, verify's reads."""
 
 from __future__ import annotations
 

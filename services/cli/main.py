@@ -1,4 +1,4 @@
-"""The `fieldsync` command: `up` (the stack), `sandbox` (seed, traffic, serve), `policy`, `conflicts`, `verify`.
+"""The `fieldsync` command: `up` (the embedded stack), `sandbox`, `policy`, `conflicts`, `verify`.
 
     fieldsync up                                   the embedded stack in the foreground (make run)
     fieldsync sandbox seed [--users N]             users, mailboxes and records in the sandboxes

@@ -57,7 +57,7 @@ class CrmTarget:
 
 def applier_loop(
     consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, writer: CrmWriter, catalogue: Catalogue,
-    backoff_cap_s: float = 30.0, concurrency: int = 16,
+    backoff_cap_s: float = 30.0, concurrency: int = 16, max_attempts: int = 3,
 ) -> DeliveryLoop[Outcome]:
     """The loop main.py runs: consume deltas.crm in key order, write, publish DeltaApplied, then commit."""
-    return DeliveryLoop(consumer, producer, CrmTarget(writer, catalogue), backoff_cap_s, concurrency)
+    return DeliveryLoop(consumer, producer, CrmTarget(writer, catalogue), backoff_cap_s, concurrency, max_attempts)

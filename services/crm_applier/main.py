@@ -45,7 +45,7 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
     try:
         log.info("crm_applier started: group=%s", settings.crm_applier_group_id)
         loop = applier_loop(consumer, producer, writer, catalogue, settings.crm_applier_backoff_max_s,
-                            settings.applier_concurrency)
+                            settings.applier_concurrency, settings.dead_letter_after_attempts)
         await loop.run(stop)
     finally:
         await consumer.stop()

@@ -12,7 +12,7 @@ from services.crm_capture.diff import DELETED, VERSION, Echo, snapshot_of
 from services.crm_capture.state import CrmState
 from shared.catalogue import Catalogue, EntitySpec
 from shared.clients.crm import DUPLICATE_KEY, CrmClient, CrmError, NotFound, PreconditionFailed
-from shared.clients.crm_fields import canonical_fields, write_body
+from shared.clients.crm_fields import canonical_datetime, canonical_fields, write_body
 from shared.events import ApplyResult, ItemDelta
 
 
@@ -114,7 +114,7 @@ class CrmWriter:
                 continue
             except NotFound:
                 return Outcome("skipped", crm_id, note="the CRM record does not exist")
-            return await self._finish(spec, delta, crm_id, plan, written)
+            return await self._finish(spec, delta, crm_id, plan, written, row)
         raise Undeliverable(f"the CRM record kept changing: {self.conflict_retries} conflicting writes in a row")
 
     async def _read(self, spec: EntitySpec, crm_id: str) -> dict[str, Any] | None:
@@ -124,11 +124,14 @@ class CrmWriter:
             return None
 
     async def _finish(
-        self, spec: EntitySpec, delta: ItemDelta, crm_id: str, plan: Plan, row: dict[str, Any] | None
+        self, spec: EntitySpec, delta: ItemDelta, crm_id: str, plan: Plan, row: dict[str, Any] | None,
+        read: dict[str, Any] | None = None,
     ) -> Outcome:
         version = str(row["versionnumber"]) if row and row.get("versionnumber") is not None else None
         if row is not None:
-            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields))
+            # `read` is the row as read before this write (None: written unread against the snapshot's etag).
+            before = canonical_datetime(read.get("modifiedon")) if read else None
+            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields, before))
             await self.state.store_snapshot(spec.name, crm_id, {**plan.fields, VERSION: version}, replace=False)
         await self._link(spec, delta, crm_id)
         return Outcome(result_of(plan), crm_id, plan.fields, version, plan.superseded)

@@ -21,6 +21,9 @@ class Echo:
 
     version: str | None
     values: dict[str, Any] = field(default_factory=dict)
+    # The item's modification time the applier read before writing: the changes the capture finds under this
+    # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
+    before: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ def diff_row(
     version = current[VERSION]
     occurred_at = canonical_datetime(row.get("modifiedon"))
     applies = echo is not None and (echo.version is None or echo.version == version)
+    if echo is not None and echo.version == version and echo.before:
+        occurred_at = echo.before  # the last modification is fieldsync's own: what is left was made before it
     if previous is None:
         if applies and echo is not None and all(fields.get(k) == v for k, v in echo.values.items()):
             return Diff(None, current)  # fieldsync created this row and has not stored its snapshot yet

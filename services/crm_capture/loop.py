@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,13 +16,15 @@ from aiokafka import AIOKafkaProducer
 
 from services.crm_capture.diff import Change, Snapshot, diff_delete, diff_row, to_event
 from services.crm_capture.owners import OwnerMailboxes
+from services.crm_capture.resync import is_reported, read_ids, vanished
 from services.crm_capture.state import CrmState
 from shared import topics
 from shared.catalogue import EntitySpec
-from shared.clients.crm import CrmClient
+from shared.clients.crm import ChangePage, CrmClient, InvalidCursor
 from shared.clients.crm_fields import read_attributes
-from shared.delivery import backoff_delay
+from shared.failures import retry_after
 from shared.kafka import encode
+from shared.pacing import Pacer
 
 log = logging.getLogger("fieldsync.crm_capture")
 
@@ -36,13 +39,17 @@ class CaptureLoop:
 
     Lifecycle:
     - start: `run(stop)` is called once the producer is started; the cursor (delta link) of each
-      entity is read from Redis, or change tracking starts afresh (every existing row is a create).
-    - each round, per entity: follow the delta link through all pages; diff every row against its
-      snapshot; send the events and wait until the broker acked all of them; only then store the
+      entity is read from Redis, or change tracking starts afresh with a full read (resync.py).
+    - each entity on its own schedule: follow the delta link through all pages; diff every row against
+      its snapshot; send the events and wait until the broker acked all of them; only then store the
       new snapshots and the new delta link. A crash in between replays the page (at least once).
-    - errors: the round is abandoned (nothing is committed), the loop waits with exponential
-      backoff capped at `backoff_cap_s`, logging once per streak and once when it recovers.
-    - shutdown: when `stop` is set, the current round finishes (its cursor is committed) and `run`
+    - a delta link Dynamics no longer accepts (InvalidCursor: the token outlived the retention) is logged
+      and replaced by a full read: every row diffed against its snapshot (a known row is no create, an
+      unchanged one nothing), and every row with a snapshot that the read lacks reported deleted.
+    - errors: that entity's round is abandoned (nothing committed) and retried with its own backoff
+      (exponential, capped at `backoff_cap_s`, at least Retry-After), logged once per streak and once when
+      it recovers; the other entities keep their interval: one failing entity never blocks the others.
+    - shutdown: when `stop` is set, the round in progress finishes (its cursor is committed) and `run`
       returns; main.py then stops the producer and closes the clients.
     """
 
@@ -57,27 +64,47 @@ class CaptureLoop:
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
 
     async def run(self, stop: asyncio.Event) -> None:
-        failures = 0
+        pacer = Pacer(self.poll_interval_s, self.backoff_cap_s)
+        names = [spec.name for spec in self.specs]
         while not stop.is_set():
-            try:
-                for spec in self.specs:
+            for spec in self.specs:
+                if stop.is_set() or not pacer.is_due(spec.name, time.monotonic()):
+                    continue
+                try:
                     await self.poll(spec)
-            except Exception as exc:  # any failure: retry the round later, never crash the service
-                failures += 1
-                if failures == 1:
-                    log.warning("crm_capture poll failed, backing off: %r", exc)
-                delay = backoff_delay(failures, self.poll_interval_s, self.backoff_cap_s)
-            else:
-                if failures:
-                    log.info("crm_capture recovered after %d failed polls", failures)
-                failures, delay = 0, self.poll_interval_s
+                except Exception as exc:  # any failure: retry this entity later, never crash the service
+                    if pacer.failed(spec.name, time.monotonic(), retry_after(exc)) == 1:
+                        log.warning("crm_capture poll of %s failed, backing off: %r", spec.name, exc)
+                else:
+                    if streak := pacer.succeeded(spec.name, time.monotonic()):
+                        log.info("crm_capture recovered %s after %d failed polls", spec.name, streak)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                await asyncio.wait_for(stop.wait(), timeout=pacer.wait(names, time.monotonic()))
 
     async def poll(self, spec: EntitySpec) -> int:
         """One round for one entity; returns the number of events published."""
         link = await self.state.cursor(spec.name)
-        page = await self.client.changes(spec.entity_set, spec.key_attribute, link, read_attributes(spec))
+        if link is None:
+            return await self.reread(spec)
+        try:
+            page = await self.client.changes(spec.entity_set, spec.key_attribute, link, read_attributes(spec))
+        except InvalidCursor as exc:
+            log.warning("crm_capture: the delta link of %s is no longer accepted (%s): reading every row afresh",
+                        spec.name, exc)
+            return await self.reread(spec)
+        return await self.publish(spec, page, link)
+
+    async def reread(self, spec: EntitySpec) -> int:
+        """Change tracking afresh: every live row against its snapshot, and a known row the read lacks deleted."""
+        known = await self.state.known_ids(spec.name)  # before the read: see resync.py
+        page = await self.client.changes(spec.entity_set, spec.key_attribute, None, read_attributes(spec))
+        gone = vanished(known, read_ids(page.rows, spec.key_attribute))
+        return await self.publish(spec, replace(page, deleted=gone), None, inferred=True)
+
+    async def publish(self, spec: EntitySpec, page: ChangePage, link: str | None, inferred: bool = False) -> int:
+        """Diff, send and wait for the acks, then store snapshots and the page's delta link.
+
+        `inferred`: the page's deletions come from snapshots (a full read), not from Dynamics' tombstones."""
         pending: list[tuple[str, Change | None, Snapshot | None, Snapshot | None]] = []
         for row in page.rows:
             crm_id = str(row[spec.key_attribute]).lower()
@@ -88,6 +115,8 @@ class CaptureLoop:
             pending.append((crm_id, result.change, result.snapshot, previous))
         for crm_id in page.deleted:
             previous = await self.state.snapshot(spec.name, crm_id)
+            if inferred and not is_reported(previous):
+                continue
             echo = await self.state.echo(spec.name, crm_id)
             pending.append((crm_id, diff_delete(previous, echo), None, previous))
         acks: list[Any] = []

@@ -22,7 +22,7 @@ class CrmState(ItemState[Echo]):
     """Snapshots and echoes by (entity, crm_id), plus each entity's delta link; no decisions here."""
 
     def __init__(self, redis: Redis) -> None:
-        super().__init__(redis, redis_keys.crm_snapshot, echo_key, Echo)
+        super().__init__(redis, redis_keys.crm_snapshot, echo_key, Echo, redis_keys.crm_snapshots)
 
     async def cursor(self, entity: str) -> str | None:
         raw = await self.redis.get(redis_keys.crm_cursor(entity))

@@ -55,7 +55,7 @@ class ExchangeTarget:
 
 def applier_loop(
     consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, writer: ExchangeWriter, backoff_cap_s: float = 30.0,
-    concurrency: int = 16,
+    concurrency: int = 16, max_attempts: int = 3,
 ) -> DeliveryLoop[Outcome]:
     """The loop main.py runs: consume deltas.exchange in key order, write, publish DeltaApplied, then commit."""
-    return DeliveryLoop(consumer, producer, ExchangeTarget(writer), backoff_cap_s, concurrency)
+    return DeliveryLoop(consumer, producer, ExchangeTarget(writer), backoff_cap_s, concurrency, max_attempts)

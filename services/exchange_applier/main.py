@@ -46,7 +46,7 @@ async def run(settings: ExchangeApplierSettings, stop: asyncio.Event) -> None:
         log.info("exchange_applier started: group=%s", settings.exchange_applier_group_id)
         writer = build_writer(settings, client, redis)
         loop = applier_loop(consumer, producer, writer, settings.exchange_applier_backoff_max_s,
-                            settings.applier_concurrency)
+                            settings.applier_concurrency, settings.dead_letter_after_attempts)
         await loop.run(stop)
     finally:
         await consumer.stop()

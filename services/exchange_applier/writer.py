@@ -188,8 +188,9 @@ class ExchangeWriter:
                 continue
             merged = exchange_fields.to_canonical(entity, {**item.attributes, **write.attributes})
             written = {k: merged[k] for k in plan.fields if k in merged}
+            before = item.last_modified.isoformat() if item.last_modified else None
             await self.state.record_write(mailbox, exchange_id, entity=entity, crm_id=delta.crm_id,
-                                          written=written, version=version, replace_snapshot=False)
+                                          written=written, version=version, replace_snapshot=False, before=before)
             return Outcome(result_of(plan), exchange_id, written, version, plan.superseded)
         raise ExchangeError(f"the item kept changing: {self.conflict_retries} stale ChangeKey answers in a row")
 

@@ -22,6 +22,9 @@ class Echo:
 
     version: str | None
     values: dict[str, Any] = field(default_factory=dict)
+    # The item's modification time the applier read before writing: the changes the capture finds under this
+    # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
+    before: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
             return Diff(None, current)
         return Diff(Change("create", dict(values), _context(current), observed.version, observed.modified_at), current)
     changed = {key: value for key, value in values.items() if key not in previous or previous[key] != value}
+    occurred_at = observed.modified_at
+    if own_version and echo is not None and echo.before:
+        occurred_at = datetime.fromisoformat(echo.before)  # the last modification is fieldsync's own write
     if own_version and echo is not None:
         changed = {k: v for k, v in changed.items() if not (k in echo.values and echo.values[k] == v)}
     categories_changed = CATEGORIES in previous and sorted(previous[CATEGORIES] or []) != sorted(current[CATEGORIES])
@@ -101,7 +107,7 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
         return Diff(None, current)
     before = {key: previous[key] for key in changed if key in previous}
     return Diff(
-        Change("update", changed, _context(current), observed.version, observed.modified_at, before), current
+        Change("update", changed, _context(current), observed.version, occurred_at, before), current
     )
 
 

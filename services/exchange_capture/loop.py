@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,17 +15,21 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from services.exchange_capture.diff import Change, Observed, Snapshot, diff_delete, diff_item, known_version, to_event
+from services.exchange_capture.resync import vanished
 from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients import exchange_fields
-from shared.clients.ews_sync import SyncPage
+from shared.clients.ews_sync import SyncChange, SyncPage
 from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState
-from shared.clients.exchange_errors import NoMailbox
-from shared.delivery import backoff_delay
+from shared.clients.exchange_errors import ExchangeError, InvalidCursor, NoMailbox
+from shared.failures import retry_after
 from shared.kafka import encode
 from shared.links import merge_key
+from shared.pacing import Pacer
 
 log = logging.getLogger("fieldsync.exchange_capture")
+# Each entity's canonical field names: how a never-linked item's snapshot tells its folder (resync.py).
+FIELD_SETS = {entity: frozenset(codecs) for entity, codecs in exchange_fields.CODECS.items()}
 
 
 def _now() -> datetime:
@@ -54,15 +59,20 @@ class CaptureLoop:
     Lifecycle:
     - start: `run(stop)` after the producer started; the mailbox list comes from `mailboxes()` (settings
       or CRM systemusers) and is refreshed every `mailbox_refresh_s`; each mailbox gets one watcher task.
-      A folder without a stored sync state starts afresh (every existing item is a create).
+      A folder without a stored sync state is synced afresh with a full read (resync.py).
     - each round, per mailbox (at most `concurrency` mailboxes at once; the client's worker pool bounds
-      EWS requests), per folder, page by page: fetch the changed items, diff them against their
-      snapshots, send the events and wait until the broker acked all of them; only then store the new
-      snapshots and the page's sync state. A crash in between replays the page (at least once).
-    - errors: that mailbox's round is abandoned (nothing committed) and retried with exponential
-      backoff capped at `backoff_cap_s`; other mailboxes carry on. An address without a mailbox
-      (ErrorNonExistentMailbox: a CRM user with no Exchange mailbox) is logged the first time, and its
-      watcher ends; it is tried again after the next refresh of the mailbox list.
+      EWS requests), per folder on its own schedule, page by page: fetch the changed items, diff them
+      against their snapshots, send the events and wait until the broker acked all of them; only then
+      store the new snapshots and the page's sync state. A crash in between replays the page.
+    - a sync state Exchange no longer accepts (InvalidCursor: ErrorInvalidSyncStateData) is logged and
+      replaced by a full read of that folder: every item diffed against its snapshot (a known item is no
+      create, an unchanged one nothing), then every item of the folder with a snapshot that the read
+      lacks reported deleted; the new sync state is stored only once all of it is published.
+    - errors: that folder's round is abandoned (nothing committed) and retried with its own backoff
+      (exponential, capped at `backoff_cap_s`, at least Retry-After); the mailbox's other folders and the
+      other mailboxes carry on. An address without a mailbox (ErrorNonExistentMailbox: a CRM user with no
+      Exchange mailbox) is logged the first time, and its watcher ends; it is tried again after the next
+      refresh of the mailbox list.
     - shutdown: when `stop` is set, rounds in progress finish (their sync state is committed) and `run`
       returns; main.py then stops the producer and closes the clients.
     """
@@ -103,37 +113,49 @@ class CaptureLoop:
             await asyncio.gather(*self.watching.values(), return_exceptions=True)
 
     async def watch(self, mailbox: str, stop: asyncio.Event, gate: asyncio.Semaphore) -> None:
-        failures = 0
+        pacer = Pacer(self.poll_interval_s, self.backoff_cap_s)
         while not stop.is_set():
-            try:
-                async with gate:
-                    for entity in self.entities:
+            async with gate:
+                for entity in self.entities:
+                    if stop.is_set() or not pacer.is_due(entity, time.monotonic()):
+                        continue
+                    try:
                         await self.poll(mailbox, entity)
-            except NoMailbox as exc:  # not a failure to retry: nothing to watch until the list is refreshed
-                if mailbox not in self.without_mailbox:
-                    self.without_mailbox.add(mailbox)
-                    log.warning("exchange_capture skips %s: it has no mailbox (%s)", mailbox, exc)
-                return
-            except Exception as exc:  # any failure: retry this mailbox later, never crash the service
-                failures += 1
-                if failures == 1:
-                    log.warning("exchange_capture poll of %s failed, backing off: %r", mailbox, exc)
-                delay = backoff_delay(failures, self.poll_interval_s, self.backoff_cap_s)
-            else:
-                if failures:
-                    log.info("exchange_capture recovered %s after %d failed polls", mailbox, failures)
-                if mailbox in self.without_mailbox:
-                    self.without_mailbox.discard(mailbox)
-                    log.info("exchange_capture watches %s: it has a mailbox now", mailbox)
-                failures, delay = 0, self.poll_interval_s
+                    except NoMailbox as exc:  # not a failure to retry: nothing to watch until the list is refreshed
+                        if mailbox not in self.without_mailbox:
+                            self.without_mailbox.add(mailbox)
+                            log.warning("exchange_capture skips %s: it has no mailbox (%s)", mailbox, exc)
+                        return
+                    except Exception as exc:  # any failure: retry this folder later, never crash the service
+                        if pacer.failed(entity, time.monotonic(), retry_after(exc)) == 1:
+                            log.warning("exchange_capture poll of %s %s failed, backing off: %r",
+                                        mailbox, FOLDERS[entity], exc)
+                        continue
+                    if streak := pacer.succeeded(entity, time.monotonic()):
+                        log.info("exchange_capture recovered %s %s after %d failed polls",
+                                 mailbox, FOLDERS[entity], streak)
+                    if mailbox in self.without_mailbox:
+                        self.without_mailbox.discard(mailbox)
+                        log.info("exchange_capture watches %s: it has a mailbox now", mailbox)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                await asyncio.wait_for(stop.wait(), timeout=pacer.wait(self.entities, time.monotonic()))
 
     async def poll(self, mailbox: str, entity: str) -> int:
         """Every page of one folder's changes; returns the number of events published."""
         folder = FOLDERS[entity]
         sync_state = await self.state.cursor(mailbox, folder)
-        published = 0
+        if sync_state is None:
+            return await self.resync(mailbox, entity)
+        try:
+            return await self.follow(mailbox, entity, sync_state)
+        except InvalidCursor as exc:
+            log.warning("exchange_capture: the sync state of %s %s is no longer accepted (%s): reading the folder "
+                        "afresh", mailbox, folder, exc)
+            return await self.resync(mailbox, entity)
+
+    async def follow(self, mailbox: str, entity: str, sync_state: str) -> int:
+        """The folder's changes since `sync_state`, page by page, each page's state stored once it is published."""
+        folder, published = FOLDERS[entity], 0
         while True:
             page = await self.client.sync_page(mailbox, entity, sync_state, self.page_size)
             published += await self.publish(mailbox, entity, page, sync_state)
@@ -142,6 +164,33 @@ class CaptureLoop:
             if page.complete or page.sync_state == sync_state:
                 return published
             sync_state = page.sync_state
+
+    async def resync(self, mailbox: str, entity: str) -> int:
+        """The folder afresh: every item against its snapshot, then its known items the read lacks as deletes.
+
+        The sync state is stored only at the end: a crash replays the whole read, which finds its items known."""
+        known = await self.state.known_ids(mailbox)  # before the read: see resync.py
+        seen: set[str] = set()
+        sync_state: str | None = None
+        published = 0
+        while True:
+            page = await self.client.sync_page(mailbox, entity, sync_state, self.page_size)
+            seen.update(change.exchange_id for change in page.changes)
+            published += await self.publish(mailbox, entity, page, None)
+            if page.complete:
+                break
+            if page.sync_state == sync_state:  # no progress: deletes cannot be told from an unfinished read
+                raise ExchangeError(f"SyncFolderItems of {mailbox} {FOLDERS[entity]} made no progress")
+            sync_state = page.sync_state
+        candidates = [(x, await self.state.snapshot(mailbox, x), await self.state.linked_crm(mailbox, x))
+                      for x in sorted(known - seen)]  # fmt: skip
+        linked = [(x, snapshot, link[0] if link else None) for x, snapshot, link in candidates]
+        gone = vanished(entity, linked, seen, FIELD_SETS)
+        if gone:
+            deletes = tuple(SyncChange("delete", x, None) for x in gone)
+            published += await self.publish(mailbox, entity, SyncPage(deletes, page.sync_state, True), None)
+        await self.state.store_cursor(mailbox, FOLDERS[entity], page.sync_state)
+        return published
 
     async def publish(self, mailbox: str, entity: str, page: SyncPage, position: str | None) -> int:
         latest = {c.exchange_id: c for c in page.changes}  # the last change of each item in the page

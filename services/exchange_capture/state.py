@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from services.exchange_capture.diff import EXACT, VERSION, Echo
 from shared import redis_keys
-from shared.item_state import ECHO_VERSION, ItemState, encode, text
+from shared.item_state import ECHO_BEFORE, ECHO_VERSION, ItemState, encode, text
 
 
 def echo_key(mailbox: str, exchange_id: str) -> str:
@@ -24,7 +24,7 @@ class ExchangeState(ItemState[Echo]):
     """Snapshots and echoes by (mailbox, exchange_id), sync states and links; no decisions here."""
 
     def __init__(self, redis: Redis) -> None:
-        super().__init__(redis, redis_keys.exchange_snapshot, echo_key, Echo)
+        super().__init__(redis, redis_keys.exchange_snapshot, echo_key, Echo, redis_keys.exchange_snapshots)
 
     async def cursor(self, mailbox: str, folder: str) -> str | None:
         raw = await self.redis.get(redis_keys.exchange_cursor(mailbox, folder))
@@ -63,13 +63,15 @@ class ExchangeState(ItemState[Echo]):
         version: str,
         replace_snapshot: bool,
         exact: bool = False,
+        before: str | None = None,
     ) -> None:
         """After an applier write, atomically: snapshot, echo fingerprint and (when known) both links.
 
         `exact`: the write was conditional on the snapshot's own ChangeKey, so the snapshot plus `written` is
         the whole item at `version`, which the snapshot then says (EXACT; the capture need not read the item:
         diff.known_version). Otherwise the item may hold changes the capture has not seen yet: the version
-        moves (store_read_snapshot relies on it) but EXACT does not, so the capture reads the item."""
+        moves (store_read_snapshot relies on it) but EXACT does not, so the capture reads the item; `before`
+        is the item's modification time as read before the write, the time those unseen changes were made by."""
         snapshot = self.snapshot_key(mailbox, exchange_id)
         echo = self.echo_key(mailbox, exchange_id)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -77,7 +79,7 @@ class ExchangeState(ItemState[Echo]):
                 pipe.delete(snapshot)
             pipe.hset(snapshot, mapping=encode({**written, VERSION: version, **({EXACT: version} if exact else {})}))
             pipe.delete(echo)
-            pipe.hset(echo, mapping=encode({**written, ECHO_VERSION: version}))
+            pipe.hset(echo, mapping=encode({**written, ECHO_VERSION: version, ECHO_BEFORE: before}))
             if crm_id:
                 pipe.hset(redis_keys.link_by_crm(entity, crm_id), mailbox, exchange_id)
                 pipe.set(redis_keys.link_by_exchange(mailbox, exchange_id), f"{entity}:{crm_id}")

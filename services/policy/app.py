@@ -9,14 +9,16 @@ parse, decide, publish and wait for the broker's ack, then the event counts as p
 offset (every `policy_commit_interval_s`; at least once: a crash replays the uncommitted tail: the deltas it
 re-derives carry the same ids (uuid5 of the change), so the appliers' applied records drop them; a change the
 capture published twice carries two ids and is absorbed by value: the target already holds what it says).
-Invalid payloads go to the dead-letter topic with the reason. Any other failure of a step (Redis or the broker
-away) is retried, the whole step, with capped exponential backoff until it succeeds or the worker stops: the
-agents ack by hand (noack streams), because faust acks an event even when the agent raises, which would commit
-the offset of a change nobody published. A step cut short by a stop is never acked: the next owner of the
-partition replays it. The refresh timer and the first load survive Redis outages the same way. The policy agent
-sees each PolicyChanged on one worker of the group: it dead-letters a bad one; every worker's doorbell
-(doorbell.py, outside the group) makes that worker re-read the store. On stop (SIGTERM/Ctrl-C) faust stops the
-agents, flushes the producer, commits and leaves the group.
+Invalid payloads go to the dead-letter topic with the reason. Any other failure of a step is classified
+(shared.failures): a transient one (Redis or the broker away) is retried, the whole step, with capped exponential
+backoff until it succeeds or the worker stops; a deterministic one (the same change fails the same way) is tried
+`dead_letter_after_attempts` times, then the change is dead-lettered with the exception's type and traceback
+summary and acked, so the partition moves on. The agents ack by hand (noack streams), because faust acks an event
+even when the agent raises, which would commit the offset of a change nobody published. A step cut short by a
+stop is never acked: the next owner of the partition replays it. The refresh timer and the first load survive
+Redis outages the same way. The policy agent sees each PolicyChanged on one worker of the group: it dead-letters
+a bad one; every worker's doorbell (doorbell.py, outside the group) makes that worker re-read the store. On stop
+(SIGTERM/Ctrl-C) faust stops the agents, flushes the producer, commits and leaves the group.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from services.policy.handler import InvalidEvent, PolicyHandler
 from services.policy.settings import PolicySettings
 from services.policy.transport import TansuTransport
 from shared import topics
+from shared.failures import describe, is_transient, retry_after
 from shared.kafka import dead_letter_headers, encode, make_consumer
+from shared.pacing import backoff_delay
 from shared.runtime import logging_config
 
 SERVICE = "policy"
@@ -44,21 +48,37 @@ RETRY_MAX_S = 5.0
 log = logging.getLogger("fieldsync.policy")
 
 
-async def until_done(app: faust.App, what: str, step: Callable[[], Awaitable[object]]) -> bool:
+async def until_done(
+    app: faust.App,
+    what: str,
+    step: Callable[[], Awaitable[object]],
+    poison: Callable[[Exception], Awaitable[object]] | None = None,
+    attempts: int = 1,
+) -> bool:
     """Run `step` until it succeeds (True) or the app is stopping (False); logs once per failure streak.
 
-    Lifecycle: loops only while `step` keeps failing; `app.sleep` returns early when the app stops.
+    A transient failure (an outage: shared.failures) is retried forever. With `poison`, a step that fails
+    deterministically `attempts` times is given up: `poison(exc)` (dead-letter the event) runs instead,
+    retried the same way, and its success counts as done. Without `poison` every failure is retried.
+    Lifecycle: loops only while the step keeps failing; `app.sleep` returns early when the app stops.
     """
-    delay, failures = RETRY_FIRST_S, 0
+    failures, deterministic = 0, 0
+    given_up: Exception | None = None
     while not app.should_stop:
         try:
-            await step()
-        except Exception as exc:  # every failure but bad input (handled in step) is retried
+            await (step() if given_up is None or poison is None else poison(given_up))
+        except Exception as exc:  # bad input is handled in step; the rest is classified here
+            if poison is not None and given_up is None and not is_transient(exc):
+                deterministic += 1
+                if deterministic >= attempts:
+                    log.error("policy gives up trying to %s after %d attempts, dead-lettering it: %s",
+                              what, deterministic, describe(exc))
+                    given_up = exc
+                    continue
             if failures == 0:
                 log.warning("policy could not %s, retrying with backoff: %r", what, exc)
             failures += 1
-            await app.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_S)
+            await app.sleep(backoff_delay(failures - 1, RETRY_FIRST_S, RETRY_MAX_S, retry_after(exc)))
             continue
         if failures:
             log.info("policy could %s again after %d failed attempts", what, failures)
@@ -111,10 +131,15 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
     }
     deadletter = app.topic(topics.DEADLETTER.full_name)
 
-    async def dead_letter(event: Any, error: str) -> None:
+    async def dead_letter(event: Any, error: str, exc: BaseException | None = None) -> None:
         message = event.message
-        headers = dead_letter_headers(error, SERVICE, message.topic, message.partition, message.offset)
+        headers = dead_letter_headers(error, SERVICE, message.topic, message.partition, message.offset, exc)
         await (await deadletter.send(key=message.key, value=message.value, headers=headers))
+
+    def poison(event: Any) -> Callable[[Exception], Awaitable[None]]:
+        """What a change that keeps failing the same way becomes: a dead letter with the exception."""
+        attempts = settings.dead_letter_after_attempts
+        return lambda exc: dead_letter(event, f"failed {attempts} times the same way: {describe(exc)}", exc)
 
     async def decide_and_publish(event: Any) -> None:
         try:
@@ -138,7 +163,8 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
     async def decide_changes(stream: faust.StreamT[bytes]) -> None:
         manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
         async for event in manual.events():
-            if not await until_done(app, "decide a change", functools.partial(decide_and_publish, event)):
+            step = functools.partial(decide_and_publish, event)
+            if not await until_done(app, "decide a change", step, poison(event), settings.dead_letter_after_attempts):
                 return  # stopping: unacked, so its offset is not committed
             await manual.ack(event)
 

@@ -15,6 +15,9 @@ from pydantic import SecretStr
 from shared.settings import CrmSettings
 
 DUPLICATE_KEY = "0x80040237"
+# ExpiredVersionStamp: "Version stamp associated with the client has expired. Please perform a full sync."
+# (Dataverse web service error codes); what a delta link older than the change-tracking retention gets.
+EXPIRED_VERSION_STAMP = "0x80044352"
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 Row = dict[str, Any]
@@ -23,12 +26,14 @@ Row = dict[str, Any]
 class CrmError(Exception):
     """A Web API error: HTTP status, the Dynamics error code (e.g. 0x80040217) and its message."""
 
-    def __init__(self, status: int, code: str | None, message: str) -> None:
+    def __init__(self, status: int, code: str | None, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"CRM {status} {code or ''}: {message}".replace("  ", " "))
         self.status, self.code, self.message = status, code, message
+        self.retry_after = retry_after  # the server's Retry-After in seconds, when it sent one
 
     @property
     def transient(self) -> bool:
+        """Read by shared.failures: 429/5xx-unavailable or no answer at all is an outage, not this request."""
         return self.status in TRANSIENT_STATUSES or self.status == 0
 
 
@@ -38,6 +43,10 @@ class NotFound(CrmError):
 
 class PreconditionFailed(CrmError):
     """412: the If-Match etag is stale (the row changed since it was read)."""
+
+
+class InvalidCursor(CrmError):
+    """The delta link's token expired or is no longer valid (ExpiredVersionStamp): track changes afresh."""
 
 
 class Unavailable(CrmError):
@@ -105,7 +114,9 @@ def _error_of(response: httpx.Response) -> CrmError:
     kind = {404: NotFound, 412: PreconditionFailed}.get(response.status_code, CrmError)
     if response.status_code in TRANSIENT_STATUSES:
         kind = Unavailable
-    return kind(response.status_code, code, message)
+    elif code == EXPIRED_VERSION_STAMP:
+        kind = InvalidCursor
+    return kind(response.status_code, code, message, parse_retry_after(response.headers.get("retry-after")))
 
 
 class CrmClient:
@@ -200,7 +211,7 @@ class CrmClient:
                 if response.status_code < 400:
                     return response
                 error = _error_of(response)
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                retry_after = error.retry_after
             if not error.transient or attempt >= self.retry.attempts:
                 raise error
             await self._sleep(retry_delay(attempt, retry_after, self.retry))
@@ -227,7 +238,9 @@ class CrmClient:
     async def changes(
         self, entity_set: str, key: str, delta_link: str | None, select: list[str] | None = None
     ) -> ChangePage:
-        """Follow a delta link (or start tracking when None) through every page to the next delta link."""
+        """Follow a delta link (or start tracking when None) through every page to the next delta link.
+
+        Raises InvalidCursor when the link's token expired (the caller starts afresh with None)."""
         rows: list[Row] = []
         deleted: list[str] = []
         url: str | None = delta_link or entity_set

@@ -21,6 +21,8 @@ TRANSIENT_CODES = frozenset({
 class ExchangeError(Exception):
     """An EWS failure that is neither transient nor one of the specific cases below."""
 
+    transient = False  # shared.failures reads it: retrying the same request gets the same answer
+
 
 class Conflict(ExchangeError):
     """The ChangeKey sent is stale: the item changed since it was read (ErrorIrresolvableConflict)."""
@@ -34,8 +36,14 @@ class NoMailbox(ExchangeError):
     """The address has no mailbox (ErrorNonExistentMailbox): a user without one, or an application user."""
 
 
+class InvalidCursor(ExchangeError):
+    """The folder's sync state is invalid or expired (ErrorInvalidSyncStateData): sync the folder afresh."""
+
+
 class Transient(ExchangeError):
     """Worth retrying later; `retry_after` is the server's requested wait in seconds when it gave one."""
+
+    transient = True
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -62,6 +70,8 @@ def translate_error(exc: Exception) -> Exception:
         return ItemNotFound(str(exc))
     if isinstance(exc, ews_errors.ErrorNonExistentMailbox):
         return NoMailbox(str(exc))
+    if isinstance(exc, ews_errors.ErrorInvalidSyncStateData):
+        return InvalidCursor(str(exc))
     if isinstance(exc, ews_errors.ErrorServerBusy):  # BackOffMilliseconds, or Retry-After, as seconds
         return Transient(str(exc), exc.back_off)
     if isinstance(exc, _TRANSIENT_CODES):
@@ -86,6 +96,8 @@ def from_response_code(code: str, message: str, back_off_s: float | None = None)
         return ItemNotFound(text)
     if code == "ErrorNonExistentMailbox":
         return NoMailbox(text)
+    if code == "ErrorInvalidSyncStateData":
+        return InvalidCursor(text)
     if code in TRANSIENT_CODES:
         return Transient(text, back_off_s)
     return ExchangeError(text)

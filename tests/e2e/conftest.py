@@ -17,12 +17,13 @@ from infra.runner.stack import Stack, StackSettings
 from shared.settings import SANDBOX_ADMIN_TOKEN
 from tests.support import eventually, free_port
 
-ALICE, BOB = "alice@sandbox.local", "bob@sandbox.local"
+ALICE, BOB, ADMIN = "alice@sandbox.local", "bob@sandbox.local", "admin@sandbox.local"
 SETTLE_S = 3.0  # no further versions or ChangeKeys for this long = the pipeline settled
 
 
 class Crm:
-    """The sandbox Dynamics Web API as a person uses it: every write impersonates a user (MSCRMCallerID)."""
+    """The sandbox Dynamics Web API as a person uses it: every write impersonates a user (MSCRMCallerID), who acts
+    under the security the seed gave them (alice and bob are Salespersons in Sales East)."""
 
     def __init__(self, stack: Stack) -> None:
         s = stack.settings
@@ -46,7 +47,10 @@ class Crm:
         self.http.patch(f"{entity_set}({record_id})", json=body, headers=headers).raise_for_status()
 
     def assign(self, entity_set: str, record_id: str, new_owner: str) -> None:
-        self.update(entity_set, record_id, new_owner, {"ownerid@odata.bind": f"/systemusers({self.users[new_owner]})"})
+        """Reassign as the seeded System Administrator: Salespersons hold no Assign privilege, and the new owner
+        could not even write a record that is not theirs yet (Basic depth)."""
+        body = {"ownerid@odata.bind": f"/systemusers({self.users[new_owner]})"}
+        self.update(entity_set, record_id, ADMIN, body)
 
     def get(self, entity_set: str, record_id: str) -> dict[str, Any] | None:
         response = self.http.get(f"{entity_set}({record_id})")
@@ -95,6 +99,13 @@ class Admin:
     def set_direction(self, entity: str, field: str, direction: str) -> dict[str, Any]:
         response = self.http.put(f"/api/v1/entities/{entity}/fields/{field}/direction", json={"direction": direction})
         return response.raise_for_status().json()
+
+    def set_conflict_rule(self, entity: str, rule: str) -> dict[str, Any]:
+        response = self.http.put(f"/api/v1/entities/{entity}/conflict-rule", json={"rule": rule})
+        return response.raise_for_status().json()
+
+    def conflicts(self, **params: str) -> dict[str, Any]:
+        return self.http.get("/api/v1/conflicts", params=params).raise_for_status().json()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from services.exchange_applier.apply import applied_event
 from shared import topics
 from shared.delivery import DeliveryLoop
 from shared.events import DeltaApplied, ItemDelta, Source
-from shared.kafka import decode, encode, make_consumer
+from shared.kafka import ERROR_HEADER, EXCEPTION_HEADER, TRACEBACK_HEADER, decode, encode, make_consumer
 from shared.settings import KafkaSettings
 from tests.support import eventually_async
 
@@ -32,6 +32,7 @@ class RecordingSide:
 
     slow: set[str] = field(default_factory=set)
     broken: set[str] = field(default_factory=set)
+    poison: set[str] = field(default_factory=set)  # fail the same way every time: a bug, not an outage
     log: list[tuple[str, str]] = field(default_factory=list)
     service: str = "test_delivery"
     permanent: tuple[type[Exception], ...] = (ValueError,)
@@ -45,6 +46,9 @@ class RecordingSide:
         if name in self.broken:
             self.log.append((name, "failed"))
             raise ConnectionError(f"{name}: the state store is unreachable")
+        if name in self.poison:
+            self.log.append((name, "crashed"))
+            raise KeyError(f"{name}: no such field")
         self.log.append((name, "start"))
         await asyncio.sleep(0.4 if name in self.slow else 0.01)
         self.log.append((name, "end"))
@@ -142,11 +146,12 @@ async def test_a_failing_key_is_retried_and_nothing_past_it_is_committed(
     side = RecordingSide(broken={"b1"})
     loop = await deliver(side, [("A", "a1"), ("B", "b1"), ("A", "a2"), ("B", "b2"), ("C", "c1")])
 
-    async def retried() -> bool:
-        return side.log.count(("b1", "failed")) >= 3
+    async def retried() -> bool:  # more often than a deterministic failure is tried: an outage is never given up
+        return side.log.count(("b1", "failed")) >= loop.max_attempts + 2
 
     await eventually_async(retried, timeout=20, what="b1 retried after backoffs")
     assert await committed(loop, topic) in (None, 1)  # a1 at most: b1 (offset 1) never committed past
+    assert loop.attempts == {}  # transient failures are not counted towards dead-lettering
     assert ("b2", "start") not in side.log  # the failing key's later delta waits for it
 
     side.broken.clear()
@@ -176,3 +181,31 @@ async def test_a_refused_commit_backs_off_and_commits_later_instead_of_exiting(
     await eventually_async(committed_at(loop, topic, 2), timeout=20, what="committed once the broker accepts")
     assert refusals == 0
     assert ("a1", "end") in side.log and ("b1", "end") in side.log
+
+
+async def test_a_poison_delta_is_dead_lettered_after_its_attempts_and_the_partition_moves_on(
+    deliver: Callable[..., Any], topic: str, read_topic: Callable[[str], Any]
+) -> None:
+    deadletters = await read_topic(topics.DEADLETTER.full_name)
+    applied = await read_topic(topics.APPLIED.full_name)
+    side = RecordingSide(poison={"p1"})
+    loop = await deliver(side, [("A", "a1"), ("A", "p1"), ("A", "a2"), ("B", "b1")])
+
+    await eventually_async(committed_at(loop, topic, 4), timeout=20, what="every record committed past the poison")
+    assert side.log.count(("p1", "crashed")) == loop.max_attempts == 3
+    assert side.at("a1", "end") < side.at("a2", "start")  # the same key's next delta was applied after it
+    assert ("a2", "end") in side.log and ("b1", "end") in side.log
+    [letter] = await deadletters.wait_for(lambda r: r.topic == topics.DEADLETTER.full_name and r.offset is not None
+                                          and dict(r.headers).get("fs-origin-topic") == topic.encode(),
+                                          what="the poison delta's dead letter")
+    headers = dict(letter.headers)
+    assert decode(ItemDelta, letter.value).changed == {"name": "p1"} and letter.key == b"A"  # the original bytes
+    assert headers[EXCEPTION_HEADER] == b"KeyError"
+    assert headers[ERROR_HEADER].decode().startswith("failed 3 times the same way: KeyError: ")
+    assert b"in write" in headers[TRACEBACK_HEADER]
+    assert headers["fs-origin-offset"] == b"1"
+    [failed] = await applied.wait_for(  # this side reports every result as applied; the error says it failed
+        lambda r: r.key == b"A" and "p1" in (decode(DeltaApplied, r.value).error or ""),
+        what="the poison delta's DeltaApplied with its error")
+    assert "KeyError" in (decode(DeltaApplied, failed.value).error or "")
+    assert loop.attempts == {}  # nothing left counted once the record was dead-lettered

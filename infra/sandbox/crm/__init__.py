@@ -1,1 +1,1 @@
-"""Sandbox Dynamics 365 Web API: OAuth token endpoint, entity sets, etags and change tracking over SQLite."""
+"""Sandbox Dynamics 365 Web API: OAuth tokens, entity sets, etags, change tracking and security over SQLite."""

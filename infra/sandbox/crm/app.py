@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,50 +11,27 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infra.sandbox.crm.auth import token_router
+from infra.sandbox.crm.bootstrap import APPLICATION_USER, ROOT_BUSINESS_UNIT, bootstrap
+from infra.sandbox.crm.call import Org
+from infra.sandbox.crm.guard import SecurityCache
 from infra.sandbox.crm.odata import BAD_PROPERTY, NOT_FOUND, ODataError
-from infra.sandbox.crm.routes import WebApi, utc_now, web_api_router
+from infra.sandbox.crm.replies import utc_now
+from infra.sandbox.crm.routes import web_api_router
 from infra.sandbox.crm.settings import CrmSandboxSettings
 from infra.sandbox.crm.store import Store
 from infra.sandbox.faults import FaultMiddleware, FaultSwitch, fault_router
 
-APPLICATION_USER = "fieldsync"
-ROOT_BUSINESS_UNIT = "sandbox"
-
-
-def ensure_seed(store: Store) -> str:
-    """At first start: the root business unit and the application user the connectors act as.
-
-    Returns the application user's systemuserid (kept in the SQLite file, so stable across restarts).
-    """
-    existing = store.meta("application_user_id")
-    if existing:
-        return existing
-    user_id, unit_id, now = str(uuid.uuid4()), str(uuid.uuid4()), utc_now()
-    system = {"createdon": now, "modifiedon": now, "_createdby_value": user_id, "_modifiedby_value": user_id}
-    store.put("businessunits", unit_id, {"businessunitid": unit_id, "name": ROOT_BUSINESS_UNIT, **system})
-    user = {
-        "systemuserid": user_id,
-        "firstname": APPLICATION_USER,
-        "lastname": None,
-        "domainname": f"{APPLICATION_USER}@sandbox.local",
-        "internalemailaddress": f"{APPLICATION_USER}@sandbox.local",
-        "_businessunitid_value": unit_id,
-        "isdisabled": False,
-        **system,
-    }
-    store.put("systemusers", user_id, user)
-    store.set_meta("application_user_id", user_id)
-    return user_id
+__all__ = ["APPLICATION_USER", "ROOT_BUSINESS_UNIT", "create_app"]
 
 
 def create_app(settings: CrmSandboxSettings | None = None, *, rng: random.Random | None = None) -> FastAPI:
-    """The sandbox app over the SQLite file of `settings` (created and seeded when missing).
+    """The sandbox app over the SQLite file of `settings` (created and bootstrapped when missing).
 
     `app.state` carries `store`, `faults` (the live FaultSwitch) and `application_user_id`.
     """
     settings = settings or CrmSandboxSettings()
     store = Store(settings.db_path)
-    application_user_id = ensure_seed(store)
+    application_user_id = bootstrap(store, utc_now())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -68,8 +44,13 @@ def create_app(settings: CrmSandboxSettings | None = None, *, rng: random.Random
     app.state.store, app.state.faults, app.state.application_user_id = store, switch, application_user_id
     app.include_router(fault_router(switch))
     app.include_router(token_router(settings, store))
-    app.include_router(web_api_router(WebApi(settings, store, application_user_id)))
+    app.include_router(web_api_router(Org(settings, store, SecurityCache(store), application_user_id)))
     app.add_middleware(FaultMiddleware, knobs_provider=switch, rng=rng)
+
+    @app.post("/_sandbox/tracking/expire", tags=["sandbox"])
+    async def expire_tracking() -> dict[str, int]:
+        """Expire every delta token issued so far (what 90 days of retention do): they get ExpiredVersionStamp."""
+        return {"tracking_floor": store.expire_tracking()}
 
     @app.exception_handler(ODataError)
     async def odata_error(_: Request, exc: ODataError) -> JSONResponse:

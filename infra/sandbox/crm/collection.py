@@ -1,11 +1,24 @@
-"""GET on an entity set: plain queries with $select/$filter/$top and paging, and change tracking."""
+"""GET on an entity set: plain queries with $select/$filter/$top and paging, and change tracking.
+
+Both see rows through the caller's `view`: a row the caller may not read is left out (its deletion is
+still reported, as a deleted id tells nothing), a secured attribute the caller may not read comes back null
+and `$filter` sees it as null.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.sandbox.crm.odata import Predicate, Row, bad_request, parse_filter
+from infra.sandbox.crm.odata import (
+    EXPIRED_VERSION_STAMP,
+    EXPIRED_VERSION_STAMP_MESSAGE,
+    Predicate,
+    Row,
+    bad_request,
+    parse_filter,
+)
 from infra.sandbox.crm.paging import (
     TrackingCursor,
     context,
@@ -21,6 +34,7 @@ from infra.sandbox.crm.store import Store
 
 SUPPORTED_OPTIONS = frozenset({"$select", "$filter", "$top", "$skiptoken", "$deltatoken"})
 _SCAN_BATCH = 500
+View = Callable[[Row], Row | None]
 
 
 class CollectionQuery:
@@ -35,8 +49,10 @@ class CollectionQuery:
         select: list[str] | None,
         tracking: bool,
         page: int,
+        view: View = lambda row: row,
     ):
         self.store, self.spec, self.query, self.select, self.page = store, spec, query, select, page
+        self.view = view
         self.collection_url = f"{api_url}{spec.name}"
         self.api_url = api_url
         skiptoken = query.get("$skiptoken")
@@ -74,7 +90,8 @@ class CollectionQuery:
         found: list[Row] = []
         while len(found) < wanted:
             batch = self.store.rows_after(self.spec.name, after, _SCAN_BATCH)
-            found.extend(r for r in batch if predicate is None or predicate({**r, **self.spec.computed_values(r)}))
+            seen = [v for v in map(self.view, batch) if v is not None]
+            found.extend(r for r in seen if predicate is None or predicate({**r, **self.spec.computed_values(r)}))
             if len(batch) < _SCAN_BATCH:
                 break
             after = batch[-1][self.spec.key]
@@ -88,6 +105,9 @@ class CollectionQuery:
             cursor = TrackingCursor(since, self.store.current_version(), include_deleted=True)
         else:
             cursor = TrackingCursor(0, self.store.current_version())
+        if cursor.include_deleted and cursor.since < self.store.tracking_floor():
+            # A delta read (or one of its pages) from before the expiry: the changes since are no longer known.
+            raise bad_request(EXPIRED_VERSION_STAMP_MESSAGE, EXPIRED_VERSION_STAMP)
         changes = self.store.changes(
             self.spec.name, cursor.since, cursor.upto, (cursor.kind, cursor.version), self.page + 1
         )
@@ -95,7 +115,9 @@ class CollectionQuery:
             changes = [c for c in changes if c.row is not None]
         suffix = "/$delta" if cursor.include_deleted else ""
         body: dict[str, Any] = {"@odata.context": context(self.api_url, self.spec.name, self.select, suffix)}
-        body["value"] = [self._entry(c.id, c.row) for c in changes[: self.page]]
+        # The cursor moves over rows the caller may not read too: a page may hold fewer entries than it could.
+        entries = (self._entry(c.id, None if c.row is None else self.view(c.row), c.row) for c in changes[: self.page])
+        body["value"] = [e for e in entries if e is not None]
         params = {k: v for k, v in self.query.items() if k == "$select"}
         if len(changes) > self.page:
             last = changes[self.page - 1]
@@ -106,9 +128,11 @@ class CollectionQuery:
             body["@odata.deltaLink"] = link(self.collection_url, {**params, "$deltatoken": token})
         return body, {"Preference-Applied": "odata.track-changes"}
 
-    def _entry(self, id_: str, row: Row | None) -> Row:
-        if row is not None:
-            return show(self.spec, row, self.select)
+    def _entry(self, id_: str, seen: Row | None, stored: Row | None) -> Row | None:
+        if seen is not None:
+            return show(self.spec, seen, self.select)
+        if stored is not None:
+            return None  # a live row the caller may not read
         return {
             "@odata.context": f"{self.api_url}$metadata#{self.spec.name}/$deletedEntity",
             "id": id_,

@@ -14,6 +14,14 @@ BAD_PAYLOAD = "0x80048d19"
 STALE_ETAG = "0x80060882"
 DUPLICATE = "0x80040237"
 UNAUTHORIZED = "0x80072560"
+INVALID_ARGUMENT = "0x80040203"
+# Security (Web service error codes; the access check's code from "Troubleshoot Dataverse client errors"):
+PRIVILEGE_DENIED = "0x80040220"  # PrivilegeDenied: the principal does not hold the privilege at all
+ACCESS_DENIED = "0x80048306"  # the privilege is held but does not reach the record (-2147187962)
+SECURED_UPDATE_DENIED = "0x8004F507"  # AttributePermissionUpdateIsMissingDuringUpdate
+SECURED_CREATE_DENIED = "0x8004F502"  # AttributePrivilegeCreateIsMissing
+EXPIRED_VERSION_STAMP = "0x80044352"  # ExpiredVersionStamp, Dataverse web service error codes
+EXPIRED_VERSION_STAMP_MESSAGE = "Version stamp associated with the client has expired. Please perform a full sync."
 MEDIA_TYPE = "application/json; odata.metadata=minimal"
 
 Row = dict[str, Any]

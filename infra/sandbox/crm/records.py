@@ -12,8 +12,14 @@ from infra.sandbox.crm.schema import DEFAULT_STATE, EntitySet, bind_targets
 
 BIND_SUFFIX = "@odata.bind"
 _BIND_VALUE = re.compile(r"^(?:.*/)?(?P<set>\w+)\((?P<id>[0-9a-fA-F-]{36})\)$")
-# Lookups whose target must exist: a record owned by a missing user would poison the security tables.
-_CHECKED_BINDS = {"ownerid": "systemusers", "businessunitid": "businessunits"}
+# Lookups whose target must exist (and be of these sets): a record owned by a missing user would poison the
+# security tables. A record is owned by a user or by a team.
+_CHECKED_BINDS = {
+    "ownerid": ("systemusers", "teams"),
+    "businessunitid": ("businessunits",),
+    "parentbusinessunitid": ("businessunits",),
+    "fieldsecurityprofileid": ("fieldsecurityprofiles",),
+}
 
 
 def parse_guid(text: str) -> str | None:
@@ -21,6 +27,13 @@ def parse_guid(text: str) -> str | None:
         return str(uuid.UUID(text))
     except (ValueError, AttributeError, TypeError):
         return None
+
+
+def parse_reference(value: object) -> tuple[str, str] | None:
+    """`[<api url>/]<set>(<guid>)` (an @odata.bind or @odata.id value) -> (entity set, guid)."""
+    match = _BIND_VALUE.match(value) if isinstance(value, str) else None
+    record_id = parse_guid(match.group("id")) if match else None
+    return (match.group("set"), record_id) if match and record_id else None
 
 
 def _lookup_for(spec: EntitySet, name: str) -> str:
@@ -42,9 +55,11 @@ def _bind(spec: EntitySet, name: str, value: Any, exists: Callable[[str, str], b
     target_id = parse_guid(match.group("id")) if match else None
     if not match or target_id is None or match.group("set") not in bind_targets():
         raise bad_request(f"Invalid @odata.bind value for '{name}': '{value}'.", BAD_PAYLOAD)
-    required = _CHECKED_BINDS.get(lookup)
-    if required and (match.group("set") != required or not exists(required, target_id)):
-        raise bad_request(f"{required[:-1]} With Id = {target_id} Does Not Exist", BAD_PAYLOAD)
+    allowed = _CHECKED_BINDS.get(lookup)
+    target_set = match.group("set")
+    if allowed and (target_set not in allowed or not exists(target_set, target_id)):
+        raise bad_request(f"{(target_set if target_set in allowed else allowed[0])[:-1]} With Id = {target_id} "
+                          "Does Not Exist", BAD_PAYLOAD)  # fmt: skip
     return f"_{lookup}_value", target_id
 
 
@@ -57,8 +72,12 @@ def apply_body(
     caller: str,
     now: str,
     exists: Callable[[str, str], bool],
+    on_behalf_of: str | None = None,
 ) -> Row:
-    """The row to store after a POST (existing is None) or a PATCH of `existing` with `body`."""
+    """The row to store after a POST (existing is None) or a PATCH of `existing` with `body`.
+
+    `caller` is the user the call acts as; `on_behalf_of` the real caller of an impersonated call.
+    """
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", BAD_PAYLOAD)
     row: Row = dict(existing) if existing else {}
@@ -92,7 +111,8 @@ def apply_body(
         if "ownerid" in spec.lookups:
             row.setdefault("_ownerid_value", caller)
         row.update({spec.key: new_id, "createdon": now, "_createdby_value": caller})
-    row.update({"modifiedon": now, "_modifiedby_value": caller})
+        row["_createdonbehalfby_value"] = on_behalf_of
+    row.update({"modifiedon": now, "_modifiedby_value": caller, "_modifiedonbehalfby_value": on_behalf_of})
     return row
 
 

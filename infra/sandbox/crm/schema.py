@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
 
+from infra.sandbox.crm.entity_set import SYSTEM_ATTRIBUTES, EntitySet
+from infra.sandbox.crm.security_sets import security_sets
 from shared.catalogue import load_catalogue
 
-SYSTEM_ATTRIBUTES = frozenset(
-    {"versionnumber", "modifiedon", "createdon", "_ownerid_value", "_modifiedby_value", "_createdby_value"}
-)
+__all__ = ["SYSTEM_ATTRIBUTES", "EntitySet", "bind_targets", "entity_sets", "record_sets", "set_of_logical_name"]
+
 # Lookups are read as `_<name>_value` and written with `<name>[_<target>]@odata.bind`.
 LOOKUPS = frozenset({"regardingobjectid", "parentcustomerid", "ownerid", "businessunitid"})
+ACTIVITY = "Activity"  # every activity table shares the Activity privileges (see privileges.py)
 CONTACT_NAME_PARTS = ("firstname", "lastname", "middlename")
-ADDRESS_PARTS = ("line1", "line2", "line3", "city", "stateorprovince", "postalcode", "country")
 
 # Default (statecode, statuscode) on create, from the documented state/status pairs of each entity:
 # appointment and recurring appointment: Scheduled(3)/Busy(5); service activity: Open(0)/Requested(1);
@@ -29,51 +28,6 @@ DEFAULT_STATE = {
     "letter": (0, 1),
     "fax": (0, 1),
 }
-
-
-@dataclass(frozen=True)
-class EntitySet:
-    """One entity set: what may be written, what may be read, which lookups it binds."""
-
-    name: str
-    logical_name: str
-    key: str
-    writable: frozenset[str]
-    lookups: frozenset[str]
-    computed: frozenset[str] = field(default_factory=frozenset)
-    has_state: bool = True
-
-    @property
-    def readable(self) -> frozenset[str]:
-        lookup_values = {f"_{name}_value" for name in self.lookups}
-        state = {"statecode", "statuscode"} if self.has_state else set()
-        return self.writable | self.computed | SYSTEM_ATTRIBUTES | lookup_values | state | {self.key}
-
-    @property
-    def type_name(self) -> str:
-        return f"Microsoft.Dynamics.CRM.{self.logical_name}"
-
-    def computed_values(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Read-only attributes derived from the stored ones."""
-        if self.logical_name == "contact" or self.logical_name == "systemuser":
-            values: dict[str, Any] = {"fullname": _join(" ", row.get("firstname"), row.get("lastname"))}
-            if self.logical_name == "contact":
-                for n in (1, 2, 3):
-                    values[f"address{n}_composite"] = _address(row, f"address{n}_")
-            return values
-        return {}
-
-
-def _join(separator: str, *parts: object) -> str | None:
-    text = separator.join(str(p) for p in parts if p not in (None, ""))
-    return text or None
-
-
-def _address(row: dict[str, Any], prefix: str) -> str | None:
-    """Dynamics' composite layout: street lines, "city, state postcode", country, one per line."""
-    p = {part: row.get(prefix + part) for part in ADDRESS_PARTS}
-    region = _join(" ", p["stateorprovince"], p["postalcode"])
-    return _join("\r\n", p["line1"], p["line2"], p["line3"], _join(", ", p["city"], region), p["country"])
 
 
 def _from_catalogue() -> dict[str, EntitySet]:
@@ -97,32 +51,25 @@ def _from_catalogue() -> dict[str, EntitySet]:
             writable=frozenset(attributes - lookups),
             lookups=frozenset(lookups),
             computed=frozenset(computed),
+            privilege_entity="Contact" if logical_name == "contact" else ACTIVITY,
         )
     return sets
 
 
 @cache
+def record_sets() -> dict[str, EntitySet]:
+    """The entity sets of the synced tables (contacts and the activities), by entity set name."""
+    return _from_catalogue()
+
+
+@cache
 def entity_sets() -> dict[str, EntitySet]:
     """Every entity set the sandbox serves, by entity set name."""
-    sets = _from_catalogue()
-    sets["systemusers"] = EntitySet(
-        name="systemusers",
-        logical_name="systemuser",
-        key="systemuserid",
-        writable=frozenset({"firstname", "lastname", "domainname", "internalemailaddress", "isdisabled"}),
-        lookups=frozenset({"businessunitid"}),
-        computed=frozenset({"fullname"}),
-        has_state=False,
-    )
-    sets["businessunits"] = EntitySet(
-        name="businessunits",
-        logical_name="businessunit",
-        key="businessunitid",
-        writable=frozenset({"name", "isdisabled"}),
-        lookups=frozenset(),
-        has_state=False,
-    )
-    return sets
+    return {**record_sets(), **security_sets()}
+
+
+def set_of_logical_name(logical_name: str) -> EntitySet | None:
+    return next((spec for spec in entity_sets().values() if spec.logical_name == logical_name), None)
 
 
 def bind_targets() -> dict[str, str]:

@@ -19,6 +19,7 @@ class CrmSandboxUrls:
     api_url: str  # <root>/api/data/v9.2/
     token_url: str  # <root>/oauth2/token
     faults_url: str  # <root>/_sandbox/faults
+    expire_tracking_url: str  # <root>/_sandbox/tracking/expire (POST: every delta token issued so far expires)
     application_user_id: str
 
 
@@ -35,6 +36,7 @@ def serve_crm(settings: CrmSandboxSettings | None = None, port: int | None = Non
             api_url=root + API_PATH,
             token_url=root + TOKEN_PATH,
             faults_url=root + "/_sandbox/faults",
+            expire_tracking_url=root + "/_sandbox/tracking/expire",
             application_user_id=app.state.application_user_id,
         )
     finally:

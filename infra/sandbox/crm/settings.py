@@ -9,6 +9,9 @@ from pydantic import SecretStr
 from infra.sandbox.faults import FaultKnobs
 from shared.settings import SANDBOX_CRM_SECRET, Base
 
+# The password every seeded person signs in with (grant_type=password); refused outside the sandbox.
+SANDBOX_USER_PASSWORD = "sandbox-password"
+
 API_PATH = "/api/data/v9.2/"
 TOKEN_PATH = "/oauth2/token"
 
@@ -26,6 +29,7 @@ class CrmSandboxSettings(Base):
     crm_sandbox_db_path: Path | None = None
     crm_client_id: str = "fieldsync"
     crm_client_secret: SecretStr = SecretStr(SANDBOX_CRM_SECRET)
+    crm_sandbox_user_password: SecretStr = SecretStr(SANDBOX_USER_PASSWORD)
     crm_sandbox_token_ttl_s: int = 3600
     crm_sandbox_page_size: int = 5000
     # JSON, e.g. FIELDSYNC_CRM_SANDBOX_FAULTS='{"latency_ms": 50}'; changeable live via /_sandbox/faults.

@@ -2,6 +2,8 @@
 
 All calls are synchronous and short; the app calls them from its event loop on purpose, so that
 writes are serialised and `versionnumber` grows strictly in commit order, like SQL rowversion.
+Each table also has an in-memory generation that grows on every write to it, so a reader can cache
+what it derived from a table (the security state) until the table changes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ CREATE TABLE IF NOT EXISTS tombstones (
 CREATE INDEX IF NOT EXISTS tombstones_by_version ON tombstones (entity, versionnumber);
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, client_id TEXT NOT NULL, expires REAL NOT NULL);
 """
+# Added with the password grant; a file made before it gets the column on open.
+_TOKEN_USER = "ALTER TABLE tokens ADD COLUMN systemuserid TEXT"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,10 @@ class Store:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(tokens)")}
+        if "systemuserid" not in columns:
+            self.db.execute(_TOKEN_USER)
+        self._generations: dict[str, int] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -58,10 +66,32 @@ class Store:
     def current_version(self) -> int:
         return int(self.meta("versionnumber") or 0)
 
+    def tracking_floor(self) -> int:
+        """Delta tokens below this version have expired (0: none has)."""
+        return int(self.meta("tracking_floor") or 0)
+
+    def expire_tracking(self) -> int:
+        """Expire every delta token issued so far, as Dynamics does after the retention period, and purge
+        the tombstones they could have shown (their deletes are gone from change tracking, as there).
+        The version counter moves past the floor, so tokens issued from now on are valid. Returns the floor."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            floor = self._next_version()
+            self.set_meta("tracking_floor", str(floor))
+            self.db.execute("DELETE FROM tombstones WHERE versionnumber < ?", (floor,))
+        return floor
+
     def _next_version(self) -> int:
         version = self.current_version() + 1
         self.set_meta("versionnumber", str(version))
         return version
+
+    def generation(self, entity: str) -> int:
+        """Grows with every write to `entity` made through this store (in memory: starts at 0 on open)."""
+        return self._generations.get(entity, 0)
+
+    def _touched(self, entity: str) -> None:
+        self._generations[entity] = self.generation(entity) + 1
 
     # -- rows
     def get(self, entity: str, id_: str) -> dict[str, Any] | None:
@@ -77,6 +107,7 @@ class Store:
                 "INSERT OR REPLACE INTO rows (entity, id, json, versionnumber) VALUES (?, ?, ?, ?)",
                 (entity, id_, json.dumps(row), row["versionnumber"]),
             )
+        self._touched(entity)
         return row
 
     def delete(self, entity: str, id_: str, deletedon: str) -> None:
@@ -87,6 +118,7 @@ class Store:
                 "INSERT INTO tombstones (entity, id, versionnumber, deletedon) VALUES (?, ?, ?, ?)",
                 (entity, id_, self._next_version(), deletedon),
             )
+        self._touched(entity)
 
     def rows_after(self, entity: str, after_id: str, limit: int) -> list[dict[str, Any]]:
         """Rows ordered by id (the primary key order Dynamics pages in), starting after `after_id`."""
@@ -94,6 +126,9 @@ class Store:
             "SELECT json FROM rows WHERE entity = ? AND id > ? ORDER BY id LIMIT ?", (entity, after_id, limit)
         )
         return [json.loads(r[0]) for r in found]
+
+    def all_rows(self, entity: str) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in self.db.execute("SELECT json FROM rows WHERE entity = ?", (entity,))]
 
     def changes(self, entity: str, since: int, upto: int, after: tuple[int, int], limit: int) -> list[Change]:
         """Changes with since < versionnumber <= upto, in (kind, versionnumber) order after `after`.
@@ -119,9 +154,15 @@ class Store:
         return [Change(k, v, i, json.loads(j) if j else None) for k, v, i, j in found]
 
     # -- OAuth tokens
-    def add_token(self, token: str, client_id: str, expires: float) -> None:
-        self.db.execute("INSERT INTO tokens (token, client_id, expires) VALUES (?, ?, ?)", (token, client_id, expires))
+    def add_token(self, token: str, client_id: str, expires: float, systemuserid: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO tokens (token, client_id, expires, systemuserid) VALUES (?, ?, ?, ?)",
+            (token, client_id, expires, systemuserid),
+        )
 
-    def token_valid(self, token: str, now: float) -> bool:
-        found = self.db.execute("SELECT expires FROM tokens WHERE token = ?", (token,)).fetchone()
-        return bool(found) and found[0] > now
+    def token(self, token: str, now: float) -> tuple[str, str | None] | None:
+        """(client id, systemuserid of a person's token or None) while the token is valid, else None."""
+        found = self.db.execute("SELECT client_id, systemuserid, expires FROM tokens WHERE token = ?", (token,))
+        row = found.fetchone()
+        return (row[0], row[1]) if row and row[2] > now else None
+

@@ -68,6 +68,11 @@ def create_app(settings: ExchangeSandboxSettings | None = None, *, rng: random.R
         response.status_code = 201 if created else 200
         return MailboxOut(**row)
 
+    @app.post("/_sandbox/sync-states/expire")
+    async def expire_sync_states() -> dict[str, int]:
+        """Invalidate every SyncState issued so far: SyncFolderItems answers them ErrorInvalidSyncStateData."""
+        return {"sync_generation": await run_in_threadpool(store.expire_sync_states)}
+
     @app.get("/_sandbox/mailboxes", response_model=list[MailboxOut])
     async def list_mailboxes() -> list[MailboxOut]:
         return [MailboxOut(**row) for row in await run_in_threadpool(store.list_mailboxes)]

@@ -9,7 +9,14 @@ from infra.sandbox.exchange.item_view import parse_shape, render_item
 from infra.sandbox.exchange.operation_context import OperationContext
 from infra.sandbox.exchange.restriction import matches, validate
 from infra.sandbox.exchange.soap import EwsError, error_message, m, success_message, t
-from infra.sandbox.exchange.sync_window import DELETE, InvalidSyncState, decode_state, encode_state, plan_window
+from infra.sandbox.exchange.sync_window import (
+    DELETE,
+    INVALID_STATE_TEXT,
+    InvalidSyncState,
+    decode_state,
+    encode_state,
+    plan_window,
+)
 
 MAX_SYNC_CHANGES = 512  # the EWS limit for MaxChangesReturned
 
@@ -77,7 +84,8 @@ def sync_folder_items(ctx: OperationContext, request: etree._Element) -> list[et
             raise EwsError("ErrorInvalidOperation", "SyncFolderItems needs a SyncFolderId.")
         name = resolve_folder(refs[0], ctx.mailbox)
         folder = folder_id(ctx.mailbox, name)
-        since = decode_state(request.findtext(m("SyncState")), folder)
+        generation = ctx.store.sync_generation()
+        since = decode_state(request.findtext(m("SyncState")), folder, generation)
         try:
             wanted = int(request.findtext(m("MaxChangesReturned")) or "100")
         except ValueError:
@@ -91,7 +99,7 @@ def sync_folder_items(ctx: OperationContext, request: etree._Element) -> list[et
         window = plan_window(log, since, wanted, log_exhausted=len(log) < fetch)
         records = ctx.store.items_by_id(ctx.mailbox, [item_id for kind, item_id in window.changes if kind != DELETE])
         message = success_message("SyncFolderItems")
-        etree.SubElement(message, m("SyncState")).text = encode_state(folder, window.last_seq)
+        etree.SubElement(message, m("SyncState")).text = encode_state(folder, window.last_seq, generation)
         etree.SubElement(message, m("IncludesLastItemInRange")).text = "true" if window.complete else "false"
         changes = etree.SubElement(message, m("Changes"))
         for kind, item_id in window.changes:
@@ -103,8 +111,8 @@ def sync_folder_items(ctx: OperationContext, request: etree._Element) -> list[et
                 change = etree.SubElement(changes, t(kind.capitalize()))
                 change.append(render_item(records[item_id], folder, shape))
         return [message]
-    except InvalidSyncState as exc:
-        return [_sync_error(EwsError("ErrorInvalidSyncStateData", str(exc)))]
+    except InvalidSyncState:  # forged, foreign or expired: the documented answer, whatever the reason
+        return [_sync_error(EwsError("ErrorInvalidSyncStateData", INVALID_STATE_TEXT))]
     except EwsError as error:
         return [_sync_error(error)]
 

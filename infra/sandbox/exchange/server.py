@@ -19,6 +19,7 @@ class ExchangeSandboxUrls:
     ews_url: str  # <root>/EWS/Exchange.asmx
     mailboxes_url: str  # <root>/_sandbox/mailboxes
     faults_url: str  # <root>/_sandbox/faults
+    expire_sync_states_url: str  # <root>/_sandbox/sync-states/expire (POST: every issued SyncState expires)
 
 
 @contextmanager
@@ -39,6 +40,7 @@ def serve_exchange(
             ews_url=root + EWS_PATH,
             mailboxes_url=root + "/_sandbox/mailboxes",
             faults_url=root + "/_sandbox/faults",
+            expire_sync_states_url=root + "/_sandbox/sync-states/expire",
         )
     finally:
         served.stop()

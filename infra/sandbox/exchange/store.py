@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, mailbox TEXT NOT NULL, folder TEXT NOT NULL,
     item_id TEXT NOT NULL, kind TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_by_folder ON changes (mailbox, folder, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 Fields = dict[str, Any]
@@ -92,6 +93,23 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    # -- sync states -----------------------------------------------------------------------------
+
+    def sync_generation(self) -> int:
+        """The generation the sync states issued now carry; a state of another generation has expired."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'sync_generation'").fetchone()
+        return int(row["value"]) if row else 0
+
+    def expire_sync_states(self) -> int:
+        """Invalidate every sync state issued so far (as a mailbox move or a store repair does); returns the
+        new generation. Clients get ErrorInvalidSyncStateData and must sync their folders afresh."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'sync_generation'").fetchone()
+            generation = (int(row["value"]) if row else 0) + 1
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('sync_generation', ?)", (str(generation),))
+        return generation
 
     # -- mailboxes -------------------------------------------------------------------------------
 

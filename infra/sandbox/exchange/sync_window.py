@@ -9,26 +9,34 @@ CREATE, UPDATE, DELETE = "create", "update", "delete"
 _STATE_PREFIX = "fsync1"
 
 
+# What Exchange answers for a sync state it does not accept (SyncFolderItems, error response example).
+INVALID_STATE_TEXT = "Synchronization state data is corrupt or otherwise invalid."
+
+
 class InvalidSyncState(ValueError):
-    """The sync state was not issued by this server for this folder."""
+    """The sync state was not issued by this server for this folder, or it was expired since."""
 
 
-def encode_state(folder_id: str, seq: int) -> str:
-    """The state names the folder and the last change-log sequence the client has been given."""
-    raw = f"{_STATE_PREFIX}|{folder_id}|{seq}".encode()
-    return base64.b64encode(raw).decode()
+def encode_state(folder_id: str, seq: int, generation: int = 0) -> str:
+    """The state names the folder, the last change-log sequence the client has been given and the server's
+    generation of sync states (an expiry starts a new one); generation 0 keeps the original three parts."""
+    parts = [_STATE_PREFIX, folder_id, str(seq)] + ([str(generation)] if generation else [])
+    return base64.b64encode("|".join(parts).encode()).decode()
 
 
-def decode_state(state: str | None, folder_id: str) -> int:
+def decode_state(state: str | None, folder_id: str, generation: int = 0) -> int:
+    """The sequence a state stands at; InvalidSyncState for a forged, foreign or expired one."""
     if not state:
         return 0
     try:
-        prefix, owner, seq = base64.b64decode(state, validate=True).decode().split("|")
-        value = int(seq)
+        prefix, owner, seq, *issued = base64.b64decode(state, validate=True).decode().split("|")
+        value, issued_in = int(seq), int(issued[0]) if issued else 0
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidSyncState("the sync state is not valid") from exc
-    if prefix != _STATE_PREFIX or owner != folder_id or value < 0:
+    if prefix != _STATE_PREFIX or owner != folder_id or value < 0 or len(issued) > 1:
         raise InvalidSyncState("the sync state belongs to another folder")
+    if issued_in != generation:
+        raise InvalidSyncState("the sync state has expired")
     return value
 
 

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from infra.sandbox.crm.server import CrmSandboxUrls, serve_crm
 from infra.sandbox.crm.settings import CrmSandboxSettings
+from infra.sandbox.organisation import ROLE_PRIVILEGES, SALESPERSON, assign_role, ensure_role
 from services.crm_applier.main import run as run_applier
 from services.crm_applier.settings import CrmApplierSettings
 from shared import topics
@@ -45,7 +46,8 @@ async def crm_client(crm_sandbox: CrmSandboxUrls) -> AsyncIterator[CrmClient]:
 
 @dataclass(frozen=True)
 class CrmUser:
-    """A human CRM user with a mailbox, and a client whose writes are attributed to them."""
+    """A human CRM user with a mailbox, a Salesperson (a user with no role can do nothing, as in Dynamics),
+    and a client whose writes are attributed to them."""
 
     id: str
     email: str
@@ -58,6 +60,9 @@ async def crm_user(crm_sandbox: CrmSandboxUrls, crm_client: CrmClient) -> AsyncI
     row = await crm_client.create(
         "systemusers", {"firstname": "Test", "lastname": "User", "internalemailaddress": email, "domainname": email}
     )
+    root = (await crm_client.request("GET", "WhoAmI")).json()["BusinessUnitId"]
+    role = await ensure_role(crm_client, SALESPERSON, root, ROLE_PRIVILEGES[SALESPERSON])
+    await assign_role(crm_client, row["systemuserid"], role)
     async with client_for(crm_sandbox, caller_id=row["systemuserid"]) as client:
         yield CrmUser(row["systemuserid"], email, client)
 

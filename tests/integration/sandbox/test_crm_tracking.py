@@ -133,3 +133,30 @@ def test_query_options_not_supported_with_change_tracking(
     _, delta = follow(api, "contacts?$select=lastname", TRACK)
     assert api.get(f"{delta}&{option}").status_code == 400
     assert api.get("contacts?$deltatoken=nonsense").status_code == 400
+
+
+def test_expired_delta_links_answer_expired_version_stamp_until_tracking_starts_afresh(
+    settings: CrmSandboxSettings,
+) -> None:
+    with serve_crm(settings, port=0) as urls, client(urls) as api:
+        kept, doomed = create(api, "kept"), create(api, "doomed")
+        _, delta = follow(api, "contacts?$select=lastname", TRACK)
+        api.patch(f"contacts({kept})", json={"lastname": "kept 2"})
+        api.delete(f"contacts({doomed})")
+        paged = api.get(delta, headers={"Prefer": "odata.maxpagesize=1"}).json()
+        expired = httpx.post(urls.expire_tracking_url)
+        assert expired.status_code == 200 and expired.json()["tracking_floor"] > 0
+
+        for stale in (delta, paged["@odata.nextLink"]):  # a delta link, and the next page of one
+            response = api.get(stale)
+            assert response.status_code == 400
+            assert response.json()["error"] == {
+                "code": "0x80044352",
+                "message": "Version stamp associated with the client has expired. Please perform a full sync.",
+            }
+        rows, fresh = follow(api, "contacts?$select=lastname", TRACK)  # a full read: live rows, no tombstones
+        assert {r["contactid"] for r in rows} == {kept}
+        assert follow(api, fresh)[0] == []
+    with serve_crm(settings, port=0) as urls, client(urls) as api:  # the expiry is kept across a restart
+        assert api.get(urls.api_url + delta.split("/api/data/v9.2/", 1)[1]).status_code == 400
+        assert follow(api, urls.api_url + fresh.split("/api/data/v9.2/", 1)[1])[0] == []

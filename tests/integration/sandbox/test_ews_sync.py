@@ -13,7 +13,7 @@ from exchangelib.version import EXCHANGE_2016
 
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
 from shared.clients.ews_sync import EwsSync, SyncChange
-from shared.clients.exchange_errors import ExchangeError, NoMailbox, Transient
+from shared.clients.exchange_errors import ExchangeError, InvalidCursor, NoMailbox, Transient
 
 pytestmark = pytest.mark.integration
 SERVICE_ACCOUNT, PASSWORD = "fieldsync-svc@sandbox.local", "sandbox-password"
@@ -70,13 +70,30 @@ async def test_an_address_without_a_mailbox_is_no_mailbox(sync: EwsSync) -> None
         await sync.page(f"nobody-{uuid.uuid4().hex[:6]}@sandbox.local", "contacts", None, 10)
 
 
-async def test_a_sync_state_the_server_never_issued_is_a_permanent_error(
+async def test_a_sync_state_the_server_never_issued_is_an_invalid_cursor(
     sandbox: ExchangeSandboxUrls, sync: EwsSync
 ) -> None:
     address, _ = mailbox_with_account(sandbox)
-    with pytest.raises(ExchangeError, match="ErrorInvalidSyncStateData") as caught:
+    with pytest.raises(InvalidCursor, match="ErrorInvalidSyncStateData") as caught:
         await sync.page(address, "contacts", "bm90IGEgc3RhdGU=", 10)
     assert not isinstance(caught.value, Transient)
+    assert "Synchronization state data is corrupt or otherwise invalid." in str(caught.value)
+
+
+async def test_expired_sync_states_are_invalid_cursors_until_the_folder_is_synced_afresh(
+    sandbox: ExchangeSandboxUrls, sync: EwsSync
+) -> None:
+    address, account = mailbox_with_account(sandbox)
+    kept = Contact(folder=account.contacts, display_name="Kept", given_name="Kept").save()
+    old = (await sync.page(address, "contacts", None, 512)).sync_state
+    async with httpx.AsyncClient() as http:
+        expired = await http.post(sandbox.expire_sync_states_url)
+    assert expired.status_code == 200 and expired.json()["sync_generation"] >= 1
+    with pytest.raises(InvalidCursor, match="ErrorInvalidSyncStateData"):
+        await sync.page(address, "contacts", old, 512)
+    fresh = await sync.page(address, "contacts", None, 512)  # afresh: every item once more, as a create
+    assert fresh.changes == (SyncChange("create", kept.id, kept.changekey),) and fresh.complete
+    assert (await sync.page(address, "contacts", fresh.sync_state, 512)).changes == ()
 
 
 async def test_refused_credentials_are_a_permanent_error(sandbox: ExchangeSandboxUrls) -> None:

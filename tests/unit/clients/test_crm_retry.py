@@ -6,6 +6,8 @@ import httpx
 import pytest
 
 from shared.clients.crm import (
+    EXPIRED_VERSION_STAMP,
+    InvalidCursor,
     NotFound,
     PreconditionFailed,
     RetryPolicy,
@@ -62,3 +64,11 @@ def test_error_mapping(status: int, kind: type, transient: bool) -> None:
     assert (error.code, error.message) == ("0x80040217", "nope")
     plain = _error_of(httpx.Response(400, text="<html>bad</html>"))
     assert (plain.status, plain.code, plain.transient) == (400, None, False)
+
+
+def test_an_expired_delta_token_is_an_invalid_cursor_by_its_code_and_throttling_keeps_its_wait() -> None:
+    message = "Version stamp associated with the client has expired. Please perform a full sync."
+    expired = _error_of(httpx.Response(400, json={"error": {"code": EXPIRED_VERSION_STAMP, "message": message}}))
+    assert isinstance(expired, InvalidCursor) and not expired.transient and expired.message == message
+    throttled = _error_of(httpx.Response(429, headers={"Retry-After": "4"}, json={"error": {"message": "slow"}}))
+    assert isinstance(throttled, Unavailable) and throttled.retry_after == 4.0

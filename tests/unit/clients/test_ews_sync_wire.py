@@ -6,7 +6,7 @@ import pytest
 from lxml import etree
 
 from shared.clients.ews_sync import MESSAGES, TYPES, SyncChange, parse_response, request_body
-from shared.clients.exchange_errors import ExchangeError, NoMailbox, Transient
+from shared.clients.exchange_errors import ExchangeError, InvalidCursor, NoMailbox, Transient
 
 HEAD = (
     '<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -62,7 +62,7 @@ def test_an_empty_last_page_is_complete() -> None:
 @pytest.mark.parametrize(
     ("code", "kind"),
     [("ErrorNonExistentMailbox", NoMailbox), ("ErrorMailboxStoreUnavailable", Transient),
-     ("ErrorInvalidSyncStateData", ExchangeError)],
+     ("ErrorInvalidSyncStateData", InvalidCursor), ("ErrorInvalidPropertyRequest", ExchangeError)],
 )  # fmt: skip
 def test_an_error_message_raises_its_kind(code: str, kind: type[Exception]) -> None:
     with pytest.raises(kind, match=code):

@@ -6,7 +6,15 @@ import pytest
 import requests
 from exchangelib import errors as ews_errors
 
-from shared.clients.exchange_errors import Conflict, ExchangeError, ItemNotFound, NoMailbox, Transient, translate_error
+from shared.clients.exchange_errors import (
+    Conflict,
+    ExchangeError,
+    InvalidCursor,
+    ItemNotFound,
+    NoMailbox,
+    Transient,
+    translate_error,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +59,7 @@ def test_specific_codes_have_their_own_errors() -> None:
     assert type(translate_error(ews_errors.ErrorItemNotFound("gone"))) is ItemNotFound
     assert type(translate_error(ews_errors.ErrorIrresolvableConflict("stale"))) is Conflict
     assert type(translate_error(ews_errors.ErrorNonExistentMailbox("none"))) is NoMailbox
+    assert type(translate_error(ews_errors.ErrorInvalidSyncStateData("stale state"))) is InvalidCursor
 
 
 def test_the_servers_requested_wait_is_kept() -> None:

@@ -183,3 +183,15 @@ def test_property_only_changed_fields_are_emitted_with_their_new_values(
         assert all(result.change.changed[k] == new[k] for k in expected)
     # replaying the same row against the new snapshot says nothing
     assert diff_row(CONTACT, result.snapshot, new_row, "a@x", None).change is None
+
+
+def test_a_change_under_fieldsyncs_own_write_keeps_the_time_it_was_made_by() -> None:
+    """A person changed nickname; fieldsync then wrote jobtitle over the row it had read (modifiedon moved to the
+    write): the nickname change is reported at the time the applier read, not at fieldsync's write."""
+    row = edit(jobtitle="Engineer", nickname="Countess")
+    echo = Echo("11", {"jobtitle": "Engineer"}, before="2026-11-25T10:01:00Z")
+    change = diff_row(CONTACT, seen(), row, "a@x", echo).change
+    assert change is not None and set(change.changed) == {"nickname"}
+    assert change.occurred_at == "2026-11-25T10:01:00Z"
+    later = diff_row(CONTACT, seen(), {**row, "versionnumber": 12}, "a@x", echo).change  # changed again since
+    assert later is not None and later.occurred_at == "2026-11-25T10:05:00Z"

@@ -137,3 +137,16 @@ def test_known_version_only_when_the_snapshot_is_the_whole_item_at_this_changeke
     snapshot: dict[str, object] | None, changekey: str | None, known: bool
 ) -> None:
     assert known_version(snapshot, changekey) is known
+
+
+def test_a_change_under_fieldsyncs_own_write_keeps_the_time_it_was_made_by() -> None:
+    """The user changed the location, then fieldsync wrote the subject over the item it had read: the location
+    change is reported at the item time the applier read, not at fieldsync's write; and with its previous value."""
+    previous = snapshot_of(seen())
+    before = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    echo = Echo("ck3", {"subject": "Plan B"}, before=before.isoformat())
+    result = diff_item(previous, seen("ck3", subject="Plan B", location="Room 2"), echo)
+    assert result.change is not None and result.change.changed == {"location": "Room 2"}
+    assert result.change.occurred_at == before and result.change.previous == {"location": "Room 1"}
+    moved_on = diff_item(previous, seen("ck4", subject="Plan B", location="Room 2"), echo).change
+    assert moved_on is not None and moved_on.occurred_at == MODIFIED
