@@ -21,29 +21,13 @@ from shared import redis_keys, topics
 from shared.clients.ews_sync import SyncPage
 from shared.clients.exchange import ExchangeClient
 from shared.clients.exchange_errors import ExchangeError
-from shared.events import ItemChanged
 from shared.kafka import make_producer
 from tests.integration.exchange.conftest import UserMailbox
-from tests.integration.exchange.test_exchange_capture import capture_settings
+from tests.integration.exchange.test_exchange_capture import capture_settings, events_of
 from tests.integration.harness import run_service, stop_service
 from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration
-
-
-def events_of(reader: Any, mailbox: str) -> tuple[Any, Any]:
-    """(match, parsed) for the mailbox's events; records other tests left that are no ItemChanged never match."""
-
-    def parsed(record: Any) -> ItemChanged:
-        return ItemChanged.model_validate_json(record.value)
-
-    def match(record: Any) -> bool:
-        try:
-            return parsed(record).mailbox == mailbox
-        except ValueError:  # pydantic's ValidationError: an invalid payload a dead-letter test sent
-            return False
-
-    return match, parsed
 
 
 async def test_an_invalid_sync_state_becomes_a_full_read_without_duplicates_or_lost_deletes(
