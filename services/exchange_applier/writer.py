@@ -177,6 +177,8 @@ class ExchangeWriter:
                     await self.state.link(entity, delta.crm_id, mailbox, exchange_id)
                 return Outcome(result_of(plan) if plan.action != "write" else "skipped", exchange_id,
                                superseded=plan.superseded, version=item.changekey)
+            written = _written(entity, plan.fields, {**item.attributes, **write.attributes})
+            await self.state.announce(mailbox, exchange_id, written)  # before the write: see diff_item
             try:
                 version = await self._call(
                     self.client.update, mailbox, entity, exchange_id, item.changekey, write.attributes
@@ -186,8 +188,6 @@ class ExchangeWriter:
             except ItemNotFound:
                 exchange_id = None
                 continue
-            merged = exchange_fields.to_canonical(entity, {**item.attributes, **write.attributes})
-            written = {k: merged[k] for k in plan.fields if k in merged}
             before = item.last_modified.isoformat() if item.last_modified else None
             await self.state.record_write(mailbox, exchange_id, entity=entity, crm_id=delta.crm_id,
                                           written=written, version=version, replace_snapshot=False, before=before)
@@ -214,15 +214,21 @@ class ExchangeWriter:
         write = exchange_fields.to_exchange(delta.entity, plan.fields)
         if not self_contained(delta.entity, plan.fields, write.attributes):
             return None
+        written = _written(delta.entity, plan.fields, write.attributes)
+        await self.state.announce(mailbox, exchange_id, written)  # before the write: see diff_item
         try:
             changekey = await self._call(
                 self.client.update, mailbox, delta.entity, exchange_id, str(version), write.attributes
             )
         except (Conflict, ItemNotFound):
             return None
-        canonical = exchange_fields.to_canonical(delta.entity, write.attributes)
-        written = {k: canonical[k] for k in plan.fields}
         await self.state.record_write(mailbox, exchange_id, entity=delta.entity, crm_id=delta.crm_id,
                                       written=written, version=changekey, replace_snapshot=False,
                                       exact=snapshot.get(EXACT) == version)  # exact before: exact after
         return Outcome(result_of(plan), exchange_id, written, changekey, plan.superseded)
+
+
+def _written(entity: str, fields: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+    """The canonical values of `fields` as the item holds them once `attributes` are written."""
+    canonical = exchange_fields.to_canonical(entity, attributes)
+    return {k: canonical[k] for k in fields if k in canonical}

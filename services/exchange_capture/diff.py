@@ -87,7 +87,9 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
     - otherwise only fields whose canonical value differs; a change of categories alone (tracking)
       is an update with no fields, so the policy can (un)track it;
     - echo: when the ChangeKey is the one fieldsync wrote, fields holding exactly what it wrote are
-      dropped (usually nothing is left: the applier already stored those values in the snapshot).
+      dropped (usually nothing is left: the applier already stored those values in the snapshot); so are
+      they while an applier's write is announced but not yet recorded (its version unknown: the capture
+      read the item between the write and its record).
     """
     current = snapshot_of(observed)
     values = observed.values
@@ -100,7 +102,8 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
     occurred_at = observed.modified_at
     if own_version and echo is not None and echo.before:
         occurred_at = datetime.fromisoformat(echo.before)  # the last modification is fieldsync's own write
-    if own_version and echo is not None:
+    announced = echo is not None and echo.version is None
+    if (own_version or announced) and echo is not None:
         changed = {k: v for k, v in changed.items() if not (k in echo.values and echo.values[k] == v)}
     categories_changed = CATEGORIES in previous and sorted(previous[CATEGORIES] or []) != sorted(current[CATEGORIES])
     if not changed and not categories_changed:

@@ -54,7 +54,10 @@ def events_of(reader: Any, mailbox: str, exchange_id: str | None = None) -> Any:
         return ItemChanged.model_validate_json(record.value)
 
     def match(record: Any) -> bool:
-        event = parsed(record)
+        try:
+            event = parsed(record)
+        except ValueError:  # pydantic's ValidationError: an invalid payload another module's test sent
+            return False
         return event.mailbox == mailbox and (exchange_id is None or event.exchange_id == exchange_id)
 
     return match, parsed

@@ -47,9 +47,11 @@ async def test_an_invalid_sync_state_becomes_a_full_read_without_duplicates_or_l
                                 end=EWSDateTime(2026, 12, 1, 10, tzinfo=EWS_UTC))  # fmt: skip
     await exchange_state.link("task", "crm-task-linked", user.address, linked.id)
     task, stop = await run_service(run, settings)
-    for item in (kept, changed, doomed, linked, meeting):
-        await reader.wait_for(lambda r, i=item: match(r) and parsed(r).exchange_id == i.id, what="first creates")
-    await stop_service(task, stop)
+    try:
+        for item in (kept, changed, doomed, linked, meeting):
+            await reader.wait_for(lambda r, i=item: match(r) and parsed(r).exchange_id == i.id, what="first creates")
+    finally:
+        await stop_service(task, stop)
 
     ids = {name: item.id for name, item in (("kept", kept), ("changed", changed), ("doomed", doomed),
                                                ("linked", linked), ("meeting", meeting))}  # fmt: skip

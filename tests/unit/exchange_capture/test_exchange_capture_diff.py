@@ -75,6 +75,9 @@ def test_category_change_alone_is_an_update_without_fields() -> None:
         ("old-subject", Echo("ck1", {"location": "Room 1"}), {"subject": "Plan"}),
         # a later user change (another ChangeKey) is never dropped
         ("old", Echo("ck0", {"location": "Room 1"}), {"location": "Room 1"}),
+        # an applier's write announced but not yet recorded (version unknown): its values are dropped
+        ("old", Echo(None, {"location": "Room 1"}), None),
+        ("old-subject", Echo(None, {"location": "Room 1"}), {"subject": "Plan"}),
     ],
 )
 def test_echo_table(previous: str | None, echo: Echo, expected: object) -> None:
