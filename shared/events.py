@@ -14,12 +14,17 @@ System = Literal["crm", "exchange"]
 Origin = Literal["user", "fieldsync"]
 # Why a field was not synced to a target (a SyncDecision outcome); None means it was synced.
 # "conflict": the field changed on both sides since they last agreed and this side's change lost (sync-semantics 7).
+# Security (sync-semantics 2 and 7), each with a sentence in FieldOutcome.detail: "no_privilege" (the mailbox's user
+# holds no role privilege for the entity), "no_access" (the privilege's depth and the record's shares do not reach
+# the record), "field_security" (a secured field the user may not read, update or create).
 Reason = Literal[
-    "direction", "fixed", "out_of_scope", "untracked", "echo", "unmapped", "unchanged", "security", "conflict"
-]
+    "direction", "fixed", "out_of_scope", "untracked", "echo", "unmapped", "unchanged", "security", "conflict",
+    "no_privilege", "no_access", "field_security",
+]  # fmt: skip
 # "superseded": some fields were not written because the target changed them meanwhile (the delta's `expected`
 # value no longer holds); the target's own change reaches the merge point, which decides between the two.
-ApplyResult = Literal["applied", "duplicate", "conflict_resolved", "superseded", "skipped", "failed"]
+# "denied": CRM refused the write under the acting user's privileges (403); a recorded outcome, never retried.
+ApplyResult = Literal["applied", "duplicate", "conflict_resolved", "superseded", "skipped", "failed", "denied"]
 # How a field changed on both sides since they last agreed is decided, per entity (sync-semantics 7).
 ConflictRule = Literal["latest", "crm_wins", "exchange_wins"]
 CONFLICT_RULES: tuple[ConflictRule, ...] = ("latest", "crm_wins", "exchange_wins")
@@ -90,6 +95,9 @@ class ItemDelta(Envelope):
     # target still holds it (or already holds the new value); otherwise the target changed it meanwhile and
     # that change is on its way to the merge point. A field absent here is written whatever the target holds.
     expected: dict[str, Any] = Field(default_factory=dict)
+    # CRM deltas: the systemuserid the write acts as (MSCRMCallerID), the mailbox's user, so that CRM enforces that
+    # user's privileges; None acts as the service principal.
+    acting_user: str | None = None
 
 
 class FieldOutcome(Frozen):
@@ -98,6 +106,7 @@ class FieldOutcome(Frozen):
     mailbox: str | None = None
     synced: bool
     reason: Reason | None = None
+    detail: str | None = None  # the reason in one sentence where it needs one (the security reasons)
 
 
 class TargetNote(Frozen):
@@ -181,7 +190,14 @@ class PolicyChanged(Frozen):
 
 
 class SecurityChanged(Frozen):
-    """A change in a security table (roles, ownership, shares, field security) captured from CRM."""
+    """A change of one row of a security table (roles, ownership, shares, field security) captured from CRM.
+
+    `table` is the Web API entity set the row was read from, `principal` the row's primary key and `row` the row
+    as the Web API returns it (`deleted`: the row is gone). crm_capture publishes the rows that changed in one read
+    of the tables as one round, numbered `round`, all under one key (one partition, in order); the round's last
+    event has `last_in_round`. A CRM change re-published because security changed carries the round in its
+    context (`security_round`), so the policy decides it under that round's tables or a later one.
+    """
 
     event_id: str
     event_type: Literal["SecurityChanged"] = "SecurityChanged"
@@ -191,3 +207,5 @@ class SecurityChanged(Frozen):
     table: str
     row: dict[str, Any] = Field(default_factory=dict)
     deleted: bool = False
+    round: int = 0
+    last_in_round: bool = False

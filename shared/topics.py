@@ -22,7 +22,7 @@ CRM_CHANGES = Topic("crm.changes", "{entity}:{crm_id}", "ItemChanged")
 # Keyed like crm.changes (shared.links.merge_key: the CRM record the item is, or would be, linked to), so that
 # both sides' changes of one pair reach the policy's merge point on one partition, in order.
 EXCHANGE_CHANGES = Topic("exchange.changes", "{entity}:{crm_id}", "ItemChanged")
-CRM_SECURITY = Topic("crm.security", "principal or record id", "SecurityChanged")
+CRM_SECURITY = Topic("crm.security", "security (one key: one partition, rounds in order)", "SecurityChanged")
 POLICY = Topic("policy", "policy", "PolicyChanged")
 DELTAS_EXCHANGE = Topic("deltas.exchange", "{mailbox}:{entity}:{crm_id}", "ItemDelta")
 DELTAS_CRM = Topic("deltas.crm", "{entity}:{crm_id}", "ItemDelta")
