@@ -1,4 +1,9 @@
-"""The two kinds of failure (DESIGN 4): transient ones are retried forever, anything else is deterministic."""
+"""The two kinds of failure (DESIGN 4): transient ones are retried forever, anything else is deterministic.
+
+A refusal under the acting user's security (CRM's 403: the user lacks the privilege, the record is out of its
+reach, a secured field) is deterministic too, but it is no broken event either: it is an outcome to record
+(DeltaApplied "denied") and answer, never retried and never dead-lettered. `is_denied` tells it apart.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +52,12 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(link, TRANSIENT_TYPES) or (isinstance(link, KafkaError) and link.retriable):
             return True
     return False
+
+
+def is_denied(exc: BaseException) -> bool:
+    """True when the failure is a refusal under the acting user's security (an error with `denied` set: CrmError
+    on 403); never transient, so retrying the same write as the same user cannot succeed."""
+    return any(getattr(link, "denied", None) is True for link in _chain(exc))
 
 
 def retry_after(exc: BaseException) -> float | None:

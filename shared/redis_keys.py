@@ -100,3 +100,21 @@ def conflicts_by_mailbox(mailbox: str) -> str:
 def conflicts_by_item(crm_id: str) -> str:
     """The conflicts of one CRM record (its id names one record whichever entity it is), across its mailboxes."""
     return f"{PREFIX}conflicts:by_item:{crm_id}"
+
+
+# crm_capture's security capture (services/crm_capture/security_*.py): the last round number it published, and
+# per security table the rows it last published (a hash: primary key -> JSON row), the delta link of a table read
+# through change tracking, and the fingerprint of a table read whole.
+SECURITY_ROUND = PREFIX + "security:round"
+
+
+def security_rows(table: str) -> str:
+    return f"{PREFIX}security:rows:{table}"
+
+
+def security_cursor(table: str) -> str:
+    return f"{PREFIX}cursor:crm-security:{table}"
+
+
+def security_fingerprint(table: str) -> str:
+    return f"{PREFIX}security:fingerprint:{table}"

@@ -36,6 +36,11 @@ class CrmError(Exception):
         """Read by shared.failures: 429/5xx-unavailable or no answer at all is an outage, not this request."""
         return self.status in TRANSIENT_STATUSES or self.status == 0
 
+    @property
+    def denied(self) -> bool:
+        """Read by shared.failures: 403, CRM refused the call under the acting user's security."""
+        return self.status == 403
+
 
 class NotFound(CrmError):
     """404: the record (or entity set) does not exist."""
@@ -47,6 +52,12 @@ class PreconditionFailed(CrmError):
 
 class InvalidCursor(CrmError):
     """The delta link's token expired or is no longer valid (ExpiredVersionStamp): track changes afresh."""
+
+
+class Forbidden(CrmError):
+    """403: CRM refused the call under the acting user's security (PrivilegeDenied 0x80040220, the record is out
+    of the privilege's reach 0x80048306, a secured field 0x8004F507 on update or 0x8004F502 on create). Not an
+    outage and not a broken event: the same call as the same user is refused until someone changes security."""
 
 
 class Unavailable(CrmError):
@@ -111,7 +122,7 @@ def _error_of(response: httpx.Response) -> CrmError:
         code, message = body.get("code"), str(body.get("message", response.reason_phrase))
     except (ValueError, AttributeError):
         code, message = None, response.text[:500] or response.reason_phrase
-    kind = {404: NotFound, 412: PreconditionFailed}.get(response.status_code, CrmError)
+    kind = {403: Forbidden, 404: NotFound, 412: PreconditionFailed}.get(response.status_code, CrmError)
     if response.status_code in TRANSIENT_STATUSES:
         kind = Unavailable
     elif code == EXPIRED_VERSION_STAMP:
@@ -185,12 +196,15 @@ class CrmClient:
         json: Any = None,
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        caller_id: str | None = None,
     ) -> httpx.Response:
-        """Send with auth; retry 429/5xx-unavailable/connection errors with backoff; raise CrmError on errors."""
+        """Send with auth; retry 429/5xx-unavailable/connection errors with backoff; raise CrmError on errors.
+
+        `caller_id` impersonates that systemuser for this request (MSCRMCallerID), over the client's own."""
         target = url if url.startswith("http") else self.base_url + url
         extra = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json", **(headers or {})}
-        if self.caller_id:
-            extra["MSCRMCallerID"] = self.caller_id
+        if caller_id or self.caller_id:
+            extra["MSCRMCallerID"] = str(caller_id or self.caller_id)
         attempt, refreshed = 0, False
         while True:
             attempt += 1
@@ -256,20 +270,28 @@ class CrmClient:
             url, params = body.get("@odata.nextLink"), None
         raise CrmError(200, None, f"change tracking of {entity_set} returned no @odata.deltaLink")
 
-    async def create(self, entity_set: str, body: Row) -> Row:
+    # The writes take `caller_id`: the systemuser the write acts as (MSCRMCallerID), so that CRM enforces that
+    # user's privileges and records the client's own user as the one acting on their behalf.
+    async def create(self, entity_set: str, body: Row, *, caller_id: str | None = None) -> Row:
         """POST and return the created row (return=representation: etag and versionnumber included)."""
-        response = await self.request("POST", entity_set, json=body, headers={"Prefer": "return=representation"})
+        headers = {"Prefer": "return=representation"}
+        response = await self.request("POST", entity_set, json=body, headers=headers, caller_id=caller_id)
         return dict(response.json())
 
-    async def update(self, entity_set: str, record_id: str, body: Row, if_match: str | None = None) -> Row:
+    async def update(
+        self, entity_set: str, record_id: str, body: Row, if_match: str | None = None, *, caller_id: str | None = None
+    ) -> Row:
         """PATCH an existing row (If-Match: etag, or `*` so an update never creates); returns the new row."""
         headers = {"Prefer": "return=representation", "If-Match": if_match or "*"}
-        response = await self.request("PATCH", f"{entity_set}({record_id})", json=body, headers=headers)
+        path = f"{entity_set}({record_id})"
+        response = await self.request("PATCH", path, json=body, headers=headers, caller_id=caller_id)
         return dict(response.json()) if response.content else {}
 
-    async def delete(self, entity_set: str, record_id: str, if_match: str | None = None) -> None:
+    async def delete(
+        self, entity_set: str, record_id: str, if_match: str | None = None, *, caller_id: str | None = None
+    ) -> None:
         headers = {"If-Match": if_match} if if_match else None
-        await self.request("DELETE", f"{entity_set}({record_id})", headers=headers)
+        await self.request("DELETE", f"{entity_set}({record_id})", headers=headers, caller_id=caller_id)
 
     # -- users
     async def who_am_i(self) -> str:
