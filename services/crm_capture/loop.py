@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +62,9 @@ class CaptureLoop:
     backoff_cap_s: float = 30.0
     clock: Callable[[], datetime] = _now
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    # Held through each entity's poll; the security capture holds it while it sends refreshes from the snapshots,
+    # so a refresh never carries a snapshot older than a change this loop has published but not yet stored.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self, stop: asyncio.Event) -> None:
         pacer = Pacer(self.poll_interval_s, self.backoff_cap_s)
@@ -71,7 +74,8 @@ class CaptureLoop:
                 if stop.is_set() or not pacer.is_due(spec.name, time.monotonic()):
                     continue
                 try:
-                    await self.poll(spec)
+                    async with self.lock:
+                        await self.poll(spec)
                 except Exception as exc:  # any failure: retry this entity later, never crash the service
                     if pacer.failed(spec.name, time.monotonic(), retry_after(exc)) == 1:
                         log.warning("crm_capture poll of %s failed, backing off: %r", spec.name, exc)

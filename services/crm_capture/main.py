@@ -10,11 +10,15 @@ from redis.asyncio import Redis
 
 from services.crm_capture.loop import CaptureLoop
 from services.crm_capture.owners import OwnerMailboxes
+from services.crm_capture.security_loop import SecurityCapture
+from services.crm_capture.security_reader import WebApiSecurity
+from services.crm_capture.security_store import SecurityStore
 from services.crm_capture.settings import CrmCaptureSettings
 from services.crm_capture.state import CrmState
 from shared.catalogue import load_catalogue
 from shared.clients.crm import CrmClient
 from shared.kafka import make_producer
+from shared.pacing import Pacer
 from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
@@ -42,6 +46,34 @@ def build_loop(
     )
 
 
+def build_security(
+    settings: CrmCaptureSettings, loop: CaptureLoop, redis: Redis, producer: AIOKafkaProducer
+) -> SecurityCapture | None:
+    """The security capture beside the record loop (sharing its lock and its snapshots), unless switched off."""
+    if not settings.crm_capture_security_enabled:
+        return None
+    synced = frozenset(spec.name for spec in loop.specs)
+    return SecurityCapture(
+        source=WebApiSecurity(loop.client, synced),
+        store=SecurityStore(redis),
+        records=loop.state,
+        producer=producer,
+        synced=synced,
+        lock=loop.lock,
+        interval_s=settings.crm_capture_security_interval_s,
+        backoff_cap_s=settings.crm_capture_backoff_max_s,
+    )
+
+
+async def capture(loop: CaptureLoop, security: SecurityCapture | None, stop: asyncio.Event) -> None:
+    """The first security round, then the record loop and the security rounds side by side until `stop`."""
+    if security is None:
+        await loop.run(stop)
+        return
+    await security.attempt(Pacer(security.interval_s, security.backoff_cap_s))
+    await asyncio.gather(loop.run(stop), security.run(stop))
+
+
 async def run(settings: CrmCaptureSettings, stop: asyncio.Event) -> None:
     """Start everything, capture until `stop` is set, then close everything (cursor already committed)."""
     refuse_placeholders(settings, settings.crm_client_secret)
@@ -51,8 +83,10 @@ async def run(settings: CrmCaptureSettings, stop: asyncio.Event) -> None:
     await producer.start()
     try:
         loop = build_loop(settings, client, redis, producer)
-        log.info("crm_capture started: entities=%s", ",".join(s.name for s in loop.specs))
-        await loop.run(stop)
+        security = build_security(settings, loop, redis, producer)
+        log.info("crm_capture started: entities=%s, security=%s", ",".join(s.name for s in loop.specs),
+                 f"every {settings.crm_capture_security_interval_s}s" if security else "off")  # fmt: skip
+        await capture(loop, security, stop)
     finally:
         await producer.stop()
         await client.aclose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.settings import BusSettings, CrmSettings
 
 
@@ -10,3 +12,7 @@ class CrmCaptureSettings(BusSettings, CrmSettings):
     crm_capture_entities: list[str] = ["contact", "appointment", "task"]
     crm_capture_poll_interval_s: float = 1.0
     crm_capture_backoff_max_s: float = 30.0
+    # The security tables (roles, privileges, teams, shares, field security) are read this often, each round
+    # published on crm.security and followed by refreshes of the records it may decide differently.
+    crm_capture_security_enabled: bool = True
+    crm_capture_security_interval_s: float = Field(default=10.0, gt=0)

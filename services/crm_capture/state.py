@@ -30,3 +30,10 @@ class CrmState(ItemState[Echo]):
 
     async def store_cursor(self, entity: str, delta_link: str) -> None:
         await self.redis.set(redis_keys.crm_cursor(entity), delta_link)
+
+    async def restore_echo(self, entity: str, crm_id: str, echo: Echo | None) -> None:
+        """Put back the echo an applier replaced before a write CRM then refused (None: there was none)."""
+        if echo is None:
+            await self.redis.delete(self.echo_key(entity, crm_id))
+        else:
+            await self.record_echo(entity, crm_id, echo)
