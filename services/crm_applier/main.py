@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from services.crm_applier.loop import applier_loop
 from services.crm_applier.records import AppliedRecords
+from services.crm_applier.reverts import CrmChanges
 from services.crm_applier.settings import CrmApplierSettings
 from services.crm_applier.writer import CrmWriter
 from services.crm_capture.state import CrmState
@@ -31,7 +32,9 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
     client = CrmClient.from_settings(settings, retry=retry)
     redis = Redis.from_url(settings.redis_url)
     catalogue = load_catalogue()
-    writer = CrmWriter(client, CrmState(redis), AppliedRecords(redis), catalogue, settings.crm_applier_conflict_retries)
+    producer = make_producer(settings)
+    writer = CrmWriter(client, CrmState(redis), AppliedRecords(redis), catalogue, settings.crm_applier_conflict_retries,
+                       reverts=CrmChanges(producer))  # fmt: skip
     consumer = make_consumer(
         settings,
         topics.DELTAS_CRM.full_name,
@@ -39,7 +42,6 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
         session_timeout_ms=settings.crm_applier_session_timeout_ms,
         heartbeat_interval_ms=settings.crm_applier_heartbeat_interval_ms,
     )
-    producer = make_producer(settings)
     await producer.start()
     await consumer.start()
     try:

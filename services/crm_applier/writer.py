@@ -1,17 +1,26 @@
-"""Performs one ItemDelta against the Web API: conditional writes, re-read on 412, links, echo, applied record."""
+"""Performs one ItemDelta against the Web API: conditional writes, re-read on 412, links, echo, applied record.
+
+Every write of a delta acts as its `acting_user` (MSCRMCallerID; None: the service principal); reads are the
+service principal's, who sees every field. A write CRM refuses (403) is "denied" (services/crm_applier/denial.py).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from services.crm_applier.apply import Plan, counterpart_id, item_key, plan_update, remember, result_of
+from services.crm_applier.denial import denial_note, revert_event
 from services.crm_applier.records import Applied, AppliedRecords
+from services.crm_applier.reverts import ChangePublisher
 from services.crm_capture.diff import DELETED, VERSION, Echo, snapshot_of
 from services.crm_capture.state import CrmState
 from shared.catalogue import Catalogue, EntitySpec
-from shared.clients.crm import DUPLICATE_KEY, CrmClient, CrmError, NotFound, PreconditionFailed
+from shared.clients.crm import DUPLICATE_KEY, CrmClient, CrmError, Forbidden, NotFound, PreconditionFailed
 from shared.clients.crm_fields import canonical_datetime, canonical_fields, write_body
 from shared.events import ApplyResult, ItemDelta
 
@@ -37,6 +46,10 @@ def _fields(snapshot: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (snapshot or {}).items() if not k.startswith("@")}
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class CrmWriter:
     """The edge that carries out apply.py's decisions; retries of the transport live in CrmClient."""
 
@@ -47,9 +60,13 @@ class CrmWriter:
         records: AppliedRecords,
         catalogue: Catalogue,
         conflict_retries: int = 5,
+        reverts: ChangePublisher | None = None,
+        clock: Callable[[], datetime] = _now,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self.client, self.state, self.records, self.catalogue = client, state, records, catalogue
         self.conflict_retries = conflict_retries
+        self.reverts, self.clock, self.new_id = reverts, clock, new_id
 
     async def apply(self, delta: ItemDelta) -> Outcome:
         spec = self.catalogue.entity(delta.entity)
@@ -62,20 +79,24 @@ class CrmWriter:
         if crm_id is None and delta.mailbox and delta.exchange_id:
             crm_id = await self.records.linked_crm_id(delta.entity, delta.mailbox, delta.exchange_id)
         if delta.op == "delete":
-            outcome = await self._delete(spec, crm_id)
+            outcome = await self._delete(spec, delta, crm_id)
         else:
             outcome = await self._upsert(spec, delta, crm_id, applied)
         written = {**applied.written, **outcome.written}
         await self.records.record_applied(key, Applied(remember(applied.events, delta.event_id), written))
         return outcome
 
-    async def _delete(self, spec: EntitySpec, crm_id: str | None) -> Outcome:
+    async def _delete(self, spec: EntitySpec, delta: ItemDelta, crm_id: str | None) -> Outcome:
         if crm_id is None:
             return Outcome("skipped", None, note="no linked CRM record to delete")
         # Recorded first: the capture must not echo the tombstone back even if we stop right after.
+        earlier = await self.state.echo(spec.name, crm_id)
         await self.state.record_echo(spec.name, crm_id, Echo(DELETED, {}))
-        with contextlib.suppress(NotFound):  # already gone: the delete is done
-            await self.client.delete(spec.entity_set, crm_id)
+        try:
+            with contextlib.suppress(NotFound):  # already gone: the delete is done
+                await self.client.delete(spec.entity_set, crm_id, caller_id=delta.acting_user)
+        except Forbidden as exc:
+            return await self._denied(spec, delta, crm_id, {}, exc, earlier)
         await self.records.unlink_all(spec.name, crm_id)
         return Outcome("applied", crm_id)
 
@@ -106,9 +127,13 @@ class CrmWriter:
             if plan.action != "write":
                 return await self._finish(spec, delta, crm_id, plan, None)
             # Announced before the write, so a capture polling in between recognises its values.
+            earlier = await self.state.echo(spec.name, crm_id)
             await self.state.record_echo(spec.name, crm_id, Echo(None, plan.fields))
+            body = write_body(spec, plan.fields)
             try:
-                written = await self.client.update(spec.entity_set, crm_id, write_body(spec, plan.fields), etag)
+                written = await self.client.update(spec.entity_set, crm_id, body, etag, caller_id=delta.acting_user)
+            except Forbidden as exc:
+                return await self._denied(spec, delta, crm_id, plan.fields, exc, earlier)
             except PreconditionFailed:
                 row, etag = None, None
                 continue
@@ -145,9 +170,12 @@ class CrmWriter:
             if owner is None:
                 raise Undeliverable(f"no CRM user has the mailbox {delta.mailbox}")
             body["ownerid@odata.bind"] = f"/systemusers({owner})"
+        earlier = await self.state.echo(spec.name, new_id)
         await self.state.record_echo(spec.name, new_id, Echo(None, dict(delta.changed)))
         try:
-            row = await self.client.create(spec.entity_set, body)
+            row = await self.client.create(spec.entity_set, body, caller_id=delta.acting_user)
+        except Forbidden as exc:
+            return await self._denied(spec, delta, None, dict(delta.changed), exc, earlier, new_id)
         except PreconditionFailed as exc:
             if exc.code == DUPLICATE_KEY:
                 return None
@@ -159,6 +187,21 @@ class CrmWriter:
         await self.state.store_snapshot(spec.name, new_id, snapshot)
         await self._link(spec, delta, new_id)
         return Outcome("applied", new_id, dict(delta.changed), version)
+
+    async def _denied(
+        self, spec: EntitySpec, delta: ItemDelta, crm_id: str | None, refused: dict[str, Any], error: CrmError,
+        earlier: Echo | None, echo_id: str | None = None,
+    ) -> Outcome:
+        """CRM refused the write (403): nothing was written, so the announced echo goes back to what it was
+        (values fieldsync never wrote must not be dropped later), and CRM's values go back to the mailbox."""
+        await self.state.restore_echo(spec.name, echo_id or str(crm_id), earlier)
+        row = await self._read(spec, crm_id) if crm_id is not None else None
+        if row is not None and self.reverts is not None:
+            owner = row.get("_ownerid_value")
+            mailbox = await self.client.user_email(str(owner)) if owner else None
+            event = revert_event(spec, delta, row, refused, mailbox, event_id=self.new_id(), now=self.clock())
+            await self.reverts.publish(event)  # acked before the delta is recorded applied: a replay is a duplicate
+        return Outcome("denied", crm_id, note=denial_note(error))
 
     async def _link(self, spec: EntitySpec, delta: ItemDelta, crm_id: str) -> None:
         if delta.mailbox and delta.exchange_id:
