@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -18,8 +18,15 @@ from aiokafka import AIOKafkaProducer
 from services.crm_capture.diff import Snapshot, to_event
 from services.crm_capture.security_reader import SecuritySource
 from services.crm_capture.security_refresh import Affected, affected, refresh_change
-from services.crm_capture.security_store import SecurityStore
-from services.crm_capture.security_tables import TABLES, RowChange, SecurityTable, TableRead, diff_table, round_events
+from services.crm_capture.security_tables import (
+    TABLES,
+    Row,
+    RowChange,
+    SecurityTable,
+    TableRead,
+    diff_table,
+    round_events,
+)
 from services.crm_capture.security_tables import unchanged as is_unchanged
 from shared import topics
 from shared.failures import retry_after
@@ -33,6 +40,20 @@ _UNIT = "security"
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class RoundStore(Protocol):
+    """The security capture's own state (security_store.py SecurityStore)."""
+
+    async def rows(self, table: str) -> dict[str, Row]: ...
+
+    async def cursor(self, table: str) -> str | None: ...
+
+    async def fingerprint(self, table: str) -> str | None: ...
+
+    async def reserve_round(self) -> int: ...
+
+    async def commit(self, reads: Iterable[TableRead], changes: Iterable[RowChange]) -> None: ...
 
 
 class RecordSnapshots(Protocol):
@@ -63,7 +84,7 @@ class SecurityCapture:
     """
 
     source: SecuritySource
-    store: SecurityStore
+    store: RoundStore
     records: RecordSnapshots
     producer: AIOKafkaProducer
     synced: frozenset[str]

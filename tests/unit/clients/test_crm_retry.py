@@ -7,6 +7,7 @@ import pytest
 
 from shared.clients.crm import (
     EXPIRED_VERSION_STAMP,
+    Forbidden,
     InvalidCursor,
     NotFound,
     PreconditionFailed,
@@ -55,7 +56,13 @@ def test_etag_version(etag: str | None, version: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind", "transient"),
-    [(404, NotFound, False), (412, PreconditionFailed, False), (429, Unavailable, True), (503, Unavailable, True)],
+    [
+        (403, Forbidden, False),
+        (404, NotFound, False),
+        (412, PreconditionFailed, False),
+        (429, Unavailable, True),
+        (503, Unavailable, True),
+    ],
 )
 def test_error_mapping(status: int, kind: type, transient: bool) -> None:
     body = {"error": {"code": "0x80040217", "message": "nope"}}
@@ -72,3 +79,10 @@ def test_an_expired_delta_token_is_an_invalid_cursor_by_its_code_and_throttling_
     assert isinstance(expired, InvalidCursor) and not expired.transient and expired.message == message
     throttled = _error_of(httpx.Response(429, headers={"Retry-After": "4"}, json={"error": {"message": "slow"}}))
     assert isinstance(throttled, Unavailable) and throttled.retry_after == 4.0
+
+
+@pytest.mark.parametrize("code", ["0x80040220", "0x80048306", "0x8004F507", "0x8004F502"])
+def test_a_403_is_a_denial_never_an_outage(code: str) -> None:
+    error = _error_of(httpx.Response(403, json={"error": {"code": code, "message": "no"}}))
+    assert isinstance(error, Forbidden) and error.denied and not error.transient and error.code == code
+    assert not _error_of(httpx.Response(404, json={"error": {"message": "gone"}})).denied

@@ -15,10 +15,10 @@ from faust.exceptions import ProducerSendError
 from pydantic import BaseModel, ValidationError
 from redis import exceptions as redis_errors
 
-from shared.clients.crm import CrmError, InvalidCursor, NotFound, PreconditionFailed, Unavailable
+from shared.clients.crm import CrmError, Forbidden, InvalidCursor, NotFound, PreconditionFailed, Unavailable
 from shared.clients.exchange_errors import Conflict, ExchangeError, ItemNotFound, NoMailbox, Transient
 from shared.clients.exchange_errors import InvalidCursor as InvalidSyncState
-from shared.failures import describe, is_transient, retry_after, summary, type_name
+from shared.failures import describe, is_denied, is_transient, retry_after, summary, type_name
 
 
 def _from(wrapper: Exception, cause: Exception) -> Exception:
@@ -75,6 +75,7 @@ DETERMINISTIC = [
     MessageSizeTooLargeError(),
     CrmError(400, "0x80060888", "Could not find a property named 'x'"),
     NotFound(404, "0x80040217", "contact With Id = x Does Not Exist"),
+    Forbidden(403, "0x8004F507", "Caller user does not have update permissions to a jobtitle secured field"),
     PreconditionFailed(412, "0x80060882", "stale etag"),
     InvalidCursor(400, "0x80044352", "Version stamp associated with the client has expired."),
     ExchangeError("ErrorInvalidPropertySet"),
@@ -95,6 +96,22 @@ def test_outages_are_transient(exc: Exception) -> None:
 @pytest.mark.parametrize("exc", DETERMINISTIC, ids=lambda e: type(e).__name__)
 def test_everything_else_is_deterministic(exc: Exception) -> None:
     assert not is_transient(exc)
+
+
+@pytest.mark.parametrize(
+    ("exc", "denied"),
+    [
+        (Forbidden(403, "0x80040220", "missing prvWriteContact"), True),
+        (_from(RuntimeError("the write failed"), Forbidden(403, "0x8004F502", "secured")), True),
+        (NotFound(404, "0x80040217", "gone"), False),
+        (CrmError(400, None, "bad"), False),
+        (Unavailable(503, None, "down"), False),
+        (ValueError("x"), False),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
+def test_a_refusal_under_the_users_security_is_denied(exc: Exception, denied: bool) -> None:
+    assert is_denied(exc) == denied
 
 
 def test_a_cause_chain_is_followed_only_so_far() -> None:
