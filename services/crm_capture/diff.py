@@ -12,6 +12,10 @@ from shared.events import ItemChanged, Op, Origin, Source
 
 # Snapshot keys that are not fields (a field key never starts with "@").
 OWNER, OWNER_MAILBOX, STATE, VERSION = "@ownerid", "@owner_mailbox", "@statecode", "@version"
+# The versionnumber at which the snapshot is known to be the whole row: set by a read, and by an applier write
+# made against the snapshot's own etag; an applier write over a row read anew moves VERSION only (the row may
+# hold changes the capture has not reported yet, so the snapshot is no base for an unread write).
+EXACT = "@exact"
 Snapshot = dict[str, Any]
 
 
@@ -45,6 +49,9 @@ class Diff:
 
     change: Change | None
     snapshot: Snapshot
+    # The row is older than the snapshot (an applier wrote after the page was read): nothing to say and nothing
+    # to store; the applier's write is after the page's delta token, so the next poll returns the row again.
+    stale: bool = False
 
 
 def _id(value: Any) -> str | None:
@@ -60,7 +67,21 @@ def snapshot_of(spec: EntitySpec, row: Row, owner_mailbox: str | None) -> Snapsh
         OWNER_MAILBOX: owner_mailbox,
         STATE: row.get("statecode"),
         VERSION: str(version) if version is not None else None,
+        EXACT: str(version) if version is not None else None,
     }
+
+
+def _version(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def is_older(row: Row, previous: Snapshot | None) -> bool:
+    """The row's versionnumber (rowversion, growing in commit order) is below the snapshot's."""
+    seen, read = _version((previous or {}).get(VERSION)), _version(row.get("versionnumber"))
+    return seen is not None and read is not None and read < seen
 
 
 def _fields(snapshot: Snapshot) -> dict[str, Any]:
@@ -81,7 +102,12 @@ def diff_row(
       fieldsync wrote are dropped, and what is left is a change made by someone else. Who the row says
       made the change never counts: a person's change made with fieldsync's credentials is a change
       (sync-semantics 7), and an echo that slips through is recognised by value at the merge point.
+    - a row older than the snapshot (read before an applier's write that is already recorded) is stale: diffing
+      it would report fieldsync's newer values as changed back to the old ones.
     """
+    if is_older(row, previous):
+        assert previous is not None
+        return Diff(None, previous, stale=True)
     current = snapshot_of(spec, row, owner_mailbox)
     fields = _fields(current)
     context: dict[str, Any] = {"ownerid": current[OWNER], "owner_mailbox": owner_mailbox, "statecode": current[STATE]}
