@@ -108,7 +108,7 @@ class CrmWriter:
             if plan.action != "write":
                 return await self._finish(spec, delta, crm_id, plan, None)
             # Announced before the write, so a capture polling in between recognises its values.
-            await self.state.record_echo(spec.name, crm_id, Echo(None, plan.fields))
+            await self.state.announce(spec.name, crm_id, plan.fields)
             try:
                 written = await self.client.update(spec.entity_set, crm_id, write_body(spec, plan.fields), etag)
             except PreconditionFailed:
@@ -138,13 +138,11 @@ class CrmWriter:
         if row is not None:
             # `read` is the row as read before this write (None: written unread against the snapshot's etag).
             before = canonical_datetime(read.get("modifiedon")) if read else None
-            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields, before))
             # Written unread against the exact snapshot: snapshot plus these fields is the row at `version`.
             # Written over a row read anew: the row may hold changes not reported yet, so EXACT stays behind.
             exact = {EXACT: version} if read is None else {}
-            await self.state.store_snapshot(
-                spec.name, crm_id, {**plan.fields, VERSION: version, **exact}, replace=False
-            )
+            snapshot = {**plan.fields, VERSION: version, **exact}
+            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields, before), snapshot)
         await self._link(spec, delta, crm_id)
         return Outcome(result_of(plan), crm_id, plan.fields, version, plan.superseded)
 
@@ -157,7 +155,7 @@ class CrmWriter:
             if owner is None:
                 raise Undeliverable(f"no CRM user has the mailbox {delta.mailbox}")
             body["ownerid@odata.bind"] = f"/systemusers({owner})"
-        await self.state.record_echo(spec.name, new_id, Echo(None, dict(delta.changed)))
+        await self.state.announce(spec.name, new_id, dict(delta.changed))
         try:
             row = await self.client.create(spec.entity_set, body)
         except PreconditionFailed as exc:

@@ -28,6 +28,15 @@ class Echo:
     # The item's modification time the applier read before writing: the changes the capture finds under this
     # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
     before: str | None = None
+    # The values of the write the applier is about to make (version unknown), beside the record above.
+    announced: dict[str, Any] = field(default_factory=dict)
+
+    def holds(self, key: str, value: Any, version: str | None) -> bool:
+        """`value` of `key` is what fieldsync wrote at `version`, or is about to write."""
+        own = self.version is None or self.version == version  # no version: written unread, not recorded yet
+        return (own and key in self.values and self.values[key] == value) or (
+            key in self.announced and self.announced[key] == value
+        )
 
 
 @dataclass(frozen=True)
@@ -113,17 +122,16 @@ def diff_row(
     context: dict[str, Any] = {"ownerid": current[OWNER], "owner_mailbox": owner_mailbox, "statecode": current[STATE]}
     version = current[VERSION]
     occurred_at = canonical_datetime(row.get("modifiedon"))
-    applies = echo is not None and (echo.version is None or echo.version == version)
     if echo is not None and echo.version == version and echo.before:
         occurred_at = echo.before  # the last modification is fieldsync's own: what is left was made before it
     if previous is None:
-        if applies and echo is not None and all(fields.get(k) == v for k, v in echo.values.items()):
+        if echo is not None and _created_by_fieldsync(echo, fields, version):
             return Diff(None, current)  # fieldsync created this row and has not stored its snapshot yet
         return Diff(Change("create", fields, context, version, "user", occurred_at), current)
     changed = {key: value for key, value in fields.items() if key not in previous or previous[key] != value}
     echoed: set[str] = set()
-    if echo is not None and applies:
-        echoed = {key for key, value in changed.items() if key in echo.values and echo.values[key] == value}
+    if echo is not None:
+        echoed = {key for key, value in changed.items() if echo.holds(key, value, version)}
         changed = {key: value for key, value in changed.items() if key not in echoed}
     owner_changed = OWNER in previous and previous[OWNER] != current[OWNER]
     state_changed = STATE in previous and previous[STATE] != current[STATE] and not _state_echoed(spec, echoed)
@@ -134,6 +142,14 @@ def diff_row(
     if not changed:
         return Diff(None, current)
     return Diff(Change("update", changed, context, version, "user", occurred_at, _before(previous, changed)), current)
+
+
+def _created_by_fieldsync(echo: Echo, fields: dict[str, Any], version: str | None) -> bool:
+    recorded = (echo.version is None or echo.version == version) and all(
+        fields.get(k) == v for k, v in echo.values.items()
+    )
+    announced = bool(echo.announced) and all(fields.get(k) == v for k, v in echo.announced.items())
+    return recorded or announced
 
 
 def _before(previous: Snapshot, changed: dict[str, Any]) -> dict[str, Any]:

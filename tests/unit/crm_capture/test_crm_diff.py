@@ -234,3 +234,16 @@ def test_staleness_compares_versionnumbers(row_version: int | None, snapshot_ver
 
 def test_a_read_snapshot_is_exact_at_its_version() -> None:
     assert seen()["@exact"] == seen()["@version"] == "10"
+
+
+def test_the_announcement_of_the_next_write_does_not_hide_the_record_of_the_last_one() -> None:
+    """The applier recorded its jobtitle write at version 11 and announced a nickname write; the capture reads
+    the row at 11: jobtitle is fieldsync's own (it was reported as a person's change when the announcement
+    replaced the record), and the announced nickname is recognised once written."""
+    echo = Echo("11", {"jobtitle": "Engineer"}, announced={"nickname": "Next"})
+    assert diff_row(CONTACT, seen(), edit(jobtitle="Engineer"), "a@x", echo).change is None
+    written = {**edit(jobtitle="Engineer", nickname="Next"), "versionnumber": 12}
+    after = {**seen(), "jobtitle": "Engineer", "@version": "11"}
+    assert diff_row(CONTACT, after, written, "a@x", echo).change is None
+    change = diff_row(CONTACT, after, {**written, "nickname": "Person"}, "a@x", echo).change
+    assert change is not None and change.changed == {"nickname": "Person"}
