@@ -17,7 +17,7 @@ from services.crm_applier.apply import Plan, counterpart_id, item_key, plan_upda
 from services.crm_applier.denial import denial_note, revert_event
 from services.crm_applier.records import Applied, AppliedRecords
 from services.crm_applier.reverts import ChangePublisher
-from services.crm_capture.diff import DELETED, VERSION, Echo, snapshot_of
+from services.crm_capture.diff import DELETED, EXACT, VERSION, Echo, snapshot_of
 from services.crm_capture.state import CrmState
 from shared.catalogue import Catalogue, EntitySpec
 from shared.clients.crm import DUPLICATE_KEY, CrmClient, CrmError, Forbidden, NotFound, PreconditionFailed
@@ -96,7 +96,7 @@ class CrmWriter:
             with contextlib.suppress(NotFound):  # already gone: the delete is done
                 await self.client.delete(spec.entity_set, crm_id, caller_id=delta.acting_user)
         except Forbidden as exc:
-            return await self._denied(spec, delta, crm_id, {}, exc, earlier)
+            return await self._denied(spec, delta, crm_id, {}, exc, earlier=earlier)
         await self.records.unlink_all(spec.name, crm_id)
         return Outcome("applied", crm_id)
 
@@ -104,9 +104,11 @@ class CrmWriter:
         if crm_id is None and delta.op != "create":
             return Outcome("skipped", None, note="the item is not linked to a CRM record")
         snapshot = await self.state.snapshot(spec.name, crm_id) if crm_id else None
-        # First attempt against what we last saw (no read); a 412 means CRM moved on: read and decide again.
+        # First attempt against what we last saw (no read), when the snapshot is the whole row at its version;
+        # a 412 means CRM moved on: read and decide again.
         row: dict[str, Any] | None = None
-        etag = f'W/"{snapshot[VERSION]}"' if snapshot and snapshot.get(VERSION) else None
+        exact = bool(snapshot and snapshot.get(VERSION) and snapshot.get(EXACT) == snapshot.get(VERSION))
+        etag = f'W/"{snapshot[VERSION]}"' if snapshot and exact else None
         for _ in range(self.conflict_retries):
             if crm_id is not None and (row is None and etag is None):
                 row = await self._read(spec, crm_id)
@@ -127,13 +129,12 @@ class CrmWriter:
             if plan.action != "write":
                 return await self._finish(spec, delta, crm_id, plan, None)
             # Announced before the write, so a capture polling in between recognises its values.
-            earlier = await self.state.echo(spec.name, crm_id)
-            await self.state.record_echo(spec.name, crm_id, Echo(None, plan.fields))
+            await self.state.announce(spec.name, crm_id, plan.fields)
             body = write_body(spec, plan.fields)
             try:
                 written = await self.client.update(spec.entity_set, crm_id, body, etag, caller_id=delta.acting_user)
             except Forbidden as exc:
-                return await self._denied(spec, delta, crm_id, plan.fields, exc, earlier)
+                return await self._denied(spec, delta, crm_id, plan.fields, exc)
             except PreconditionFailed:
                 row, etag = None, None
                 continue
@@ -149,15 +150,23 @@ class CrmWriter:
             return None
 
     async def _finish(
-        self, spec: EntitySpec, delta: ItemDelta, crm_id: str, plan: Plan, row: dict[str, Any] | None,
+        self,
+        spec: EntitySpec,
+        delta: ItemDelta,
+        crm_id: str,
+        plan: Plan,
+        row: dict[str, Any] | None,
         read: dict[str, Any] | None = None,
     ) -> Outcome:
         version = str(row["versionnumber"]) if row and row.get("versionnumber") is not None else None
         if row is not None:
             # `read` is the row as read before this write (None: written unread against the snapshot's etag).
             before = canonical_datetime(read.get("modifiedon")) if read else None
-            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields, before))
-            await self.state.store_snapshot(spec.name, crm_id, {**plan.fields, VERSION: version}, replace=False)
+            # Written unread against the exact snapshot: snapshot plus these fields is the row at `version`.
+            # Written over a row read anew: the row may hold changes not reported yet, so EXACT stays behind.
+            exact = {EXACT: version} if read is None else {}
+            snapshot = {**plan.fields, VERSION: version, **exact}
+            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields, before), snapshot)
         await self._link(spec, delta, crm_id)
         return Outcome(result_of(plan), crm_id, plan.fields, version, plan.superseded)
 
@@ -170,12 +179,11 @@ class CrmWriter:
             if owner is None:
                 raise Undeliverable(f"no CRM user has the mailbox {delta.mailbox}")
             body["ownerid@odata.bind"] = f"/systemusers({owner})"
-        earlier = await self.state.echo(spec.name, new_id)
-        await self.state.record_echo(spec.name, new_id, Echo(None, dict(delta.changed)))
+        await self.state.announce(spec.name, new_id, dict(delta.changed))
         try:
             row = await self.client.create(spec.entity_set, body, caller_id=delta.acting_user)
         except Forbidden as exc:
-            return await self._denied(spec, delta, None, dict(delta.changed), exc, earlier, new_id)
+            return await self._denied(spec, delta, None, dict(delta.changed), exc, echo_id=new_id)
         except PreconditionFailed as exc:
             if exc.code == DUPLICATE_KEY:
                 return None
@@ -190,11 +198,15 @@ class CrmWriter:
 
     async def _denied(
         self, spec: EntitySpec, delta: ItemDelta, crm_id: str | None, refused: dict[str, Any], error: CrmError,
-        earlier: Echo | None, echo_id: str | None = None,
+        *, earlier: Echo | None = None, echo_id: str | None = None,
     ) -> Outcome:
-        """CRM refused the write (403): nothing was written, so the announced echo goes back to what it was
-        (values fieldsync never wrote must not be dropped later), and CRM's values go back to the mailbox."""
-        await self.state.restore_echo(spec.name, echo_id or str(crm_id), earlier)
+        """CRM refused the write (403): nothing was written, so the announcement is withdrawn (a refused delete:
+        the echo it replaced is put back), lest values fieldsync never wrote be dropped as its echo later; and
+        CRM's values go back to the mailbox."""
+        if delta.op == "delete":
+            await self.state.restore_echo(spec.name, str(crm_id), earlier)
+        else:
+            await self.state.withdraw_announcement(spec.name, echo_id or str(crm_id))
         row = await self._read(spec, crm_id) if crm_id is not None else None
         if row is not None and self.reverts is not None:
             owner = row.get("_ownerid_value")

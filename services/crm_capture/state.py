@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from services.crm_capture.diff import Echo
 from shared import redis_keys
-from shared.item_state import ItemState, text
+from shared.item_state import ECHO_ANNOUNCED, ItemState, text
 
 
 def echo_key(entity: str, crm_id: str) -> str:
@@ -35,5 +35,11 @@ class CrmState(ItemState[Echo]):
         """Put back the echo an applier replaced before a write CRM then refused (None: there was none)."""
         if echo is None:
             await self.redis.delete(self.echo_key(entity, crm_id))
-        else:
-            await self.record_echo(entity, crm_id, echo)
+            return
+        await self.record_echo(entity, crm_id, echo)
+        if echo.announced:
+            await self.announce(entity, crm_id, echo.announced)
+
+    async def withdraw_announcement(self, entity: str, crm_id: str) -> None:
+        """An announced write CRM refused: the record of the last write stays, the announcement goes."""
+        await self.redis.hdel(self.echo_key(entity, crm_id), ECHO_ANNOUNCED)
