@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
 
 from services.crm_applier.settings import CrmApplierSettings
+from services.crm_capture.state import echo_key
 from shared import topics
 from shared.clients.crm import CrmClient
 from shared.events import ItemChanged
+from shared.item_state import ECHO_ANNOUNCED
 from tests.integration.crm.conftest import CrmUser
 from tests.integration.crm.harness import make_delta, result_of, send
 
@@ -84,6 +87,11 @@ async def test_an_update_of_a_secured_field_is_denied_and_crms_value_goes_back_t
     assert back.context == {"ownerid": crm_user.id.lower(), "owner_mailbox": crm_user.email, "statecode": 0,
                             "denied_for": crm_user.email}  # fmt: skip
     assert back.version == str(row["versionnumber"])
+    redis = Redis.from_url(applier.redis_url)
+    try:  # the refused write's announcement is gone: a later change to those values is no echo
+        assert await redis.hget(echo_key("contact", crm_id), ECHO_ANNOUNCED) is None
+    finally:
+        await redis.aclose()
 
     await send(producer, delta)  # a replay is a duplicate: nothing is written or sent back again
     assert (await result_of(applied, delta, count=2))[1].result == "duplicate"
