@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -195,4 +196,35 @@ async def test_a_round_without_a_change_publishes_nothing(
         assert await published(security) == before
     finally:
         await redis.aclose()
+        await stop_service(*service)
+
+
+async def test_a_role_deleted_while_its_delta_link_expired_is_still_reported_deleted(
+    settings: Any, crm_sandbox: CrmSandboxUrls, crm_user: CrmUser, crm_client: CrmClient, read_topic: Any
+) -> None:
+    security = await read_topic(topics.CRM_SECURITY.full_name)
+    service = await start_capture(settings)
+    role = (await crm_client.create("roles", {"name": f"Short-lived {uuid.uuid4().hex[:8]}"}))["roleid"]
+    await security.wait_for(
+        lambda r: SecurityChanged.model_validate_json(r.value).principal == role, what="the role's row"
+    )
+    redis = Redis.from_url(settings.redis_url)
+    try:  # stored: the round is over
+        await eventually_async(lambda: redis.hexists(redis_keys.security_rows("roles"), role), what="the round stored")
+    finally:
+        await redis.aclose()
+    await stop_service(*service)
+
+    await crm_client.delete("roles", role)
+    async with httpx.AsyncClient() as http:  # the tombstone is purged with the tokens
+        (await http.post(crm_sandbox.expire_tracking_url)).raise_for_status()
+    service = await start_capture(settings)
+    try:
+        await security.wait_for(
+            lambda r: (e := SecurityChanged.model_validate_json(r.value)).principal == role and e.deleted,
+            what="the role reported deleted",
+        )  # fmt: skip
+        [(_, gone)] = security_events(security, lambda e: e.principal == role and e.deleted)
+        assert gone.table == "roles" and gone.row["roleid"] == role
+    finally:
         await stop_service(*service)
