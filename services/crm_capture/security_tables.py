@@ -5,7 +5,8 @@ like the records: a read returns the rows changed since and the ids of the rows 
 means nothing read. The secured attributes (`attributemetadata`: one row per attribute with `IsSecured`, read
 from `EntityDefinitions(LogicalName='<entity>')/Attributes` of every synced entity) have no change tracking:
 they are read whole, and a fingerprint of the rows (a hash of the sorted rows) skips the table when it is the
-one the last round stored. Either way the rows are compared with the rows last published, so a row written
+one the last round stored; so is a table whose change tracking the organisation has switched off
+(security_reader.py). Either way the rows are compared with the rows last published, so a row written
 without a change of its values publishes nothing.
 
 A published row is the row as the Web API returns it without its OData annotations (`@odata.etag`). A deleted
