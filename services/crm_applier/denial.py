@@ -9,12 +9,16 @@ user sees what CRM holds, re-reads the record as the service principal and publi
 ItemChanged of the refused fields: CRM's current values in `changed`, the values the refused delta tried to write
 in `previous`, the usual context and `context["denied_for"]` (the mailbox). The policy's merge point takes it as
 an ordinary CRM change of those fields (the mailbox held the refused values) and sends CRM's values back to the
-mailbox. A PATCH is refused whole, so every field it carried is refused. A refused delete sends every synced field
-(the mailbox gets the record back); a refused create has no CRM record to show: only DeltaApplied "denied".
+mailbox. CRM refuses a write whole; when the refusal names one secured field (0x8004F507, 0x8004F502: "... does
+not have update permissions to a <attribute> secured field ..."), only that field is refused: the write is made
+again without it (a create then makes the record without the field, as Dynamics documents for Outlook), so the
+user's other changes are not lost. Otherwise every field of the write is refused. A refused delete sends every
+synced field (the mailbox gets the record back); a refused create has no CRM record to show: only "denied".
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +26,27 @@ from shared.catalogue import EntitySpec
 from shared.clients.crm import CrmError
 from shared.clients.crm_fields import Row, canonical_fields
 from shared.events import ItemChanged, ItemDelta, Source
+
+# The refusals of one secured field, and how their message names it (Dataverse's wording, the sandbox's too).
+SECURED_FIELD_CODES = frozenset({"0x8004f507", "0x8004f502"})
+_SECURED_FIELD = re.compile(r"permissions to an? (?P<attribute>\w+) secured field")
+
+
+def refused_field(spec: EntitySpec, error: CrmError, fields: dict[str, Any]) -> str | None:
+    """The one field of `fields` (field keys) a refusal names, or None when it names none of them."""
+    if (error.code or "").lower() not in SECURED_FIELD_CODES:
+        return None
+    found = _SECURED_FIELD.search(error.message)
+    if found is None:
+        return None
+    pair = spec.field_for_attribute(found.group("attribute"))
+    key = pair.key if pair is not None else found.group("attribute")
+    return key if key in fields else None
+
+
+def without(delta: ItemDelta, key: str) -> ItemDelta:
+    """The delta without one field: what is written again after CRM refused that field alone."""
+    return delta.model_copy(update={"changed": {k: v for k, v in delta.changed.items() if k != key}})
 
 
 def denial_note(error: CrmError) -> str:

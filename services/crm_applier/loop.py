@@ -51,7 +51,7 @@ class CrmTarget:
             crm_id=outcome.crm_id,
             written=outcome.written,
             written_version=outcome.version,
-            error=superseded_note(outcome.superseded) or outcome.note,
+            error="; ".join(n for n in (outcome.note, superseded_note(outcome.superseded)) if n) or None,
         )
 
 

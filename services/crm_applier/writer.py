@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from services.crm_applier.apply import Plan, counterpart_id, item_key, plan_update, remember, result_of
-from services.crm_applier.denial import denial_note, revert_event
+from services.crm_applier.denial import denial_note, refused_field, revert_event, without
 from services.crm_applier.records import Applied, AppliedRecords
 from services.crm_applier.reverts import ChangePublisher
 from services.crm_capture.diff import DELETED, EXACT, VERSION, Echo, snapshot_of
@@ -134,6 +134,10 @@ class CrmWriter:
             try:
                 written = await self.client.update(spec.entity_set, crm_id, body, etag, caller_id=delta.acting_user)
             except Forbidden as exc:
+                if (key := refused_field(spec, exc, plan.fields)) is not None and len(plan.fields) > 1:
+                    await self.state.withdraw_announcement(spec.name, crm_id)
+                    rest = await self._upsert(spec, without(delta, key), crm_id, applied)
+                    return await self._partly(spec, delta, rest, {key: plan.fields[key]}, exc)
                 return await self._denied(spec, delta, crm_id, plan.fields, exc)
             except PreconditionFailed:
                 row, etag = None, None
@@ -183,6 +187,10 @@ class CrmWriter:
         try:
             row = await self.client.create(spec.entity_set, body, caller_id=delta.acting_user)
         except Forbidden as exc:
+            if (key := refused_field(spec, exc, delta.changed)) is not None and len(delta.changed) > 1:
+                await self.state.withdraw_announcement(spec.name, new_id)
+                rest = await self._create(spec, without(delta, key), crm_id)
+                return None if rest is None else await self._partly(spec, delta, rest, {key: delta.changed[key]}, exc)
             return await self._denied(spec, delta, None, dict(delta.changed), exc, echo_id=new_id)
         except PreconditionFailed as exc:
             if exc.code == DUPLICATE_KEY:
@@ -207,13 +215,27 @@ class CrmWriter:
             await self.state.restore_echo(spec.name, str(crm_id), earlier)
         else:
             await self.state.withdraw_announcement(spec.name, echo_id or str(crm_id))
-        row = await self._read(spec, crm_id) if crm_id is not None else None
+        if crm_id is not None:
+            await self._send_back(spec, delta, crm_id, refused)
+        return Outcome("denied", crm_id, note=denial_note(error))
+
+    async def _partly(
+        self, spec: EntitySpec, delta: ItemDelta, rest: Outcome, refused: dict[str, Any], error: CrmError
+    ) -> Outcome:
+        """The other fields were written without the one CRM refused: that one goes back to the mailbox."""
+        if rest.crm_id is not None:
+            await self._send_back(spec, delta, rest.crm_id, refused)
+        note = "; ".join(n for n in (denial_note(error), rest.note) if n)
+        return replace(rest, result="denied", note=note)
+
+    async def _send_back(self, spec: EntitySpec, delta: ItemDelta, crm_id: str, refused: dict[str, Any]) -> None:
+        """CRM's values of the refused fields, read as the service principal, to the delta's mailbox."""
+        row = await self._read(spec, crm_id)
         if row is not None and self.reverts is not None:
             owner = row.get("_ownerid_value")
             mailbox = await self.client.user_email(str(owner)) if owner else None
             event = revert_event(spec, delta, row, refused, mailbox, event_id=self.new_id(), now=self.clock())
             await self.reverts.publish(event)  # acked before the delta is recorded applied: a replay is a duplicate
-        return Outcome("denied", crm_id, note=denial_note(error))
 
     async def _link(self, spec: EntitySpec, delta: ItemDelta, crm_id: str) -> None:
         if delta.mailbox and delta.exchange_id:

@@ -75,15 +75,16 @@ async def test_an_update_of_a_secured_field_is_denied_and_crms_value_goes_back_t
                        changed={"jobtitle": "Outlook title", "nickname": "Nick"})  # fmt: skip
     await send(producer, delta)
     [outcome] = await result_of(applied, delta)
-    assert outcome.result == "denied" and outcome.changed == {}
+    # CRM refused the secured field; the user's other change is written without it.
+    assert outcome.result == "denied" and outcome.changed == {"nickname": "Nick"}
     assert (outcome.error or "").startswith("0x8004F507: ") and "jobtitle" in (outcome.error or "")
     row = await crm_client.get("contacts", crm_id)
-    assert (row["jobtitle"], row["nickname"]) == ("CRM title", None)  # a PATCH is refused whole
+    assert (row["jobtitle"], row["nickname"]) == ("CRM title", "Nick")
+    assert str(row["_modifiedby_value"]).lower() == crm_user.id.lower()
 
     [back] = await reverts_of(changes, delta.event_id)
     assert (back.entity, back.crm_id, back.op) == ("contact", crm_id, "update")
-    assert back.changed == {"jobtitle": "CRM title", "nickname": None}
-    assert back.previous == {"jobtitle": "Outlook title", "nickname": "Nick"}
+    assert (back.changed, back.previous) == ({"jobtitle": "CRM title"}, {"jobtitle": "Outlook title"})
     assert back.context == {"ownerid": crm_user.id.lower(), "owner_mailbox": crm_user.email, "statecode": 0,
                             "denied_for": crm_user.email}  # fmt: skip
     assert back.version == str(row["versionnumber"])
@@ -96,7 +97,35 @@ async def test_an_update_of_a_secured_field_is_denied_and_crms_value_goes_back_t
     await send(producer, delta)  # a replay is a duplicate: nothing is written or sent back again
     assert (await result_of(applied, delta, count=2))[1].result == "duplicate"
     assert len(await reverts_of(changes, delta.event_id)) == 1
+
+    alone = make_delta(crm_id=crm_id, mailbox=crm_user.email, acting_user=crm_user.id,
+                       changed={"jobtitle": "Outlook again"})  # fmt: skip
+    await send(producer, alone)
+    [outcome] = await result_of(applied, alone)
+    assert (outcome.result, outcome.changed) == ("denied", {})
+    [back] = await reverts_of(changes, alone.event_id)
+    assert (back.changed, back.previous) == ({"jobtitle": "CRM title"}, {"jobtitle": "Outlook again"})
     assert not deadletter.matching(lambda r: r.key == f"contact:{crm_id}".encode())
+
+
+async def test_a_create_with_a_secured_field_the_user_may_not_create_is_made_without_it(
+    applier: CrmApplierSettings, crm_user: CrmUser, crm_client: CrmClient, producer: AIOKafkaProducer, read_topic: Any
+) -> None:
+    applied = await read_topic(topics.APPLIED.full_name)
+    changes = await read_topic(topics.CRM_CHANGES.full_name)
+    await secure(crm_client, "contact", "jobtitle")
+    last = f"Created-{uuid.uuid4().hex[:6]}"
+    fields = {"fullname": {"firstname": "Eve", "middlename": None, "lastname": last}, "jobtitle": "Spy"}
+    create = make_delta(op="create", mailbox=crm_user.email, exchange_id=f"AAMk-{uuid.uuid4().hex}",
+                        acting_user=crm_user.id, changed=fields)  # fmt: skip
+    await send(producer, create)
+    [outcome] = await result_of(applied, create)
+    assert outcome.result == "denied" and (outcome.error or "").startswith("0x8004F502: ")
+    assert outcome.crm_id and outcome.changed == {"fullname": fields["fullname"]}
+    row = await crm_client.get("contacts", outcome.crm_id)
+    assert (row["lastname"], row["jobtitle"], row["_ownerid_value"]) == (last, None, crm_user.id)
+    [back] = await reverts_of(changes, create.event_id)
+    assert (back.crm_id, back.changed, back.previous) == (outcome.crm_id, {"jobtitle": None}, {"jobtitle": "Spy"})
 
 
 async def test_a_write_without_the_privilege_is_denied_not_dead_lettered(

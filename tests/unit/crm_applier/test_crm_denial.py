@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.crm_applier.denial import denial_note, revert_event
+import pytest
+
+from services.crm_applier.denial import denial_note, refused_field, revert_event, without
 from shared.catalogue import load_catalogue
 from shared.clients.crm import CrmError, Forbidden
 from shared.clients.crm_fields import canonical_fields
@@ -49,3 +51,29 @@ def test_a_refused_delete_sends_every_synced_field_back() -> None:
     event = revert_event(CONTACT, delta(op="delete", changed={}), ROW, {}, None, event_id="e2", now=T0)
     assert event.changed == canonical_fields(CONTACT, ROW) and event.previous == {}
     assert event.context["owner_mailbox"] is None and event.context["denied_for"] == "alice@x"
+
+
+SECURED_UPDATE = "Caller user with Id u1 does not have update permissions to a {} secured field on entity contact."
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "fields", "refused"),
+    [
+        ("0x8004F507", SECURED_UPDATE.format("jobtitle"), {"jobtitle": 1, "nickname": 2}, "jobtitle"),
+        ("0x8004f502", SECURED_UPDATE.format("jobtitle").replace("update", "create"), {"jobtitle": 1}, "jobtitle"),
+        ("0x8004F507", SECURED_UPDATE.format("lastname"), {"fullname": {}, "nickname": 2}, "fullname"),  # composite
+        ("0x8004F507", SECURED_UPDATE.format("jobtitle"), {"nickname": 2}, None),  # not a field of this write
+        ("0x8004F507", "The user does not have update permissions to a secured field.", {"jobtitle": 1}, None),
+        ("0x80040220", SECURED_UPDATE.format("jobtitle"), {"jobtitle": 1}, None),  # the whole record is refused
+        (None, SECURED_UPDATE.format("jobtitle"), {"jobtitle": 1}, None),
+    ],
+)
+def test_the_one_secured_field_a_refusal_names(
+    code: str | None, message: str, fields: dict[str, Any], refused: str | None
+) -> None:
+    assert refused_field(CONTACT, Forbidden(403, code, message), fields) == refused
+
+
+def test_without_drops_one_field_and_keeps_the_rest_of_the_delta() -> None:
+    rest = without(delta(expected={"jobtitle": "x"}), "jobtitle")
+    assert rest.changed == {"nickname": "N"} and rest.event_id == "d1" and rest.acting_user == "u1"
