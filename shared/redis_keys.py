@@ -102,19 +102,19 @@ def conflicts_by_item(crm_id: str) -> str:
     return f"{PREFIX}conflicts:by_item:{crm_id}"
 
 
-# crm_capture's security capture (services/crm_capture/security_*.py): the last round number it published, and
-# per security table the rows it last published (a hash: primary key -> JSON row), the delta link of a table read
-# through change tracking, and the fingerprint of a table read whole.
-SECURITY_ROUND = PREFIX + "security:round"
+# crm_capture's security capture (services/crm_capture/security_*.py), its own state apart from the policy's copy
+# of the tables: the last round number it took, and per security table the rows it last published (a hash: primary
+# key -> JSON row), the delta link of a table read through change tracking, the fingerprint of a table read whole.
+CAPTURE_SECURITY_ROUND = PREFIX + "capture:security:round"
 
 
-def security_rows(table: str) -> str:
-    return f"{PREFIX}security:rows:{table}"
+def capture_security_rows(table: str) -> str:
+    return f"{PREFIX}capture:security:rows:{table}"
 
 
 def security_cursor(table: str) -> str:
     return f"{PREFIX}cursor:crm-security:{table}"
 
 
-def security_fingerprint(table: str) -> str:
-    return f"{PREFIX}security:fingerprint:{table}"
+def capture_security_fingerprint(table: str) -> str:
+    return f"{PREFIX}capture:security:fingerprint:{table}"

@@ -23,7 +23,7 @@ class SecurityStore:
         self.redis = redis
 
     async def rows(self, table: str) -> dict[str, Row]:
-        raw = await self.redis.hgetall(redis_keys.security_rows(table))
+        raw = await self.redis.hgetall(redis_keys.capture_security_rows(table))
         return {text(key): json.loads(value) for key, value in raw.items()}
 
     async def cursor(self, table: str) -> str | None:
@@ -31,23 +31,23 @@ class SecurityStore:
         return text(raw) if raw is not None else None
 
     async def fingerprint(self, table: str) -> str | None:
-        raw = await self.redis.get(redis_keys.security_fingerprint(table))
+        raw = await self.redis.get(redis_keys.capture_security_fingerprint(table))
         return text(raw) if raw is not None else None
 
     async def last_round(self) -> int:
-        raw = await self.redis.get(redis_keys.SECURITY_ROUND)
+        raw = await self.redis.get(redis_keys.CAPTURE_SECURITY_ROUND)
         return int(raw) if raw is not None else 0
 
     async def reserve_round(self) -> int:
         """The next round's number, taken before anything of it is published: a round number never names two
         different sets of rows, even when a crash cut a round short and the next attempt publishes it again."""
-        return int(await self.redis.incr(redis_keys.SECURITY_ROUND))
+        return int(await self.redis.incr(redis_keys.CAPTURE_SECURITY_ROUND))
 
     async def commit(self, reads: Iterable[TableRead], changes: Iterable[RowChange]) -> None:
         """Store the published rows (deleted ones dropped), each table's delta link and fingerprint, atomically."""
         async with self.redis.pipeline(transaction=True) as pipe:
             for change in changes:
-                key = redis_keys.security_rows(change.table)
+                key = redis_keys.capture_security_rows(change.table)
                 if change.deleted:
                     pipe.hdel(key, change.principal)
                 else:
@@ -56,5 +56,5 @@ class SecurityStore:
                 if read.cursor is not None:
                     pipe.set(redis_keys.security_cursor(read.table.name), read.cursor)
                 if read.fingerprint is not None:
-                    pipe.set(redis_keys.security_fingerprint(read.table.name), read.fingerprint)
+                    pipe.set(redis_keys.capture_security_fingerprint(read.table.name), read.fingerprint)
             await pipe.execute()

@@ -132,7 +132,7 @@ async def test_a_share_refreshes_only_the_shared_record(
 
         redis = Redis.from_url(settings.redis_url)
         try:  # the round is stored once all its refreshes were acked
-            rows = redis_keys.security_rows("principalobjectaccessset")
+            rows = redis_keys.capture_security_rows("principalobjectaccessset")
             await eventually_async(lambda: redis.hexists(rows, share.principal), what="the round stored")
         finally:
             await redis.aclose()
@@ -172,7 +172,7 @@ async def test_a_round_without_a_change_publishes_nothing(
     service = await start_capture(settings)
     redis = Redis.from_url(settings.redis_url)
     try:
-        first = int(await redis.get(redis_keys.SECURITY_ROUND) or 0)
+        first = int(await redis.get(redis_keys.CAPTURE_SECURITY_ROUND) or 0)
         assert first >= 1  # the first round, before the record loop started, published every row
         await security.wait_for(
             lambda r: (e := SecurityChanged.model_validate_json(r.value)).principal == crm_user.id.lower()
@@ -192,7 +192,7 @@ async def test_a_round_without_a_change_publishes_nothing(
             return len(seen) >= 4
 
         await eventually_async(three_more_rounds, what="three more rounds")
-        assert int(await redis.get(redis_keys.SECURITY_ROUND) or 0) == first
+        assert int(await redis.get(redis_keys.CAPTURE_SECURITY_ROUND) or 0) == first
         assert await published(security) == before
     finally:
         await redis.aclose()
@@ -210,7 +210,8 @@ async def test_a_role_deleted_while_its_delta_link_expired_is_still_reported_del
     )
     redis = Redis.from_url(settings.redis_url)
     try:  # stored: the round is over
-        await eventually_async(lambda: redis.hexists(redis_keys.security_rows("roles"), role), what="the round stored")
+        rows = redis_keys.capture_security_rows("roles")
+        await eventually_async(lambda: redis.hexists(rows, role), what="the round stored")
     finally:
         await redis.aclose()
     await stop_service(*service)
