@@ -23,6 +23,7 @@ a bad one; every worker's doorbell (doorbell.py, outside the group) makes that w
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -147,10 +148,15 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
         except InvalidEvent as exc:
             await dead_letter(event, str(exc))
             return
-        for item in planned.outgoing:
-            # Wait for each ack: the event is acked only after every output is on the broker. A retried step
-            # may publish some outputs twice: their ids derive from the change, the appliers drop repeats.
-            await (await outputs[item.topic.full_name].send(key=item.key.encode(), value=encode(item.event)))
+        # Every output is handed to the producer first and the acks awaited together (one round trip, not one
+        # per output; the producer keeps each partition's order): the event is acked only after every output is
+        # on the broker. A retried step may publish some outputs twice: their ids derive from the change, the
+        # appliers drop repeats.
+        acks = [
+            await outputs[item.topic.full_name].send(key=item.key.encode(), value=encode(item.event))
+            for item in planned.outgoing
+        ]
+        await asyncio.gather(*acks)
         await handler.commit(planned)  # the merge state moves on only once its events are on the broker
 
     async def switch(event: Any) -> None:
