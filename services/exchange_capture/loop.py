@@ -20,7 +20,7 @@ from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients import exchange_fields
 from shared.clients.ews_sync import SyncChange, SyncPage
-from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState
+from shared.clients.exchange import CREATION_MARKER, FOLDERS, ExchangeClient, ItemState
 from shared.clients.exchange_errors import ExchangeError, InvalidCursor, NoMailbox
 from shared.failures import retry_after
 from shared.kafka import encode
@@ -36,7 +36,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def observe(entity: str, mailbox: str, item: ItemState) -> Observed:
+def observe(entity: str, mailbox: str, item: ItemState, own_create: bool = False) -> Observed:
     """The pure view of an item read from EWS: canonical values plus tracking and organizer context."""
     attrs = item.attributes
     is_organizer = None
@@ -49,6 +49,7 @@ def observe(entity: str, mailbox: str, item: ItemState) -> Observed:
         modified_at=item.last_modified,
         categories=tuple(attrs.get("categories") or ()),
         is_organizer=is_organizer,
+        own_create=own_create,
     )
 
 
@@ -210,7 +211,9 @@ class CaptureLoop:
                 pending.append((exchange_id, diff_delete(previous, linked), None, previous))
                 continue
             echo = await self.state.echo(mailbox, exchange_id)
-            result = diff_item(previous, observe(entity, mailbox, item), echo)
+            marker = item.attributes.get(CREATION_MARKER)
+            own_create = previous is None and bool(marker) and await self.state.is_creating(mailbox, str(marker))
+            result = diff_item(previous, observe(entity, mailbox, item, own_create), echo)
             pending.append((exchange_id, result.change, result.snapshot, previous))
         acks: list[Any] = []
         for exchange_id, change, _, _ in pending:

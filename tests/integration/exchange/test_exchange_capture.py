@@ -29,7 +29,7 @@ from services.exchange_capture.settings import ExchangeCaptureSettings
 from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients.crm import CrmClient
-from shared.clients.exchange import ExchangeClient
+from shared.clients.exchange import ExchangeClient, register_extended_properties
 from shared.events import ItemChanged
 from shared.kafka import make_producer
 from shared.settings import SANDBOX_CRM_SECRET
@@ -290,3 +290,27 @@ async def test_runs_as_a_module_and_stops_cleanly_on_sigterm(
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), timeout=20)
     assert code == 0
+
+
+async def test_an_item_the_applier_is_still_creating_is_not_captured_as_made_in_outlook(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any,
+    exchange_state: ExchangeState,
+) -> None:
+    """The exchange_applier's create reached EWS, its record of the item not yet: a capture reporting the item as
+    a tracked one made in Outlook made a second CRM record linked to it. An item carrying a marker that is no
+    longer pending (a copy the user made of a fieldsync item) is a new item like any other."""
+    register_extended_properties()
+    reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    pending, copied = f"pending-{uuid.uuid4()}", f"recorded-{uuid.uuid4()}"
+    await exchange_state.announce_create(user.address, pending)
+    task, stop = await run_service(run, capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address))
+    try:
+        ours = await user.create("task", subject="Being created", fieldsync_id=pending)
+        copy = await user.create("task", subject="Copied in Outlook", fieldsync_id=copied)
+        match_copy, parsed = events_of(reader, user.address, copy.id)
+        [created] = await reader.wait_for(match_copy, what="the copy's create")
+        assert parsed(created).op == "create"
+        match_ours, _ = events_of(reader, user.address, ours.id)
+        assert reader.matching(match_ours) == []  # created before the copy, polled with it or before it
+    finally:
+        await stop_service(task, stop)
