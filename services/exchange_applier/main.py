@@ -15,6 +15,7 @@ from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients.exchange import ExchangeClient
 from shared.kafka import make_consumer, make_producer
+from shared.metrics import start_service_metrics
 from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
@@ -36,6 +37,7 @@ def build_writer(settings: ExchangeApplierSettings, client: ExchangeClient, redi
 async def run(settings: ExchangeApplierSettings, stop: asyncio.Event) -> None:
     """Start everything, apply until `stop` is set, then close everything (offsets already committed)."""
     refuse_placeholders(settings, settings.ews_password)
+    metrics, metrics_server = start_service_metrics(settings, "exchange_applier")
     client = ExchangeClient(settings)
     redis = Redis.from_url(settings.redis_url)
     consumer = make_consumer(settings, topics.DELTAS_EXCHANGE.full_name, group_id=settings.exchange_applier_group_id)
@@ -46,13 +48,14 @@ async def run(settings: ExchangeApplierSettings, stop: asyncio.Event) -> None:
         log.info("exchange_applier started: group=%s", settings.exchange_applier_group_id)
         writer = build_writer(settings, client, redis)
         loop = applier_loop(consumer, producer, writer, settings.exchange_applier_backoff_max_s,
-                            settings.applier_concurrency, settings.dead_letter_after_attempts)
+                            settings.applier_concurrency, settings.dead_letter_after_attempts, metrics)
         await loop.run(stop)
     finally:
         await consumer.stop()
         await producer.stop()
         await client.close()
         await redis.aclose()
+        metrics_server.stop()
         log.info("exchange_applier stopped")
 
 
