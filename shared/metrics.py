@@ -122,6 +122,7 @@ class Metrics:
                                     ["service", "reason"], registry=r)  # fmt: skip
         self.mailbox_failing = Gauge("fieldsync_mailbox_failing", "Mailbox folders whose last poll failed, by error",
                                      ["error"], registry=r)  # fmt: skip
+        self.failing([])  # every kind exported at 0 from the start
         self.cursor_ages = CursorAges(mailbox_series_cap, clock)
         r.register(self.cursor_ages)
 
@@ -162,7 +163,7 @@ class Metrics:
         counts: dict[str, int] = {}
         for error in errors:
             counts[error] = counts.get(error, 0) + 1
-        for kind in ("throttled", "unreachable", "permission_denied", "error"):
+        for kind in ("throttled", "unreachable", "permission_denied", "no_mailbox", "error"):
             self.mailbox_failing.labels(kind).set(counts.get(kind, 0))
 
     # -- reading back (tests, the dashboard's own numbers)

@@ -25,7 +25,7 @@ from shared.clients.exchange_errors import ExchangeError, InvalidCursor, NoMailb
 from shared.failures import retry_after
 from shared.kafka import encode
 from shared.links import merge_key
-from shared.mailbox_health import NO_HEALTH, MailboxHealthSink
+from shared.mailbox_health import NO_HEALTH, MailboxHealthSink, classify
 from shared.metrics import Metrics, failure_status
 from shared.pacing import Pacer
 
@@ -95,6 +95,7 @@ class CaptureLoop:
     without_mailbox: set[str] = field(default_factory=set)  # found to have none: logged once
     metrics: Metrics = field(default_factory=Metrics)
     health: MailboxHealthSink = field(default_factory=lambda: NO_HEALTH)
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (mailbox, folder) -> its current error
 
     async def run(self, stop: asyncio.Event) -> None:
         gate = asyncio.Semaphore(self.concurrency)
@@ -126,6 +127,7 @@ class CaptureLoop:
                     try:
                         synced = await self.poll(mailbox, entity)
                     except NoMailbox as exc:  # not a failure to retry: nothing to watch until the list is refreshed
+                        self._failing(mailbox, FOLDERS[entity], exc)
                         await self._record(self.health.failed(mailbox, FOLDERS[entity], exc, self.clock()))
                         if mailbox not in self.without_mailbox:
                             self.without_mailbox.add(mailbox)
@@ -133,12 +135,14 @@ class CaptureLoop:
                         return
                     except Exception as exc:  # any failure: retry this folder later, never crash the service
                         self.metrics.retried("exchange", failure_status(exc))
+                        self._failing(mailbox, FOLDERS[entity], exc)
                         await self._record(self.health.failed(mailbox, FOLDERS[entity], exc, self.clock()))
                         if pacer.failed(entity, time.monotonic(), retry_after(exc)) == 1:
                             log.warning("exchange_capture poll of %s %s failed, backing off: %r",
                                         mailbox, FOLDERS[entity], exc)
                         continue
                     self.metrics.cursor_ok("exchange", mailbox, FOLDERS[entity])
+                    self._failing(mailbox, FOLDERS[entity], None)
                     await self._record(self.health.succeeded(mailbox, FOLDERS[entity], synced, self.clock()))
                     if streak := pacer.succeeded(entity, time.monotonic()):
                         log.info("exchange_capture recovered %s %s after %d failed polls",
@@ -148,6 +152,16 @@ class CaptureLoop:
                         log.info("exchange_capture watches %s: it has a mailbox now", mailbox)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pacer.wait(self.entities, time.monotonic()))
+
+    def _failing(self, mailbox: str, folder: str, exc: BaseException | None) -> None:
+        """Keep the gauge of failing folders by kind of error current (in memory: this process's own polls)."""
+        before = self.errors.get((mailbox, folder))
+        if exc is None:
+            self.errors.pop((mailbox, folder), None)
+        else:
+            self.errors[(mailbox, folder)] = classify(exc)
+        if before != self.errors.get((mailbox, folder)):
+            self.metrics.failing(self.errors.values())
 
     async def _record(self, recording: Awaitable[None]) -> None:
         """Mailbox health is for operators: a Redis hiccup while recording it never stops the capture."""
