@@ -76,6 +76,23 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RedisTimeoutError, redis_down)
 
 
+@asynccontextmanager
+async def _operations(app: FastAPI, settings: AdminApiSettings, redis: Redis) -> AsyncIterator[None]:
+    """The operators' parts: this API's /metrics (the consumer lag), the lag observer, the dashboard's scraper and
+    the mailbox health reader (app.state.operations, read by operations.py)."""
+    metrics, server = start_service_metrics(settings, "admin_api")
+    scraper = Scraper(settings.metrics_targets(), metrics, settings.dashboard_window_s)
+    app.state.operations = operations = Operations(MailboxHealthStore(redis), scraper, None)
+    stop = asyncio.Event()
+    watching = asyncio.create_task(_watch_lag(settings, metrics, operations, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await watching
+        server.stop()
+
+
 async def _watch_lag(settings: AdminApiSettings, metrics: Metrics, operations: Operations, stop: asyncio.Event) -> None:
     """Connect the lag observer (retried while the broker is away: the API serves meanwhile), then run it."""
     known = {topic.name: topic.full_name for topic in topics.ALL}
@@ -111,10 +128,7 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """Start: connect Redis, seed the policy if absent, start the producer, serve /metrics, watch the lag.
-        Stop: all of it, in reverse."""
-        metrics, metrics_server = start_service_metrics(settings, "admin_api")
-        stop_lag = asyncio.Event()
+        """Start: connect Redis, seed the policy if absent, start the producer, the operators' parts. Stop: all."""
         redis = Redis.from_url(settings.redis_url)
         publisher = PolicyPublisher(
             lambda: AIOKafkaProducer(
@@ -138,23 +152,17 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
             readiness_timeout_s=settings.readiness_timeout_s,
         )
         app.state.context = context
-        app.state.operations = operations = Operations(
-            MailboxHealthStore(redis), Scraper(settings.metrics_targets(), metrics, settings.dashboard_window_s), None
-        )
-        watching = asyncio.create_task(_watch_lag(settings, metrics, operations, stop_lag))
         try:
             await context.policy()
         except (RedisConnectionError, RedisTimeoutError) as exc:
             log.warning("Redis unreachable at start; /readyz reports it until it answers: %r", exc)
         await publisher.start()
         try:
-            yield
+            async with _operations(app, settings, redis):
+                yield
         finally:
-            stop_lag.set()
-            await watching
             await publisher.stop()
             await redis.aclose()
-            metrics_server.stop()
 
     app = FastAPI(
         title="fieldsync admin API",

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from services.admin_api import dashboard
 from services.admin_api.context import current_principal
 from services.admin_api.lag import LagObserver
+from services.admin_api.routes import READ
 from services.admin_api.scrape import Scraper
 from shared.mailbox_health import MailboxHealth, MailboxHealthStore
 
@@ -48,13 +49,13 @@ operations_api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_princ
 pages = APIRouter()
 
 
-@operations_api.get("/mailboxes", response_model=list[MailboxHealth])
+@operations_api.get("/mailboxes", response_model=list[MailboxHealth], responses=READ)
 async def list_mailboxes(ops: Ops) -> list[MailboxHealth]:
     """Per mailbox and folder: last successful sync, items synced, the current error and since when."""
     return await ops.health.mailboxes()
 
 
-@operations_api.get("/dashboard", response_model=dashboard.Dashboard)
+@operations_api.get("/dashboard", response_model=dashboard.Dashboard, responses=READ)
 async def dashboard_numbers(ops: Ops, request: Request) -> dashboard.Dashboard:
     """The dashboard's numbers: every service's /metrics scraped (at most once a second), lag, mailbox health."""
     samples = await ops.scraper.samples()
