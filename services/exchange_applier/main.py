@@ -15,14 +15,16 @@ from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients.exchange import ExchangeClient
 from shared.kafka import make_consumer, make_producer
-from shared.metrics import start_service_metrics
+from shared.metrics import Metrics, failure_status, start_service_metrics
 from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
 log = logging.getLogger("fieldsync.exchange_applier")
 
 
-def build_writer(settings: ExchangeApplierSettings, client: ExchangeClient, redis: Redis) -> ExchangeWriter:
+def build_writer(
+    settings: ExchangeApplierSettings, client: ExchangeClient, redis: Redis, metrics: Metrics | None = None
+) -> ExchangeWriter:
     return ExchangeWriter(
         client,
         ExchangeState(redis),
@@ -31,6 +33,7 @@ def build_writer(settings: ExchangeApplierSettings, client: ExchangeClient, redi
         retry_base_s=settings.exchange_applier_retry_base_s,
         retry_max_s=settings.exchange_applier_retry_max_s,
         conflict_retries=settings.exchange_applier_conflict_retries,
+        on_retry=(lambda exc: metrics.retried("exchange", failure_status(exc))) if metrics else None,
     )
 
 
@@ -46,7 +49,7 @@ async def run(settings: ExchangeApplierSettings, stop: asyncio.Event) -> None:
     await consumer.start()
     try:
         log.info("exchange_applier started: group=%s", settings.exchange_applier_group_id)
-        writer = build_writer(settings, client, redis)
+        writer = build_writer(settings, client, redis, metrics)
         loop = applier_loop(consumer, producer, writer, settings.exchange_applier_backoff_max_s,
                             settings.applier_concurrency, settings.dead_letter_after_attempts, metrics)
         await loop.run(stop)
