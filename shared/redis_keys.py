@@ -106,3 +106,12 @@ def conflicts_by_mailbox(mailbox: str) -> str:
 def conflicts_by_item(crm_id: str) -> str:
     """The conflicts of one CRM record (its id names one record whichever entity it is), across its mailboxes."""
     return f"{PREFIX}conflicts:by_item:{crm_id}"
+
+
+# Mailbox health (shared.mailbox_health): every mailbox recorded, and per mailbox a hash of `{folder}:{what}` fields.
+MAILBOX_HEALTH_INDEX = PREFIX + "mailbox_health"
+
+
+def mailbox_health(mailbox: str) -> str:
+    """Per folder of one mailbox: last successful sync, items synced, the current error and since when."""
+    return f"{PREFIX}mailbox_health:{mailbox.lower()}"

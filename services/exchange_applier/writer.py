@@ -57,6 +57,12 @@ class ExchangeWriter:
     retry_max_s: float = 10.0
     conflict_retries: int = 5
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    on_retry: Callable[[BaseException], None] | None = None  # told of each transient failure it retries (metrics)
+
+    async def _retry(self, attempt: int, exc: Transient) -> None:
+        if self.on_retry is not None:
+            self.on_retry(exc)
+        await self.sleep(retry_delay(attempt, exc.retry_after, self.retry_base_s, self.retry_max_s))
 
     async def _call(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Bounded retries of a transient failure; the last one propagates (the loop backs off and retries)."""
@@ -66,7 +72,7 @@ class ExchangeWriter:
             except Transient as exc:
                 if attempt == self.retry_attempts:
                     raise
-                await self.sleep(retry_delay(attempt, exc.retry_after, self.retry_base_s, self.retry_max_s))
+                await self._retry(attempt, exc)
         raise AssertionError("unreachable")
 
     async def apply(self, delta: ItemDelta) -> Outcome:
@@ -146,7 +152,7 @@ class ExchangeWriter:
             except Transient as exc:  # perhaps stored anyway: look for it again before another create
                 if attempt == self.retry_attempts:
                     raise
-                await self.sleep(retry_delay(attempt, exc.retry_after, self.retry_base_s, self.retry_max_s))
+                await self._retry(attempt, exc)
                 continue
             # What the capture will read back: every mapped field, normalised by the mapping (unset = null).
             skipped = (*write.unmapped, *write.read_only)

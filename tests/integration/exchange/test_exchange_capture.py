@@ -32,6 +32,7 @@ from shared.clients.crm import CrmClient
 from shared.clients.exchange import ExchangeClient, register_extended_properties
 from shared.events import ItemChanged
 from shared.kafka import make_producer
+from shared.mailbox_health import MailboxHealthStore
 from shared.settings import SANDBOX_CRM_SECRET
 from tests.integration.exchange.conftest import UserMailbox
 from tests.integration.harness import run_service, stop_service
@@ -263,12 +264,21 @@ async def test_an_address_without_a_mailbox_is_logged_once_skipped_and_never_blo
         match, _ = events_of(reader, user.address, item.id)
         await reader.wait_for(match, what="the real mailbox's create")
         await asyncio.wait_for(refreshed_often.wait(), timeout=10)
+        # Reported, never disabled: the address's folder stays listed with its error, and the real mailbox is fine.
+        health = {m.mailbox: m for m in await MailboxHealthStore(redis).mailboxes()}
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=15)
         await producer.stop()
         await client.close()
         await redis.aclose()
+    [missing] = health[nobody].folders
+    assert (missing.error, missing.last_success) == ("no_mailbox", None) and missing.failures >= 2  # tried again
+    assert {f.folder for f in health[user.address].folders} == {"contacts", "calendar", "tasks"}
+    assert not health[user.address].failing and all(f.last_success for f in health[user.address].folders)
+    assert loop.metrics.value("fieldsync_mailbox_failing", error="no_mailbox") == 1
+    assert loop.metrics.value("fieldsync_capture_cursor_age_seconds", source="exchange", mailbox=user.address,
+                              folder="tasks") >= 0  # fmt: skip
     about_nobody = [r for r in caplog.records if nobody in r.getMessage()]
     assert [r.levelno for r in about_nobody] == [logging.WARNING], [r.getMessage() for r in about_nobody]
     assert "has no mailbox" in about_nobody[0].getMessage()
