@@ -18,6 +18,7 @@ from services.crm_capture.state import CrmState
 from shared.catalogue import load_catalogue
 from shared.clients.crm import CrmClient
 from shared.kafka import make_producer
+from shared.metrics import Metrics, start_service_metrics
 from shared.pacing import Pacer
 from shared.runtime import serve
 from shared.settings import refuse_placeholders
@@ -26,7 +27,8 @@ log = logging.getLogger("fieldsync.crm_capture")
 
 
 def build_loop(
-    settings: CrmCaptureSettings, client: CrmClient, redis: Redis, producer: AIOKafkaProducer
+    settings: CrmCaptureSettings, client: CrmClient, redis: Redis, producer: AIOKafkaProducer,
+    metrics: Metrics | None = None,
 ) -> CaptureLoop:
     catalogue = load_catalogue()
     specs = []
@@ -43,6 +45,7 @@ def build_loop(
         specs=specs,
         poll_interval_s=settings.crm_capture_poll_interval_s,
         backoff_cap_s=settings.crm_capture_backoff_max_s,
+        metrics=metrics or Metrics(),
     )
 
 
@@ -62,6 +65,7 @@ def build_security(
         lock=loop.lock,
         interval_s=settings.crm_capture_security_interval_s,
         backoff_cap_s=settings.crm_capture_backoff_max_s,
+        metrics=loop.metrics,
     )
 
 
@@ -77,12 +81,13 @@ async def capture(loop: CaptureLoop, security: SecurityCapture | None, stop: asy
 async def run(settings: CrmCaptureSettings, stop: asyncio.Event) -> None:
     """Start everything, capture until `stop` is set, then close everything (cursor already committed)."""
     refuse_placeholders(settings, settings.crm_client_secret)
-    client = CrmClient.from_settings(settings)
+    metrics, metrics_server = start_service_metrics(settings, "crm_capture")
+    client = CrmClient.from_settings(settings, on_retry=lambda status: metrics.retried("crm", status))
     redis = Redis.from_url(settings.redis_url)
     producer = make_producer(settings)
     await producer.start()
     try:
-        loop = build_loop(settings, client, redis, producer)
+        loop = build_loop(settings, client, redis, producer, metrics)
         security = build_security(settings, loop, redis, producer)
         log.info("crm_capture started: entities=%s, security=%s", ",".join(s.name for s in loop.specs),
                  f"every {settings.crm_capture_security_interval_s}s" if security else "off")  # fmt: skip
@@ -91,6 +96,7 @@ async def run(settings: CrmCaptureSettings, stop: asyncio.Event) -> None:
         await producer.stop()
         await client.aclose()
         await redis.aclose()
+        metrics_server.stop()
         log.info("crm_capture stopped")
 
 

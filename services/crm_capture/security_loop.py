@@ -31,6 +31,7 @@ from services.crm_capture.security_tables import unchanged as is_unchanged
 from shared import topics
 from shared.failures import retry_after
 from shared.kafka import encode
+from shared.metrics import Metrics, failure_status
 from shared.pacing import Pacer
 
 log = logging.getLogger("fieldsync.crm_capture")
@@ -94,6 +95,7 @@ class SecurityCapture:
     tables: tuple[SecurityTable, ...] = TABLES
     clock: Callable[[], datetime] = _now
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def run(self, stop: asyncio.Event) -> None:
         pacer = Pacer(self.interval_s, self.backoff_cap_s)
@@ -110,6 +112,7 @@ class SecurityCapture:
         try:
             await self.poll()
         except Exception as exc:  # any failure: try the round again later, never crash the service
+            self.metrics.retried("crm", failure_status(exc))
             if pacer.failed(_UNIT, time.monotonic(), retry_after(exc)) == 1:
                 log.warning("crm_capture security round failed, backing off: %r", exc)
         else:
@@ -133,6 +136,7 @@ class SecurityCapture:
                 for event in events
             ]
             await asyncio.gather(*acks)
+            self.metrics.produced(topics.CRM_SECURITY.full_name, len(events))
             async with self.lock:
                 refreshed = await self.refresh(affected(changes, self.synced), number)
             log.info("crm_capture security round %d: %d rows changed, %d records refreshed",
@@ -149,6 +153,7 @@ class SecurityCapture:
             key = topics.crm_item_key(entity, crm_id)
             acks.append(await self.producer.send(topics.CRM_CHANGES.full_name, encode(event), key=key))
         await asyncio.gather(*acks)
+        self.metrics.produced(topics.CRM_CHANGES.full_name, len(acks))
         return len(acks)
 
     async def _snapshots(self, scope: Affected) -> list[tuple[str, str, Snapshot]]:

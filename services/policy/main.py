@@ -14,6 +14,7 @@ from services.policy.handler import PolicyHandler
 from services.policy.settings import PolicySettings
 from shared.catalogue import load_catalogue
 from shared.conflict_log import ConflictLog
+from shared.metrics import service_metrics
 
 
 def utc_now() -> datetime:
@@ -28,7 +29,7 @@ def build(settings: PolicySettings | None = None) -> PolicyApp:
     redis = Redis.from_url(settings.redis_url)
     conflicts = ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s)
     handler = PolicyHandler(redis, load_catalogue(), utc_now, conflicts)
-    return create_app(settings, handler)
+    return create_app(settings, handler, service_metrics(settings, "policy"))
 
 
 def main() -> None:
