@@ -66,6 +66,29 @@ class ConflictLogSettings(Base):
         return self.conflict_retention_days * 86_400
 
 
+class ExplainLogSettings(Base):
+    """What the explain log keeps per item and mailbox: the last N decisions, none older than the retention
+    (the recorder writes it, the admin API reads it)."""
+
+    explain_max_per_item: int = Field(default=50, ge=1, le=10_000)
+    explain_retention_days: float = Field(default=7.0, gt=0)
+
+    @property
+    def explain_retention_s(self) -> float:
+        return self.explain_retention_days * 86_400
+
+
+class DeadLetterLogSettings(Base):
+    """How many dead letters are kept and for how long (the recorder writes them, the admin API lists them)."""
+
+    deadletter_max_entries: int = Field(default=100_000, ge=1)
+    deadletter_retention_days: float = Field(default=14.0, gt=0)
+
+    @property
+    def deadletter_retention_s(self) -> float:
+        return self.deadletter_retention_days * 86_400
+
+
 class FailureSettings(Base):
     # A consumed event whose handling fails deterministically (not an outage: shared.failures) this many
     # times in a row goes to the dead-letter topic and the partition moves on. Outages are retried forever.

@@ -20,6 +20,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.admin_api.context import AppContext
+from services.admin_api.explain_reader import ExplainReader
+from services.admin_api.ops_routes import ops
 from services.admin_api.publisher import PolicyPublisher
 from services.admin_api.routes import api, probes
 from services.admin_api.service import PolicyError
@@ -28,6 +30,8 @@ from services.admin_api.tokens import TokenRegistry
 from services.admin_api.verify_routes import verify_api
 from shared.catalogue import load_catalogue
 from shared.conflict_log import ConflictLog
+from shared.dead_letter_log import DeadLetterLog
+from shared.explain_log import ExplainLog
 from shared.policy_store import PolicyStore, VersionConflict
 
 log = logging.getLogger(__name__)
@@ -89,14 +93,18 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
             timeout_s=settings.policy_publish_timeout_s,
             backoff_s=settings.policy_publish_backoff_s,
         )
+        conflicts = ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s)
+        explain_log = ExplainLog(redis, settings.explain_max_per_item, settings.explain_retention_s)
         context = AppContext(
             store=PolicyStore(redis),
-            conflicts=ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s),
+            conflicts=conflicts,
             publisher=publisher,
             catalogue=catalogue,
             tokens=tokens,
             clock=_now,
             new_id=lambda: str(uuid.uuid4()),
+            explain=ExplainReader(redis, explain_log, conflicts),
+            letters=DeadLetterLog(redis, settings.deadletter_max_entries, settings.deadletter_retention_s),
             readiness_timeout_s=settings.readiness_timeout_s,
         )
         app.state.context = context
@@ -115,11 +123,13 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
         title="fieldsync admin API",
         version="1",
         description="View and change the per-field sync directions and conflict rules, with roles and an audit "
-        "history; read the conflict log.",
+        "history; read the conflict log; explain why a record's field did (not) sync; list, replay and discard "
+        "dead letters.",
         lifespan=lifespan,
     )
     app.include_router(probes)
     app.include_router(api)
+    app.include_router(ops)
     app.include_router(verify_api(settings))
     _install_error_handlers(app)
     return app
