@@ -1,0 +1,81 @@
+"""How `fieldsync explain` shows an explanation: each change, its fields' outcomes and the appliers' results (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from services.cli.conflicts_view import value_cell
+
+SIDES = {"crm": "CRM", "exchange": "Exchange"}
+
+
+def _clock(text: str) -> str:
+    return datetime.fromisoformat(text).astimezone(UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def _moment(text: str) -> str:
+    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _where(target: str, mailbox: str | None) -> str:
+    return f"{SIDES.get(target, target)} {mailbox}" if target == "exchange" and mailbox else SIDES.get(target, target)
+
+
+def _written(values: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value_cell(value)}" for key, value in values.items())
+
+
+def render_change(change: dict[str, Any]) -> list[str]:
+    source = SIDES.get(change["source"], change["source"])
+    if change["source"] == "exchange" and change.get("mailbox"):
+        source += f" {change['mailbox']}"
+    who = "fieldsync's own write" if change["origin"] == "fieldsync" else "a person"
+    lines = [
+        f"{_moment(change['decided_at'])}  {change['op']} from {source} ({who}), policy v{change['policy_version']}"
+        f"  [change {change['change_id']}]",
+        f"  occurred {_clock(change['occurred_at'])}  captured {_clock(change['captured_at'])}"
+        f"  decided {_clock(change['decided_at'])}",
+    ]
+    if change["fields"]:
+        lines.append("  fields:")
+        width = max(len(f["field"]) for f in change["fields"])
+        for f in change["fields"]:
+            verdict = "synced" if f["synced"] else f"not synced ({f['reason']}): {f['sentence']}"
+            lines.append(f"    {f['field'].ljust(width)}  -> {_where(f['target'], f['mailbox'])}: {verdict}")
+    for target in change["targets"]:
+        effect = target["effect"] or "nothing sent"
+        lines.append(f"  {_where(target['target'], target['mailbox'])}: {effect} ({target['note']})"
+                     + (f": {target['detail']}" if target.get("detail") else ""))
+        for result in target["results"]:
+            written = f" {_written(result['written'])}" if result["written"] else ""
+            version = f" (version {result['written_version']})" if result.get("written_version") else ""
+            when = _clock(result["applied_at"])
+            lines.append(f"    {when} {result['result']}: {result['sentence']}{written}{version}")
+        if not target["results"] and target["effect"]:
+            lines.append("    no applier result kept (not applied yet, or older than the log keeps)")
+    for c in change.get("conflicts", []):
+        lines.append(
+            f"  conflict on {c['field']} ({c['mailbox']}): CRM {value_cell(c['crm_value'])} vs Exchange "
+            f"{value_cell(c['exchange_value'])}, rule {c['rule']}, winner {SIDES.get(c['winner'], c['winner'])}"
+        )
+    return lines
+
+
+def render_explanation(answer: dict[str, Any]) -> str:
+    """GET /api/v1/explain/... as text: a heading, the record's links, then each change, newest first."""
+    name = answer.get("crm_id") or f"mailbox item {answer.get('exchange_id')}"
+    heading = f"{answer['entity']} {name}"
+    for label in ("mailbox", "field"):
+        if answer.get(label):
+            heading += f", {label} {answer[label]}"
+    lines = [heading]
+    if answer.get("crm_id") and answer.get("exchange_id"):
+        lines.append(f"mailbox item {answer['exchange_id']}")
+    for mailbox, exchange_id in sorted(answer.get("links", {}).items()):
+        lines.append(f"linked: {mailbox} -> {exchange_id}")
+    if not answer["changes"]:
+        lines.append("no decisions kept for it (none made, or all older than the explain log keeps)")
+    for change in answer["changes"]:
+        lines += ["", *render_change(change)]
+    return "\n".join(lines)
