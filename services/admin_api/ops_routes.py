@@ -79,9 +79,11 @@ async def dead_letter_audit(context: Context, _admin: Admin, offset: Offset = 0,
 
 @ops.post("/deadletters/replay", response_model=ReplayResult, responses=_errors(403, 422))
 async def replay_matching(body: ReplayFilter, context: Context, admin: Admin) -> ReplayResult:
-    """Replay every dead letter matching the filter (oldest first); with no filter, only when `all` is true."""
+    """Replay every dead letter matching the filter (oldest first); with no filter, only when `all` is true
+    (otherwise nothing is replayed and `skipped` says why)."""
     if not body.all and not (body.service or body.reason or body.since or body.until):
-        raise deadletters.MissingReason("name a filter (service, reason, since, until) or say all: true")
+        return ReplayResult(replayed=[], skipped=["nothing replayed: name a filter (service, reason, since, until) "
+                                                  "or say all: true"])
     found, _ = await context.letters.query(
         service=body.service, reason=body.reason, since=body.since, until=body.until, status=body.status,
         limit=1_000_000,

@@ -44,4 +44,4 @@ class ReplayResult(_Body):
 
 
 class DiscardRequest(_Body):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")  # something to read, not only spaces
