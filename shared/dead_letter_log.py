@@ -1,12 +1,15 @@
 """The dead-letter log: every dead letter kept in Redis with its original bytes, bounded, queryable, audited.
 
-A dead letter's id is where the event failed (origin topic, partition, offset): the same event dead-lettered twice
-(a crash before the commit) is kept once. Replays and discards are recorded on the letter and in an audit trail.
+A dead letter's id is where the event failed (origin topic, partition, offset) and a digest of its bytes: the same
+event dead-lettered twice (a crash before the commit) is kept once, and another event at the same place after the
+embedded broker restarted (it keeps topics in memory, offsets start again at 0) is kept as another letter.
+Replays and discards are recorded on the letter and in an audit trail.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -73,8 +76,8 @@ class DeadLetter(_Model):
         return base64.b64decode(self.value_b64)
 
 
-def letter_id(topic: str, partition: int, offset: int) -> str:
-    return f"{topic}:{partition}:{offset}"
+def letter_id(topic: str, partition: int, offset: int, value: bytes) -> str:
+    return f"{topic}:{partition}:{offset}:{hashlib.sha256(value).hexdigest()[:10]}"
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -91,7 +94,7 @@ def from_record(record: Any) -> DeadLetter:
         partition, offset, origin = record.partition, record.offset, f"{record.topic}?{origin}"
     key = record.key if isinstance(record.key, bytes | None) else str(record.key).encode()
     return DeadLetter(
-        letter_id=letter_id(origin, partition, offset),
+        letter_id=letter_id(origin, partition, offset, record.value or b""),
         dead_lettered_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
         service=headers.get(kafka.SERVICE_HEADER, "unknown"),
         reason=headers.get(kafka.ERROR_HEADER, ""),

@@ -131,12 +131,13 @@ def field_sentence(outcome: FieldOutcome) -> str:
     return REASONS.get(outcome.reason or "", outcome.reason or "not synced")
 
 
-def result_view(applied: DeltaApplied) -> ResultView:
+def result_view(applied: DeltaApplied, field: str | None = None) -> ResultView:
     sentence = RESULTS.get(applied.result, applied.result)
     if applied.error and applied.result in ("failed", "denied", "superseded", "skipped"):
         sentence = f"{sentence}: {applied.error}"
     return ResultView(
-        result=applied.result, sentence=sentence, applied_at=applied.applied_at, written=dict(applied.changed),
+        result=applied.result, sentence=sentence, applied_at=applied.applied_at,
+        written={k: v for k, v in applied.changed.items() if field in (None, k)},
         written_version=applied.written_version, error=applied.error,
     )
 
@@ -193,7 +194,7 @@ def change_view(
         if field is not None:
             results = [r for r in results if field in r.changed or r.result not in ("applied", "conflict_resolved")]
         targets.append(TargetView(target=note.target, mailbox=note.mailbox, effect=note.effect, note=note.reason,
-                                  detail=note.detail, results=[result_view(r) for r in results]))
+                                  detail=note.detail, results=[result_view(r, field) for r in results]))
     found = [
         ConflictView(field=c.field, mailbox=c.mailbox, rule=c.rule, winner=c.winner, crm_value=c.crm_value,
                      exchange_value=c.exchange_value)

@@ -8,6 +8,7 @@ from typing import Any
 from services.cli.conflicts_view import value_cell
 
 SIDES = {"crm": "CRM", "exchange": "Exchange"}
+WRITTEN_SHOWN = 4  # an applier result lists the values it wrote up to this many, else how many
 
 
 def _clock(text: str) -> str:
@@ -23,7 +24,25 @@ def _where(target: str, mailbox: str | None) -> str:
 
 
 def _written(values: dict[str, Any]) -> str:
+    if len(values) > WRITTEN_SHOWN:
+        return f"{len(values)} fields"
     return ", ".join(f"{key}={value_cell(value)}" for key, value in values.items())
+
+
+def _fields(fields: list[dict[str, Any]]) -> list[str]:
+    """Synced fields on one line per target, each field that did not sync on its own line with its sentence."""
+    lines: list[str] = []
+    synced: dict[str, list[str]] = {}
+    for f in fields:
+        if f["synced"]:
+            synced.setdefault(_where(f["target"], f["mailbox"]), []).append(f["field"])
+    for where, names in synced.items():
+        lines.append(f"  synced to {where}: {', '.join(names)}")
+    for f in fields:
+        if not f["synced"]:
+            lines.append(f"  not synced to {_where(f['target'], f['mailbox'])}: {f['field']} ({f['reason']}): "
+                         f"{f['sentence']}")
+    return lines
 
 
 def render_change(change: dict[str, Any]) -> list[str]:
@@ -37,15 +56,11 @@ def render_change(change: dict[str, Any]) -> list[str]:
         f"  occurred {_clock(change['occurred_at'])}  captured {_clock(change['captured_at'])}"
         f"  decided {_clock(change['decided_at'])}",
     ]
-    if change["fields"]:
-        lines.append("  fields:")
-        width = max(len(f["field"]) for f in change["fields"])
-        for f in change["fields"]:
-            verdict = "synced" if f["synced"] else f"not synced ({f['reason']}): {f['sentence']}"
-            lines.append(f"    {f['field'].ljust(width)}  -> {_where(f['target'], f['mailbox'])}: {verdict}")
+    lines += _fields(change["fields"])
     for target in change["targets"]:
         effect = target["effect"] or "nothing sent"
-        lines.append(f"  {_where(target['target'], target['mailbox'])}: {effect} ({target['note']})"
+        note = f" ({target['note']})" if target["note"] != target["effect"] else ""
+        lines.append(f"  {_where(target['target'], target['mailbox'])}: {effect}{note}"
                      + (f": {target['detail']}" if target.get("detail") else ""))
         for result in target["results"]:
             written = f" {_written(result['written'])}" if result["written"] else ""
@@ -64,14 +79,14 @@ def render_change(change: dict[str, Any]) -> list[str]:
 
 def render_explanation(answer: dict[str, Any]) -> str:
     """GET /api/v1/explain/... as text: a heading, the record's links, then each change, newest first."""
-    name = answer.get("crm_id") or f"mailbox item {answer.get('exchange_id')}"
+    name = answer.get("crm_id") or "(no CRM record)"
     heading = f"{answer['entity']} {name}"
     for label in ("mailbox", "field"):
         if answer.get(label):
             heading += f", {label} {answer[label]}"
     lines = [heading]
-    if answer.get("crm_id") and answer.get("exchange_id"):
-        lines.append(f"mailbox item {answer['exchange_id']}")
+    if answer.get("exchange_id") and not answer.get("links"):
+        lines.append(f"mailbox item {answer['exchange_id']} (not linked to a CRM record)")
     for mailbox, exchange_id in sorted(answer.get("links", {}).items()):
         lines.append(f"linked: {mailbox} -> {exchange_id}")
     if not answer["changes"]:

@@ -81,8 +81,8 @@ def test_explain_prints_each_fields_outcome_and_what_the_applier_wrote(api_url: 
     code, out = cli(api_url, tokens.viewer, "explain", "contact", "c-cli", "--mailbox", ALICE)
     assert code == 0, out
     assert f"update from CRM (a person), policy v4  [change {CHANGE}]" in out
-    assert f"jobtitle  -> Exchange {ALICE}: synced" in out
-    assert "nickname  -> Exchange" in out and "not synced (field_security): nickname is a secured field" in out
+    assert f"synced to Exchange {ALICE}: jobtitle\n" in out
+    assert f"not synced to Exchange {ALICE}: nickname (field_security): nickname is a secured field" in out
     assert "applied: written jobtitle=CTO (version ck-7)" in out
     assert f"linked: {ALICE} -> AAMk-cli" in out
 

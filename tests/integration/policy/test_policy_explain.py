@@ -166,7 +166,7 @@ async def test_untracked_items_are_explained_by_crm_id_and_by_exchange_id(produc
                               headers=bearer(tokens.viewer))
     answer = response.json()
     assert answer["crm_id"] == crm_id and edited.event_id in [c["change_id"] for c in answer["changes"]]
-    assert "not synced (untracked)" in render_explanation(answer)
+    assert f"not synced to CRM: subject (untracked): {REASONS['untracked']}" in render_explanation(answer)
 
 
 async def test_a_conflict_is_explained_with_its_rule_and_winner(producer, api, policy_redis_url) -> None:  # type: ignore[no-untyped-def]
