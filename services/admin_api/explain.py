@@ -48,8 +48,8 @@ RESULTS: dict[str, str] = {
     "conflict_resolved": "written: a conflict's winning value",
     "superseded": "partly not written: the target changed those fields meanwhile, the merge point decides",
     "skipped": "nothing to write: the target already held these values",
-    "failed": "failed",
-    "denied": "denied: CRM refused the write under the mailbox user's privileges",
+    "failed": "not written",
+    "denied": "CRM refused the write under the mailbox user's privileges",
 }
 
 

@@ -91,7 +91,7 @@ def test_applier_results_join_their_decision_by_the_delta_id_with_what_was_writt
         ("applied", {"jobtitle": "CTO"}, "ck-2")
     ]
     assert [(r.result, r.sentence) for r in crm.results] == [
-        ("failed", "failed: CrmError: CRM 400: writes refused")
+        ("failed", "not written: CrmError: CRM 400: writes refused")
     ]
 
 
