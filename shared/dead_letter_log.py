@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from shared import kafka, redis_keys
 from shared.retention import Window, score, utcnow
@@ -157,6 +158,13 @@ class DeadLetterLog:
             raise ValueError("offset must be >= 0 and limit > 0")
         low = self._oldest_kept() if since is None else max(self._oldest_kept(), score(since))
         high: int | str = "+inf" if until is None else score(until)
+        if service is None and reason is None and status is None:  # a page of the time index: no scan
+            total = int(await self._redis.zcount(redis_keys.DEADLETTERS_BY_TIME, low, high))
+            page: list[Any] = await self._redis.zrevrangebyscore(
+                redis_keys.DEADLETTERS_BY_TIME, high, low, start=offset, num=limit
+            )
+            raws = await self._redis.hmget(redis_keys.DEADLETTER_RECORDS, page) if page else []
+            return [DeadLetter.model_validate_json(raw) for raw in raws if raw is not None], total
         ids: list[Any] = await self._redis.zrevrangebyscore(redis_keys.DEADLETTERS_BY_TIME, high, low)
         needle = reason.lower() if reason else None
         matching: list[DeadLetter] = []
@@ -175,15 +183,25 @@ class DeadLetterLog:
         return matching[offset : offset + limit], len(matching)
 
     async def mark(self, letter: DeadLetter, entry: AuditEntry) -> DeadLetter:
-        """Record a replay or discard on the letter and in the audit trail; the letter as it is now."""
+        """Record a replay or discard on the letter (as stored now) and in the audit trail; the letter as it is now.
+
+        Optimistic (WATCH): two admins replaying the same letter at once both end in its history."""
         status: Status = "replayed" if entry.action == "replayed" else "discarded"
-        updated = letter.model_copy(update={"status": status, "history": (*letter.history, entry)})
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(redis_keys.DEADLETTER_RECORDS, letter.letter_id, updated.model_dump_json())
-            pipe.rpush(redis_keys.DEADLETTER_AUDIT, entry.model_dump_json())
-            pipe.ltrim(redis_keys.DEADLETTER_AUDIT, -AUDIT_KEPT, -1)
-            await pipe.execute()
-        return updated
+            while True:
+                try:
+                    await pipe.watch(redis_keys.DEADLETTER_RECORDS)
+                    raw = await pipe.hget(redis_keys.DEADLETTER_RECORDS, letter.letter_id)
+                    current = letter if raw is None else DeadLetter.model_validate_json(raw)
+                    updated = current.model_copy(update={"status": status, "history": (*current.history, entry)})
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(redis_keys.DEADLETTER_RECORDS, letter.letter_id, updated.model_dump_json())
+                    pipe.rpush(redis_keys.DEADLETTER_AUDIT, entry.model_dump_json())
+                    pipe.ltrim(redis_keys.DEADLETTER_AUDIT, -AUDIT_KEPT, -1)
+                    await pipe.execute()
+                    return updated
+                except WatchError:
+                    continue  # another mark came first: read the letter again
 
     async def audit(self, offset: int = 0, limit: int = 50) -> tuple[list[AuditEntry], int]:
         """The audit trail, newest first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
@@ -155,6 +156,12 @@ async def test_dead_letters_are_kept_once_filtered_paged_and_their_replays_audit
     assert (await log.get(first.letter_id)) == updated
     assert (await log.query(status="open"))[1] == 2
     assert await log.audit() == ([entry], 1)
+
+    second, third = (
+        AuditEntry(action="replayed", letter_id=letters[1].letter_id, actor=name, at=clock.now) for name in "ab"
+    )
+    await asyncio.gather(log.mark(letters[1], second), log.mark(letters[1], third))  # at once: neither is lost
+    assert {e.actor for e in (await log.get(letters[1].letter_id)).history} == {"a", "b"}  # type: ignore[union-attr]
 
     clock.now = T0 + timedelta(days=1, minutes=1, seconds=30)  # the first two are older than a day now
     assert [x.origin_offset for x in (await log.query())[0]] == [3]
