@@ -72,16 +72,18 @@ def lane_of(mailbox: str | None) -> str:
 
 def decision_lanes(decision: SyncDecision) -> dict[str, SyncDecision]:
     """The decision as each lane keeps it: only that lane's outcomes and notes (a CRM target counts for the
-    mailbox of the pair it came from, which a CRM outcome names or the change's mailbox is)."""
+    mailbox of the pair it came from, which a CRM outcome names or the change's mailbox is), without the
+    `unchanged` outcomes the policy adds for every field the change did not touch (explain never shows them)."""
     def lane(mailbox: str | None, target: str) -> str:
         return lane_of(mailbox or (decision.mailbox if target == "crm" else None))
 
-    names = {lane(o.mailbox, o.target) for o in decision.outcomes} | {lane(n.mailbox, n.target) for n in decision.notes}
+    kept = [o for o in decision.outcomes if o.reason != "unchanged"]  # every field the change did not touch
+    names = {lane(o.mailbox, o.target) for o in kept} | {lane(n.mailbox, n.target) for n in decision.notes}
     if not names:
         names = {lane_of(decision.mailbox)}
     return {
         name: decision.model_copy(update={
-            "outcomes": tuple(o for o in decision.outcomes if lane(o.mailbox, o.target) == name),
+            "outcomes": tuple(o for o in kept if lane(o.mailbox, o.target) == name),
             "notes": tuple(n for n in decision.notes if lane(n.mailbox, n.target) == name),
         })
         for name in sorted(names)

@@ -46,6 +46,7 @@ def decision(at: datetime, crm_id: str | None = "c-1", mailbox: str | None = Non
     change = str(uuid.uuid4())
     outcomes = (
         FieldOutcome(field="jobtitle", target="exchange", mailbox=ALICE, synced=True),
+        FieldOutcome(field="nickname", target="exchange", mailbox=ALICE, synced=False, reason="unchanged"),
         FieldOutcome(field="jobtitle", target="exchange", mailbox=BOB, synced=False, reason="out_of_scope"),
     )
     notes = (
@@ -74,7 +75,7 @@ async def test_a_decision_is_kept_once_in_each_mailbox_lane_with_only_that_lanes
     assert await log.record_decision(made) == 0  # a replay changes nothing
     assert await log.lanes("contact", "c-1") == [ALICE.lower(), BOB]
     alice = await log.read("contact", "c-1", ALICE.lower())
-    assert [o.mailbox for d in alice.decisions for o in d.outcomes] == [ALICE]
+    assert [(o.field, o.mailbox) for d in alice.decisions for o in d.outcomes] == [("jobtitle", ALICE)]  # no unchanged
     assert [n.mailbox for d in alice.decisions for n in d.notes] == [ALICE]
     bob = await log.read("contact", "c-1", BOB)
     assert [(o.mailbox, o.reason) for d in bob.decisions for o in d.outcomes] == [(BOB, "out_of_scope")]
