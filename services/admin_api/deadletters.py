@@ -30,7 +30,9 @@ class MissingReason(PolicyError):
 class Sender(Protocol):
     """The app's producer (PolicyPublisher.send): publishes one record and waits for the ack, or raises."""
 
-    async def send(self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> None: ...
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]], partition: int | None
+    ) -> None: ...
 
 
 def replay_refusal(letter: DeadLetter) -> str | None:
@@ -45,7 +47,7 @@ def replay_refusal(letter: DeadLetter) -> str | None:
 async def replay(
     log: DeadLetterLog, sender: Sender, letter: DeadLetter, actor: str, now: Callable[[], datetime]
 ) -> DeadLetter:
-    """Re-publish the letter's original key and bytes to its origin topic, then record who did it.
+    """Re-publish the letter's original key and bytes to its origin topic and partition, then record who did it.
 
     The consumers are idempotent (the appliers' applied versions, the policy's derived ids, the recorder's ids):
     a letter replayed twice, or replayed after its event was applied some other way, changes nothing."""
@@ -54,7 +56,7 @@ async def replay(
         raise NotReplayable(refusal)
     key = letter.key.encode() if letter.key is not None else None
     headers = [(REPLAYED_FROM_HEADER, letter.letter_id.encode()), (REPLAYED_BY_HEADER, actor.encode())]
-    await sender.send(letter.origin_topic, letter.value, key, headers)
+    await sender.send(letter.origin_topic, letter.value, key, headers, letter.origin_partition)
     entry = AuditEntry(action="replayed", letter_id=letter.letter_id, actor=actor, at=now(), topic=letter.origin_topic)
     return await log.mark(letter, entry)
 

@@ -82,14 +82,18 @@ class PolicyPublisher:
         return False
 
     async def send(
-        self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
+        self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]], partition: int | None
     ) -> None:
         """Publish one record on the same producer (a dead-letter replay) and wait for the ack; raises on failure
-        (the caller records nothing then), after discarding the producer so the next call connects afresh."""
+        (the caller records nothing then), after discarding the producer so the next call connects afresh.
+        `partition` is used while the topic has it (a replay lands where its key's other events are), else the
+        key decides."""
         try:
             producer = await self._ensure_started()
+            known = await asyncio.wait_for(producer.partitions_for(topic), self._timeout_s)
+            chosen = partition if partition is not None and partition in known else None
             await asyncio.wait_for(
-                producer.send_and_wait(topic, value=value, key=key, headers=headers), self._timeout_s
+                producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=chosen), self._timeout_s
             )
         except Exception:
             await self._discard()

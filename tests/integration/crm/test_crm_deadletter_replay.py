@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from infra.sandbox.crm.server import CrmSandboxUrls
+from services.admin_api.deadletters import REPLAYED_FROM_HEADER
 from services.admin_api.main import create_app
 from services.crm_applier.settings import CrmApplierSettings
 from services.recorder.loop import TOPICS
@@ -84,8 +85,13 @@ async def test_a_delta_refused_by_crm_is_replayed_once_crm_accepts_writes_and_a_
     assert (await http.get("/api/v1/deadletters", headers=bearer(tokens.viewer))).status_code == 403
     path = f"/api/v1/deadletters/{letter['letter_id']}"
 
+    deltas = await read_topic(topics.DELTAS_CRM.full_name)
     first = await http.post(f"{path}/replay", headers=as_admin)
     assert first.status_code == 200, first.text
+    [again_sent] = await deltas.wait_for(
+        lambda r: (REPLAYED_FROM_HEADER, letter["letter_id"].encode()) in list(r.headers or ()), what="the replay"
+    )
+    assert (again_sent.partition, again_sent.key) == (letter["origin_partition"], f"contact:{crm_id}".encode())
     replayed = (await result_of(applied, delta, count=2))[1]
     assert replayed.result == "applied" and replayed.changed == {"jobtitle": "Replayed"}
     row = await crm_client.get("contacts", crm_id)
