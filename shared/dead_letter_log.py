@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -67,6 +68,7 @@ class DeadLetter(_Model):
     origin_partition: int
     origin_offset: int
     key: str | None = None  # the original key (UTF-8; keys are strings on every fieldsync topic)
+    event_id: str | None = None  # the original event's id, when its bytes are an event
     value_b64: str = ""  # the original bytes, base64
     headers: dict[str, str] = Field(default_factory=dict)
     status: Status = "open"
@@ -79,6 +81,15 @@ class DeadLetter(_Model):
 
 def letter_id(topic: str, partition: int, offset: int, value: bytes) -> str:
     return f"{topic}:{partition}:{offset}:{hashlib.sha256(value).hexdigest()[:10]}"
+
+
+def _event_id(value: bytes) -> str | None:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    found = parsed.get("event_id") if isinstance(parsed, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -105,6 +116,7 @@ def from_record(record: Any) -> DeadLetter:
         origin_partition=partition,
         origin_offset=offset,
         key=_text(key),
+        event_id=_event_id(record.value or b""),
         value_b64=base64.b64encode(record.value or b"").decode(),
         headers=headers,
     )
@@ -133,10 +145,21 @@ class DeadLetterLog:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(redis_keys.DEADLETTER_RECORDS, letter.letter_id, letter.model_dump_json())
             pipe.zadd(redis_keys.DEADLETTERS_BY_TIME, {letter.letter_id: score(letter.dead_lettered_at)}, nx=True)
-            added, _ = await pipe.execute()
+            if letter.event_id is not None:
+                ttl_ms = max(1, self._window.retention_us // 1000)
+                pipe.set(redis_keys.dead_letter_of_event(letter.event_id), letter.letter_id, px=ttl_ms)
+            added, *_ = await pipe.execute()
         await self._trim(keys=[redis_keys.DEADLETTER_RECORDS, redis_keys.DEADLETTERS_BY_TIME],
                          args=[self._oldest_kept(), self._max])
         return bool(added)
+
+    async def letters_of(self, event_ids: list[str]) -> dict[str, str]:
+        """Event id -> the id of the dead letter it became, for those of `event_ids` that became one."""
+        if not event_ids:
+            return {}
+        found = await self._redis.mget([redis_keys.dead_letter_of_event(e) for e in event_ids])
+        return {e: raw.decode() if isinstance(raw, bytes) else str(raw)
+                for e, raw in zip(event_ids, found, strict=True) if raw is not None}
 
     async def get(self, letter_id: str) -> DeadLetter | None:
         raw = await self._redis.hget(redis_keys.DEADLETTER_RECORDS, letter_id)

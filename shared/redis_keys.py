@@ -129,3 +129,8 @@ def explain_applied(entity: str, item: str, lane: str) -> str:
 DEADLETTER_RECORDS = PREFIX + "deadletters:records"
 DEADLETTERS_BY_TIME = PREFIX + "deadletters:by_time"
 DEADLETTER_AUDIT = PREFIX + "deadletters:audit"
+
+
+def dead_letter_of_event(event_id: str) -> str:
+    """The id of the dead letter an event (by its event_id) became; expires with the log's retention."""
+    return f"{PREFIX}deadletters:event:{event_id}"

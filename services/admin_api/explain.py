@@ -75,6 +75,7 @@ class ResultView(_View):
     written: dict[str, Any] = Field(default_factory=dict)
     written_version: str | None = None
     error: str | None = None
+    dead_letter: str | None = None  # the dead letter the delta became (to show or replay), when one is kept
 
 
 class TargetView(_View):
@@ -131,7 +132,7 @@ def field_sentence(outcome: FieldOutcome) -> str:
     return REASONS.get(outcome.reason or "", outcome.reason or "not synced")
 
 
-def result_view(applied: DeltaApplied, field: str | None = None) -> ResultView:
+def result_view(applied: DeltaApplied, field: str | None = None, dead_letter: str | None = None) -> ResultView:
     sentence = RESULTS.get(applied.result, applied.result)
     if applied.error and applied.result in ("failed", "denied", "superseded", "skipped"):
         sentence = f"{sentence}: {applied.error}"
@@ -139,6 +140,7 @@ def result_view(applied: DeltaApplied, field: str | None = None) -> ResultView:
         result=applied.result, sentence=sentence, applied_at=applied.applied_at,
         written={k: v for k, v in applied.changed.items() if field in (None, k)},
         written_version=applied.written_version, error=applied.error,
+        dead_letter=dead_letter if applied.result == "failed" else None,
     )
 
 
@@ -173,6 +175,7 @@ def change_view(
     conflicts: list[ConflictRecord],
     mailbox: str | None,
     field: str | None,
+    letters: dict[str, str] | None = None,
 ) -> ChangeView | None:
     """One decision's view for the filters; None when the filters leave nothing of it."""
     def lane(of: str | None, target: System) -> str | None:
@@ -193,8 +196,9 @@ def change_view(
         )
         if field is not None:
             results = [r for r in results if field in r.changed or r.result not in ("applied", "conflict_resolved")]
+        views = [result_view(r, field, (letters or {}).get(r.causation_id or "")) for r in results]
         targets.append(TargetView(target=note.target, mailbox=note.mailbox, effect=note.effect, note=note.reason,
-                                  detail=note.detail, results=[result_view(r, field) for r in results]))
+                                  detail=note.detail, results=views))
     found = [
         ConflictView(field=c.field, mailbox=c.mailbox, rule=c.rule, winner=c.winner, crm_value=c.crm_value,
                      exchange_value=c.exchange_value)
@@ -221,8 +225,10 @@ def explain(
     mailbox: str | None = None,
     field: str | None = None,
     limit: int = 20,
+    letters: dict[str, str] | None = None,
 ) -> list[ChangeView]:
-    """The item's recent changes for the filters, newest first, at most `limit`."""
+    """The item's recent changes for the filters, newest first, at most `limit`; `letters` maps a delta id to the
+    dead letter it became."""
     by_delta: dict[str, list[DeltaApplied]] = {}
     seen: set[str] = set()
     for result in applied:
@@ -232,7 +238,7 @@ def explain(
     kept = list(conflicts)
     views = []
     for decision in sorted(merged(decisions), key=lambda d: d.decided_at, reverse=True):
-        view = change_view(decision, by_delta, kept, mailbox, field)
+        view = change_view(decision, by_delta, kept, mailbox, field, letters)
         if view is not None:
             views.append(view)
         if len(views) >= limit:

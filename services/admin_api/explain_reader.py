@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from services.admin_api.explain import Explanation, explain
 from shared import redis_keys
 from shared.conflict_log import ConflictLog
+from shared.dead_letter_log import DeadLetterLog
 from shared.events import ConflictRecord, DeltaApplied, SyncDecision
 from shared.explain_log import ExplainLog, exchange_item
 
@@ -23,8 +24,8 @@ class ExplainReader:
     """Reads an item through every name its entries may be kept under: the CRM record, and each linked mailbox
     item as it was named before it was linked (a record created from a mailbox item was decided under that)."""
 
-    def __init__(self, redis: Redis, log: ExplainLog, conflicts: ConflictLog) -> None:
-        self._redis, self._log, self._conflicts = redis, log, conflicts
+    def __init__(self, redis: Redis, log: ExplainLog, conflicts: ConflictLog, letters: DeadLetterLog) -> None:
+        self._redis, self._log, self._conflicts, self._letters = redis, log, conflicts, letters
 
     async def by_crm(
         self, entity: str, crm_id: str, mailbox: str | None, field: str | None, limit: int
@@ -69,7 +70,9 @@ class ExplainReader:
             conflicts, _ = await self._conflicts.query(
                 entity=entity, crm_id=crm_id, mailbox=mailbox, limit=CONFLICTS_READ
             )
-        return explain(decisions, applied, conflicts, mailbox=mailbox, field=field, limit=limit)
+        failed = sorted({a.causation_id for a in applied if a.result == "failed" and a.causation_id})
+        letters = await self._letters.letters_of(failed)
+        return explain(decisions, applied, conflicts, mailbox=mailbox, field=field, limit=limit, letters=letters)
 
 
 def _same(mailbox: str, wanted: str | None) -> bool:

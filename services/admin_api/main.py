@@ -95,6 +95,7 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
         )
         conflicts = ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s)
         explain_log = ExplainLog(redis, settings.explain_max_per_item, settings.explain_retention_s)
+        letters = DeadLetterLog(redis, settings.deadletter_max_entries, settings.deadletter_retention_s)
         context = AppContext(
             store=PolicyStore(redis),
             conflicts=conflicts,
@@ -103,8 +104,8 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
             tokens=tokens,
             clock=_now,
             new_id=lambda: str(uuid.uuid4()),
-            explain=ExplainReader(redis, explain_log, conflicts),
-            letters=DeadLetterLog(redis, settings.deadletter_max_entries, settings.deadletter_retention_s),
+            explain=ExplainReader(redis, explain_log, conflicts, letters),
+            letters=letters,
             readiness_timeout_s=settings.readiness_timeout_s,
         )
         app.state.context = context

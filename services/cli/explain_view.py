@@ -67,7 +67,9 @@ def render_change(change: dict[str, Any]) -> list[str]:
             version = f" (version {result['written_version']})" if result.get("written_version") else ""
             when = _clock(result["applied_at"])
             lines.append(f"    {when} {result['result']}: {result['sentence']}{written}{version}")
-            if result["result"] == "failed":
+            if result.get("dead_letter"):
+                lines.append(f"    dead letter {result['dead_letter']}: fieldsync deadletter show|replay ID")
+            elif result["result"] == "failed":
                 lines.append(f"    dead-lettered: fieldsync deadletter list --service {target['target']}_applier")
         if not target["results"] and target["effect"]:
             lines.append("    no applier result kept (not applied yet, or older than the log keeps)")

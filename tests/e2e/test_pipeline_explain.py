@@ -88,5 +88,7 @@ def test_an_outlook_edit_crm_refused_is_replayed_once_and_a_second_replay_change
     answer = explain(admin, f"contact/{contact_id}", mailbox=ALICE, field="jobtitle")
     results = [r for r, _ in applied_values(answer, "jobtitle")]
     assert results.count("failed") == 1 and results.count("duplicate") == 1
+    failed = [r for c in answer["changes"] for t in c["targets"] for r in t["results"] if r["result"] == "failed"]
+    assert [r["dead_letter"] for r in failed] == [dead["letter_id"]]  # explain names the letter to replay
     shown = admin.http.get(f"/api/v1/deadletters/{dead['letter_id']}").raise_for_status().json()
     assert [(h["action"], h["actor"]) for h in shown["history"]] == [("replayed", "sandbox-admin")] * 2

@@ -144,7 +144,7 @@ async def test_dead_letters_are_kept_once_filtered_paged_and_their_replays_audit
     assert first.value == b'{"x": 1}' and base64.b64decode(first.value_b64) == b'{"x": 1}'
     assert first.exception == "ValueError"
 
-    page, total = await log.query(service="crm_applier")
+    page, total = await log.query(service="crm_applier", until=T0 + timedelta(minutes=5))
     assert (total, [x.origin_offset for x in page]) == (2, [3, 1])  # newest first
     page, total = await log.query(reason="NO MAILBOX")
     assert [x.origin_offset for x in page] == [2]
@@ -166,3 +166,13 @@ async def test_dead_letters_are_kept_once_filtered_paged_and_their_replays_audit
 
     clock.now = T0 + timedelta(days=1, minutes=1, seconds=30)  # the first two are older than a day now
     assert [x.origin_offset for x in (await log.query())[0]] == [3]
+
+
+async def test_a_dead_letter_is_found_by_the_id_of_the_event_it_was(redis: Redis) -> None:
+    log = DeadLetterLog(redis, 100, DAY, clock=Clock(T0))
+    event = str(uuid.uuid4())
+    record = dead_letter_record("crm_applier", "CRM 400", 7, T0)
+    letter = from_record(FakeRecord(**{**vars(record), "value": f'{{"event_id": "{event}"}}'.encode()}))
+    assert letter.event_id == event and from_record(record).event_id is None  # bytes that are no event: none
+    await log.record(letter)
+    assert await log.letters_of([event, "unknown"]) == {event: letter.letter_id}

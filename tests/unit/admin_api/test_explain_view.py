@@ -85,8 +85,9 @@ def test_applier_results_join_their_decision_by_the_delta_id_with_what_was_writt
         applied(made, "crm", MAILBOX, "failed", error="CrmError: CRM 400: writes refused"),
         applied(other, "exchange", MAILBOX, "denied", error="CRM 403"),
     ]
-    views = explain([made], results, [])
+    views = explain([made], results, [], letters={results[1].causation_id or "": "deltas.crm:0:3:ab"})
     [exchange, crm] = views[0].targets
+    assert [r.dead_letter for r in crm.results] == ["deltas.crm:0:3:ab"] and exchange.results[0].dead_letter is None
     assert [(r.result, r.written, r.written_version) for r in exchange.results] == [
         ("applied", {"jobtitle": "CTO"}, "ck-2")
     ]
