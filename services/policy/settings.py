@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.settings import BusSettings, ConflictLogSettings
 
 
@@ -21,3 +23,5 @@ class PolicySettings(BusSettings, ConflictLogSettings):
     # Every worker re-reads the policy from Redis this often, besides on every PolicyChanged (its doorbell):
     # the safety net for a change whose publish failed (the admin API answered `published: false`).
     policy_refresh_interval_s: float = 2.0
+    # How many changes a worker decides at once (different pairs; one pair's changes always in order).
+    policy_concurrency: int = Field(default=16, ge=1)
