@@ -1,4 +1,4 @@
-"""`fieldsync deadletter list|show|replay|discard`: the kept dead letters, through the admin API (admins only)."""
+"""`fieldsync deadletter list|show|replay|discard|audit`: the kept dead letters, through the admin API (admins only)."""
 
 from __future__ import annotations
 
@@ -84,3 +84,16 @@ def discard(
         "POST", f"/api/v1/deadletters/{letter_id}/discard", json={"reason": reason}
     ))
     typer.echo(f"discarded {letter['letter_id']}: {reason}")
+
+
+@app.command()
+def audit(
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    url: Url = DEFAULT_URL, token: Token = "",
+) -> None:
+    """Who replayed or discarded which dead letter, newest first."""
+    page = _run(url, token, lambda api: api.call(
+        "GET", "/api/v1/deadletters/audit", params={"limit": limit, "offset": offset}
+    ))
+    typer.echo(deadletter_view.render_audit(page))

@@ -65,3 +65,14 @@ def render_replay(result: dict[str, Any]) -> str:
     lines = [f"replayed {letter['letter_id']} to {letter['origin_topic']}" for letter in result["replayed"]]
     lines += [f"skipped: {reason}" for reason in result.get("skipped", [])]
     return "\n".join(lines) or "nothing matched: no dead letter replayed"
+
+
+def render_audit(page: dict[str, Any]) -> str:
+    entries, total, offset = page["entries"], page["total"], page["offset"]
+    if not entries:
+        return "no replays or discards recorded" if total == 0 else f"none past {offset} (total {total})"
+    rows = [["time (UTC)", "action", "actor", "dead letter", "reason or topic"]]
+    for e in entries:
+        detail = e.get("reason") or e.get("topic") or ""
+        rows.append([time_cell(e["at"]), e["action"], e["actor"], e["letter_id"], detail])
+    return "\n".join([*_table(rows), f"showing {offset + 1}-{offset + len(entries)} of {total}, newest first"])

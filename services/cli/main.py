@@ -9,7 +9,7 @@
     fieldsync verify [--entity E] [--mailbox M]    do both sides agree? through the admin API (exit 0/1/2)
     fieldsync explain ENTITY CRM_ID [--mailbox M] [--field F]   why a record's field did (not) sync
     fieldsync explain ENTITY --exchange-id X --mailbox M        the same for a mailbox item
-    fieldsync deadletter list|show|replay|discard  the kept dead letters (admin token)
+    fieldsync deadletter list|show|replay|discard|audit   the kept dead letters (admin token)
 """
 
 from __future__ import annotations

@@ -107,5 +107,7 @@ def test_deadletter_list_show_replay_and_discard(api_url: str, tokens: Tokens) -
     assert code == 0, out
     code, out = cli(api_url, tokens.admin, "deadletter", "show", LETTER.letter_id)
     assert "replayed       " in out and f"by {tokens.admin_name}" in out and "discarded" in out and ": done" in out
+    code, out = cli(api_url, tokens.admin, "deadletter", "audit")
+    assert code == 0 and f"discarded  {tokens.admin_name}" in out and "showing 1-2 of 2" in out
     code, out = cli(api_url, tokens.admin, "deadletter", "replay")
     assert code == 2
