@@ -158,11 +158,10 @@ def merged(decisions: Iterable[SyncDecision]) -> list[SyncDecision]:
     return list(by_id.values())
 
 
-def _delta_ids(decision: SyncDecision, note: TargetNote) -> set[str]:
+def _delta_id(decision: SyncDecision, note: TargetNote) -> str:
     """The id of the delta the policy sent for this note (shared.event_ids), as plan.py names its mailbox."""
-    change = decision.causation_id or ""
     mailbox = (note.mailbox or decision.mailbox) if note.target == "crm" else (note.mailbox or "")
-    return {delta_id(change, note.target, mailbox)}
+    return delta_id(decision.causation_id or "", note.target, mailbox)
 
 
 def _wanted(mailbox_of: str | None, mailbox: str | None) -> bool:
@@ -191,9 +190,7 @@ def change_view(
     for note in decision.notes:
         if not _wanted(lane(note.mailbox, note.target), mailbox):
             continue
-        results = sorted(
-            (a for key in _delta_ids(decision, note) for a in applied.get(key, [])), key=lambda a: a.applied_at
-        )
+        results = sorted(applied.get(_delta_id(decision, note), []), key=lambda a: a.applied_at)
         if field is not None:
             results = [r for r in results if field in r.changed or r.result not in ("applied", "conflict_resolved")]
         views = [result_view(r, field, (letters or {}).get(r.causation_id or "")) for r in results]
