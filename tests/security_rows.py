@@ -3,6 +3,7 @@ and benchmark: an organisation described in a few calls, turned into `Tables` or
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 from services.policy.security import Security
 from services.policy.security_model import SYSTEM_ADMINISTRATOR_TEMPLATE, Tables, build
+from shared import redis_keys
 from shared.events import SecurityChanged
 
 DEPTH = {"Basic": 1, "Local": 2, "Deep": 4, "Global": 8}
@@ -61,8 +63,8 @@ class Org:
 
     def role(self, name: str, privileges: dict[str, str], admin: bool = False) -> str:
         template = SYSTEM_ADMINISTRATOR_TEMPLATE if admin else None
-        role = self._put("roles", sid(f"role:{name}"),
-                         {"name": name, "_businessunitid_value": self.root, "_roletemplateid_value": template})  # fmt: skip
+        row = {"name": name, "_businessunitid_value": self.root, "_roletemplateid_value": template}
+        role = self._put("roles", sid(f"role:{name}"), row)
         for privilege, depth in privileges.items():
             pid = self.privilege(privilege)
             self._put("roleprivilegescollection", sid(f"rp:{role}:{pid}"),
@@ -115,7 +117,7 @@ class Org:
         now = datetime.now(UTC)
         found = [
             SecurityChanged(event_id=str(uuid.uuid4()), occurred_at=now, principal=key, table=table, row=row,
-                            round=round_)  # fmt: skip
+                            round=round_)
             for table, rows in self.rows.items() for key, row in rows.items()
         ]
         found[-1] = found[-1].model_copy(update={"last_in_round": True})
@@ -133,3 +135,17 @@ def everyone_admin(*names: str) -> Org:
     for name in names:
         org.user(name, None, admin)
     return org
+
+
+def seed_security(client: Any, org: Org | None = None, round_: int = 1) -> None:
+    """Store `org` (default: alice, bob, carol and admin as System Administrators) in a Redis as a complete round,
+    the way the policy's security agent leaves it (for worker tests that are not about security: the policy
+    decides nothing before a round is known). `client` is a synchronous redis.Redis."""
+    org = org or everyone_admin("alice", "bob", "carol", "admin")
+    pipe = client.pipeline(transaction=True)
+    for table, rows in org.rows.items():
+        if rows:
+            encoded = {key: json.dumps(row, sort_keys=True) for key, row in rows.items()}
+            pipe.hset(redis_keys.security_rows(table), mapping=encoded)
+    pipe.set(redis_keys.SECURITY_ROUND, round_)
+    pipe.execute()

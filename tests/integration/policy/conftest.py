@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 
 from infra.runner.process import ManagedProcess
 from shared import topics
+from tests.security_rows import seed_security
 
 # A database of the session's redis-server the rotating `redis_url` fixture never hands out.
 POLICY_DB = 0
@@ -27,7 +28,9 @@ OUTPUTS = (topics.DELTAS_CRM, topics.DELTAS_EXCHANGE, topics.DECISIONS, topics.D
 @pytest.fixture(scope="module")
 def policy_redis_url(redis_host_port: tuple[str, int]) -> str:
     host, port = redis_host_port
-    redis.Redis(host=host, port=port, db=POLICY_DB).flushdb()
+    client = redis.Redis(host=host, port=port, db=POLICY_DB)
+    client.flushdb()
+    seed_security(client)  # the policy decides nothing before it knows the CRM's security
     return f"redis://{host}:{port}/{POLICY_DB}"
 
 
