@@ -7,6 +7,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from services.policy.security import Security
@@ -26,6 +27,7 @@ KEYS = {
 _IDS = uuid.UUID("5a8e2f1c-3b7d-4c9e-8a61-0f2d4b6c8e10")
 
 
+@cache
 def sid(name: str) -> str:
     """A stable guid per name, so tests can name principals."""
     return str(uuid.uuid5(_IDS, name))

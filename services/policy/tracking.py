@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from services.policy.clearance import clearance, screen
+from services.policy.clearance import clearance, owner_of, screen
 from services.policy.readings import ended_before, is_closed_appointment, known
 from services.policy.security import Security, Verb
 from services.policy.verdict import (
@@ -131,6 +131,17 @@ def _writeback(
                           expected=expected)  # fmt: skip
 
 
+def _may_read(security: Security | None, change: ItemChanged, facts: Facts) -> bool:
+    """A write-back shows CRM's values in the mailbox: only of a linked record its user may read."""
+    if change.crm_id is None:
+        return False
+    if security is None:
+        return True
+    user = security.user_of(change.mailbox)
+    owner = owner_of(change, facts)
+    return user is not None and security.record(user, change.entity, change.crm_id, owner, "Read").allowed
+
+
 def decide_from_exchange(
     change: ItemChanged, spec: EntitySpec, policy: Policy, facts: Facts, now: datetime, security: Security | None = None
 ) -> Decision:
@@ -161,8 +172,8 @@ def decide_from_exchange(
         outcomes, _ = outcomes_for(spec, policy, change, "crm", mailbox, seen.record.reason, seen.record.detail)
         refused = TargetDecision("crm", mailbox, None, {}, outcomes, change.exchange_id, seen.record.reason,
                                  acting_user=acting)  # fmt: skip
-        readable = clearance(security, mailbox, spec, change, facts, "Read").record.allowed
-        back = _writeback(change, facts, flowing, seen.fields.unreadable) if linked and readable else None
+        readable = _may_read(security, change, facts)
+        back = _writeback(change, facts, flowing, seen.fields.unreadable) if readable else None
         return Decision((refused, back) if back else (refused,), tracking)
     denied = seen.fields.unupdatable if linked else seen.fields.uncreatable
     suffix = "" if linked else "; the record is created without it"
@@ -173,5 +184,6 @@ def decide_from_exchange(
     write: Op | None = op if allowed or op == "create" else None
     note = ("retracked" if tracking else None) if write else "nothing_allowed"
     target = TargetDecision("crm", mailbox, write, allowed, outcomes, change.exchange_id, note, acting_user=acting)
-    back = _writeback(change, facts, withheld, seen.fields.unreadable) if linked else None
+    readable = _may_read(security, change, facts)
+    back = _writeback(change, facts, withheld, seen.fields.unreadable) if readable else None
     return Decision((target, back) if back else (target,), tracking)
