@@ -16,6 +16,10 @@ from redis.asyncio import Redis
 ECHO_VERSION = "@version"  # also the snapshot's version field (both sides' diff.VERSION)
 # The item's modification time an applier read just before its write: the time of the changes made before it.
 ECHO_BEFORE = "@before"
+# The values of the write an applier is about to make (its version not known yet), kept beside the record of its
+# last recorded write: a capture reading the item in between recognises either (one did replace the other, and
+# the capture then took fieldsync's previous write for a person's change).
+ECHO_ANNOUNCED = "@announced"
 
 # KEYS: snapshot hash, echo hash. ARGV: version field, the version the capture diffed against ("" = there
 # was no snapshot), then field, value, ... of what it read. Unmoved: replace. Moved by an applier's write
@@ -55,6 +59,9 @@ class Written(Protocol):
     @property
     def before(self) -> str | None: ...
 
+    @property
+    def announced(self) -> dict[str, Any]: ...
+
 
 EchoT = TypeVar("EchoT", bound=Written)
 
@@ -80,7 +87,7 @@ class ItemState(Generic[EchoT]):
         redis: Redis,
         snapshot_key: KeyBuilder,
         echo_key: KeyBuilder,
-        echo_type: Callable[[str | None, dict[str, Any], str | None], EchoT],
+        echo_type: Callable[[str | None, dict[str, Any], str | None, dict[str, Any]], EchoT],
         snapshot_pattern: Callable[[str], str],
     ) -> None:
         self.redis = redis
@@ -136,11 +143,23 @@ class ItemState(Generic[EchoT]):
         values = decode(raw)
         version = values.pop(ECHO_VERSION, None)
         before = values.pop(ECHO_BEFORE, None)
-        return self.echo_type(str(version) if version is not None else None, values, before)
+        announced = values.pop(ECHO_ANNOUNCED, None) or {}
+        return self.echo_type(str(version) if version is not None else None, values, before, announced)
 
-    async def record_echo(self, scope: str, item_id: str, echo: Written) -> None:
+    async def announce(self, scope: str, item_id: str, values: dict[str, Any]) -> None:
+        """Before an applier's write: the values it is about to write, beside the record of its last one."""
+        await self.redis.hset(self.echo_key(scope, item_id), mapping=encode({ECHO_ANNOUNCED: values}))
+
+    async def record_echo(
+        self, scope: str, item_id: str, echo: Written, snapshot: dict[str, Any] | None = None
+    ) -> None:
+        """After an applier's write: the write's record replaces the last one and the announcement, and (given)
+        the written fields are merged into the snapshot in the same transaction, so a capture never sees one
+        without the other."""
         key = self.echo_key(scope, item_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping=encode({**echo.values, ECHO_VERSION: echo.version, ECHO_BEFORE: echo.before}))
+            if snapshot:
+                pipe.hset(self.snapshot_key(scope, item_id), mapping=encode(snapshot))
             await pipe.execute()

@@ -8,7 +8,7 @@ from typing import Any
 
 from services.crm_applier.apply import Plan, counterpart_id, item_key, plan_update, remember, result_of
 from services.crm_applier.records import Applied, AppliedRecords
-from services.crm_capture.diff import DELETED, VERSION, Echo, snapshot_of
+from services.crm_capture.diff import DELETED, EXACT, VERSION, Echo, snapshot_of
 from services.crm_capture.state import CrmState
 from shared.catalogue import Catalogue, EntitySpec
 from shared.clients.crm import DUPLICATE_KEY, CrmClient, CrmError, NotFound, PreconditionFailed
@@ -83,9 +83,11 @@ class CrmWriter:
         if crm_id is None and delta.op != "create":
             return Outcome("skipped", None, note="the item is not linked to a CRM record")
         snapshot = await self.state.snapshot(spec.name, crm_id) if crm_id else None
-        # First attempt against what we last saw (no read); a 412 means CRM moved on: read and decide again.
+        # First attempt against what we last saw (no read), when the snapshot is the whole row at its version;
+        # a 412 means CRM moved on: read and decide again.
         row: dict[str, Any] | None = None
-        etag = f'W/"{snapshot[VERSION]}"' if snapshot and snapshot.get(VERSION) else None
+        exact = bool(snapshot and snapshot.get(VERSION) and snapshot.get(EXACT) == snapshot.get(VERSION))
+        etag = f'W/"{snapshot[VERSION]}"' if snapshot and exact else None
         for _ in range(self.conflict_retries):
             if crm_id is not None and (row is None and etag is None):
                 row = await self._read(spec, crm_id)
@@ -106,7 +108,7 @@ class CrmWriter:
             if plan.action != "write":
                 return await self._finish(spec, delta, crm_id, plan, None)
             # Announced before the write, so a capture polling in between recognises its values.
-            await self.state.record_echo(spec.name, crm_id, Echo(None, plan.fields))
+            await self.state.announce(spec.name, crm_id, plan.fields)
             try:
                 written = await self.client.update(spec.entity_set, crm_id, write_body(spec, plan.fields), etag)
             except PreconditionFailed:
@@ -124,15 +126,23 @@ class CrmWriter:
             return None
 
     async def _finish(
-        self, spec: EntitySpec, delta: ItemDelta, crm_id: str, plan: Plan, row: dict[str, Any] | None,
+        self,
+        spec: EntitySpec,
+        delta: ItemDelta,
+        crm_id: str,
+        plan: Plan,
+        row: dict[str, Any] | None,
         read: dict[str, Any] | None = None,
     ) -> Outcome:
         version = str(row["versionnumber"]) if row and row.get("versionnumber") is not None else None
         if row is not None:
             # `read` is the row as read before this write (None: written unread against the snapshot's etag).
             before = canonical_datetime(read.get("modifiedon")) if read else None
-            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields, before))
-            await self.state.store_snapshot(spec.name, crm_id, {**plan.fields, VERSION: version}, replace=False)
+            # Written unread against the exact snapshot: snapshot plus these fields is the row at `version`.
+            # Written over a row read anew: the row may hold changes not reported yet, so EXACT stays behind.
+            exact = {EXACT: version} if read is None else {}
+            snapshot = {**plan.fields, VERSION: version, **exact}
+            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields, before), snapshot)
         await self._link(spec, delta, crm_id)
         return Outcome(result_of(plan), crm_id, plan.fields, version, plan.superseded)
 
@@ -145,7 +155,7 @@ class CrmWriter:
             if owner is None:
                 raise Undeliverable(f"no CRM user has the mailbox {delta.mailbox}")
             body["ownerid@odata.bind"] = f"/systemusers({owner})"
-        await self.state.record_echo(spec.name, new_id, Echo(None, dict(delta.changed)))
+        await self.state.announce(spec.name, new_id, dict(delta.changed))
         try:
             row = await self.client.create(spec.entity_set, body)
         except PreconditionFailed as exc:

@@ -12,6 +12,10 @@ from shared.events import ItemChanged, Op, Origin, Source
 
 # Snapshot keys that are not fields (a field key never starts with "@").
 OWNER, OWNER_MAILBOX, STATE, VERSION = "@ownerid", "@owner_mailbox", "@statecode", "@version"
+# The versionnumber at which the snapshot is known to be the whole row: set by a read, and by an applier write
+# made against the snapshot's own etag; an applier write over a row read anew moves VERSION only (the row may
+# hold changes the capture has not reported yet, so the snapshot is no base for an unread write).
+EXACT = "@exact"
 Snapshot = dict[str, Any]
 
 
@@ -24,6 +28,15 @@ class Echo:
     # The item's modification time the applier read before writing: the changes the capture finds under this
     # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
     before: str | None = None
+    # The values of the write the applier is about to make (version unknown), beside the record above.
+    announced: dict[str, Any] = field(default_factory=dict)
+
+    def holds(self, key: str, value: Any, version: str | None) -> bool:
+        """`value` of `key` is what fieldsync wrote at `version`, or is about to write."""
+        own = self.version is None or self.version == version  # no version: written unread, not recorded yet
+        return (own and key in self.values and self.values[key] == value) or (
+            key in self.announced and self.announced[key] == value
+        )
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,9 @@ class Diff:
 
     change: Change | None
     snapshot: Snapshot
+    # The row is older than the snapshot (an applier wrote after the page was read): nothing to say and nothing
+    # to store; the applier's write is after the page's delta token, so the next poll returns the row again.
+    stale: bool = False
 
 
 def _id(value: Any) -> str | None:
@@ -60,7 +76,21 @@ def snapshot_of(spec: EntitySpec, row: Row, owner_mailbox: str | None) -> Snapsh
         OWNER_MAILBOX: owner_mailbox,
         STATE: row.get("statecode"),
         VERSION: str(version) if version is not None else None,
+        EXACT: str(version) if version is not None else None,
     }
+
+
+def _version(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def is_older(row: Row, previous: Snapshot | None) -> bool:
+    """The row's versionnumber (rowversion, growing in commit order) is below the snapshot's."""
+    seen, read = _version((previous or {}).get(VERSION)), _version(row.get("versionnumber"))
+    return seen is not None and read is not None and read < seen
 
 
 def _fields(snapshot: Snapshot) -> dict[str, Any]:
@@ -81,23 +111,27 @@ def diff_row(
       fieldsync wrote are dropped, and what is left is a change made by someone else. Who the row says
       made the change never counts: a person's change made with fieldsync's credentials is a change
       (sync-semantics 7), and an echo that slips through is recognised by value at the merge point.
+    - a row older than the snapshot (read before an applier's write that is already recorded) is stale: diffing
+      it would report fieldsync's newer values as changed back to the old ones.
     """
+    if is_older(row, previous):
+        assert previous is not None
+        return Diff(None, previous, stale=True)
     current = snapshot_of(spec, row, owner_mailbox)
     fields = _fields(current)
     context: dict[str, Any] = {"ownerid": current[OWNER], "owner_mailbox": owner_mailbox, "statecode": current[STATE]}
     version = current[VERSION]
     occurred_at = canonical_datetime(row.get("modifiedon"))
-    applies = echo is not None and (echo.version is None or echo.version == version)
     if echo is not None and echo.version == version and echo.before:
         occurred_at = echo.before  # the last modification is fieldsync's own: what is left was made before it
     if previous is None:
-        if applies and echo is not None and all(fields.get(k) == v for k, v in echo.values.items()):
+        if echo is not None and _created_by_fieldsync(echo, fields, version):
             return Diff(None, current)  # fieldsync created this row and has not stored its snapshot yet
         return Diff(Change("create", fields, context, version, "user", occurred_at), current)
     changed = {key: value for key, value in fields.items() if key not in previous or previous[key] != value}
     echoed: set[str] = set()
-    if echo is not None and applies:
-        echoed = {key for key, value in changed.items() if key in echo.values and echo.values[key] == value}
+    if echo is not None:
+        echoed = {key for key, value in changed.items() if echo.holds(key, value, version)}
         changed = {key: value for key, value in changed.items() if key not in echoed}
     owner_changed = OWNER in previous and previous[OWNER] != current[OWNER]
     state_changed = STATE in previous and previous[STATE] != current[STATE] and not _state_echoed(spec, echoed)
@@ -108,6 +142,14 @@ def diff_row(
     if not changed:
         return Diff(None, current)
     return Diff(Change("update", changed, context, version, "user", occurred_at, _before(previous, changed)), current)
+
+
+def _created_by_fieldsync(echo: Echo, fields: dict[str, Any], version: str | None) -> bool:
+    recorded = (echo.version is None or echo.version == version) and all(
+        fields.get(k) == v for k, v in echo.values.items()
+    )
+    announced = bool(echo.announced) and all(fields.get(k) == v for k, v in echo.announced.items())
+    return recorded or announced
 
 
 def _before(previous: Snapshot, changed: dict[str, Any]) -> dict[str, Any]:

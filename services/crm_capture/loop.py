@@ -89,8 +89,9 @@ class CaptureLoop:
         try:
             page = await self.client.changes(spec.entity_set, spec.key_attribute, link, read_attributes(spec))
         except InvalidCursor as exc:
-            log.warning("crm_capture: the delta link of %s is no longer accepted (%s): reading every row afresh",
-                        spec.name, exc)
+            log.warning(
+                "crm_capture: the delta link of %s is no longer accepted (%s): reading every row afresh", spec.name, exc
+            )
             return await self.reread(spec)
         return await self.publish(spec, page, link)
 
@@ -112,6 +113,8 @@ class CaptureLoop:
             mailbox = await self.owners.mailbox(row.get("_ownerid_value"))
             echo = await self.state.echo(spec.name, crm_id)
             result = diff_row(spec, previous, row, mailbox, echo)
+            if result.stale:
+                continue
             pending.append((crm_id, result.change, result.snapshot, previous))
         for crm_id in page.deleted:
             previous = await self.state.snapshot(spec.name, crm_id)

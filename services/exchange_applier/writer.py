@@ -206,7 +206,9 @@ class ExchangeWriter:
         if snapshot is None:
             return None
         version, base = snapshot.get(VERSION), fields_of(snapshot)
-        if not version or any(key not in base for key in delta.changed):
+        # Only a snapshot that is the whole item at its ChangeKey is a base: after a write over an item read
+        # anew, the item may hold changes not captured yet, which a write planned on the snapshot would undo.
+        if not version or snapshot.get(EXACT) != version or any(key not in base for key in delta.changed):
             return None
         plan = plan_update(delta, base, events)
         if plan.action != "write" or plan.superseded:  # "already there" or "changed" need the item to confirm
@@ -224,7 +226,7 @@ class ExchangeWriter:
             return None
         await self.state.record_write(mailbox, exchange_id, entity=delta.entity, crm_id=delta.crm_id,
                                       written=written, version=changekey, replace_snapshot=False,
-                                      exact=snapshot.get(EXACT) == version)  # exact before: exact after
+                                      exact=True)  # exact before: exact after
         return Outcome(result_of(plan), exchange_id, written, changekey, plan.superseded)
 
 

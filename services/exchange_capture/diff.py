@@ -25,6 +25,15 @@ class Echo:
     # The item's modification time the applier read before writing: the changes the capture finds under this
     # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
     before: str | None = None
+    # The values of the write the applier is about to make (ChangeKey unknown), beside the record above.
+    announced: dict[str, Any] = field(default_factory=dict)
+
+    def holds(self, key: str, value: Any, version: str | None) -> bool:
+        """`value` of `key` is what fieldsync wrote at `version`, or is about to write."""
+        own = self.version is None or self.version == version
+        return (own and key in self.values and self.values[key] == value) or (
+            key in self.announced and self.announced[key] == value
+        )
 
 
 @dataclass(frozen=True)
@@ -102,9 +111,8 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
     occurred_at = observed.modified_at
     if own_version and echo is not None and echo.before:
         occurred_at = datetime.fromisoformat(echo.before)  # the last modification is fieldsync's own write
-    announced = echo is not None and echo.version is None
-    if (own_version or announced) and echo is not None:
-        changed = {k: v for k, v in changed.items() if not (k in echo.values and echo.values[k] == v)}
+    if echo is not None:
+        changed = {k: v for k, v in changed.items() if not echo.holds(k, v, observed.version)}
     categories_changed = CATEGORIES in previous and sorted(previous[CATEGORIES] or []) != sorted(current[CATEGORIES])
     if not changed and not categories_changed:
         return Diff(None, current)

@@ -85,15 +85,6 @@ class ExchangeState(ItemState[Echo]):
                 pipe.set(redis_keys.link_by_exchange(mailbox, exchange_id), f"{entity}:{crm_id}")
             await pipe.execute()
 
-    async def announce(self, mailbox: str, exchange_id: str, written: dict[str, Any]) -> None:
-        """Before an applier's update: the values it is about to write, at a version not known yet, so a capture
-        reading the item before record_write recognises them (diff.diff_item) instead of reporting them."""
-        echo = self.echo_key(mailbox, exchange_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(echo)
-            pipe.hset(echo, mapping=encode({**written, ECHO_VERSION: None}))
-            await pipe.execute()
-
     async def forget_item(self, mailbox: str, exchange_id: str, entity: str, crm_id: str | None) -> None:
         """After fieldsync deleted an item: no snapshot, echo or links remain (so its delete is not captured)."""
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.exchange_capture.diff import EXACT, VERSION
+from services.exchange_capture.diff import EXACT, VERSION, Echo
 from services.exchange_capture.state import ExchangeState
 
 pytestmark = pytest.mark.integration
@@ -72,3 +72,16 @@ async def test_an_older_read_laid_under_an_exact_write_leaves_the_snapshot_not_e
     assert await state.store_read_snapshot(MAILBOX, item, {"subject": "s1", VERSION: "ck1", EXACT: "ck1"}, seen) == 2
     merged = await state.snapshot(MAILBOX, item) or {}
     assert (merged[VERSION], merged[EXACT]) == ("ck2", "ck1")
+
+
+async def test_an_announcement_keeps_the_record_of_the_last_write_until_its_own_write_is_recorded(
+    state: ExchangeState,
+) -> None:
+    item = str(uuid.uuid4())
+    await state.record_write(MAILBOX, item, entity="task", crm_id=None, written={"subject": "s1"}, version="ck1",
+                             replace_snapshot=True, exact=True)
+    await state.announce(MAILBOX, item, {"body": "b2"})
+    assert await state.echo(MAILBOX, item) == Echo("ck1", {"subject": "s1"}, None, {"body": "b2"})
+    await state.record_write(MAILBOX, item, entity="task", crm_id=None, written={"body": "b2"}, version="ck2",
+                             replace_snapshot=False)
+    assert await state.echo(MAILBOX, item) == Echo("ck2", {"body": "b2"}, None, {})

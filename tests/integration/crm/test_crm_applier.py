@@ -94,6 +94,36 @@ async def test_a_stale_etag_is_reread_and_a_field_changed_in_crm_meanwhile_is_su
     assert (await crm_client.get("contacts", crm_id))["jobtitle"] == "E3"
 
 
+async def test_after_a_write_over_a_reread_row_the_next_write_does_not_undo_an_unreported_edit(
+    applier: CrmApplierSettings, crm_user: CrmUser, crm_client: CrmClient, producer: AIOKafkaProducer, read_topic: Any
+) -> None:
+    """A person changes nickname (not captured yet); a jobtitle write re-reads the row and succeeds. The snapshot
+    then says the new version but still holds the old nickname: a nickname write planned on it unread would pass
+    its guard and overwrite the person's edit, which the capture then takes for fieldsync's own write."""
+    applied = await read_topic(topics.APPLIED.full_name)
+    row = await crm_user.client.create("contacts", {"lastname": "Unseen", "jobtitle": "A", "nickname": "N"})
+    crm_id = row["contactid"]
+    redis = Redis.from_url(applier.redis_url)
+    try:
+        state = CrmState(redis)
+        await state.store_snapshot("contact", crm_id, snapshot_of(CONTACT, row, crm_user.email))
+        await crm_user.client.update("contacts", crm_id, {"nickname": "Person"})  # not captured
+
+        first = make_delta(crm_id=crm_id, changed={"jobtitle": "E"}, expected={"jobtitle": "A"})
+        await send(producer, first)
+        assert [o.result for o in await result_of(applied, first)] == ["applied"]
+        snapshot = await state.snapshot("contact", crm_id)
+        assert snapshot is not None and snapshot["@version"] != snapshot["@exact"]  # no base for an unread write
+    finally:
+        await redis.aclose()
+
+    second = make_delta(crm_id=crm_id, changed={"nickname": "Merged"}, expected={"nickname": "N"})
+    await send(producer, second)
+    [outcome] = await result_of(applied, second)
+    assert outcome.result == "superseded"
+    assert (await crm_client.get("contacts", crm_id))["nickname"] == "Person"
+
+
 async def test_a_create_makes_an_owned_linked_counterpart_and_a_delete_removes_it(
     applier: CrmApplierSettings, crm_user: CrmUser, crm_client: CrmClient, producer: AIOKafkaProducer, read_topic: Any
 ) -> None:

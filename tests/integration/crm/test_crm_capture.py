@@ -6,11 +6,18 @@ import logging
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from infra.sandbox.crm.server import CrmSandboxUrls
+from services.crm_capture.diff import snapshot_of
+from services.crm_capture.loop import CaptureLoop
+from services.crm_capture.owners import OwnerMailboxes
+from services.crm_capture.state import CrmState
 from shared import topics
 from shared.catalogue import load_catalogue
+from shared.clients.crm import ChangePage, CrmClient
 from shared.events import ItemChanged
+from shared.kafka import make_producer
 from tests.integration.crm.conftest import CrmUser
 from tests.integration.crm.harness import capture_settings, events_for, start_capture, wait_events
 from tests.integration.harness import set_faults, stop_service
@@ -127,3 +134,31 @@ async def test_capture_backs_off_while_the_crm_fails_and_catches_up(
 
 async def _true(value: list[str]) -> bool:
     return bool(value)
+
+
+async def test_a_row_read_before_an_applier_write_is_not_reported_as_changed_back(
+    crm_sandbox: CrmSandboxUrls, crm_user: CrmUser, crm_client: CrmClient, kafka_bootstrap: str, redis_url: str
+) -> None:
+    """The capture read a page; then the crm_applier wrote jobtitle and recorded its snapshot (a newer version).
+    Diffing the page's older row against that snapshot reported fieldsync's value as changed back to the old
+    one by a person. The row is skipped and nothing stored: the write is after the page's delta token, so the
+    next poll returns the row at its new version."""
+    spec = load_catalogue().entities["contact"]
+    old = await crm_user.client.create("contacts", {"lastname": "Race", "jobtitle": "A"})
+    crm_id = old["contactid"]
+    written = await crm_client.update("contacts", crm_id, {"jobtitle": "Fieldsync"})
+    redis = Redis.from_url(redis_url)
+    producer = make_producer(capture_settings(crm_sandbox, kafka_bootstrap, redis_url))
+    await producer.start()
+    try:
+        state = CrmState(redis)
+        snapshot = {**snapshot_of(spec, written, crm_user.email), "@exact": str(old["versionnumber"])}
+        await state.store_snapshot("contact", crm_id, snapshot)
+        loop = CaptureLoop(crm_client, state, producer, OwnerMailboxes(crm_client), [spec])
+        page = ChangePage(rows=[old], delta_link="unused")
+        assert await loop.publish(spec, page, None) == 0
+        assert await state.snapshot("contact", crm_id) == snapshot
+        assert await loop.publish(spec, ChangePage(rows=[written], delta_link="unused"), None) == 0
+    finally:
+        await producer.stop()
+        await redis.aclose()

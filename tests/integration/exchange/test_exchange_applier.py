@@ -207,6 +207,37 @@ async def test_a_field_edited_in_outlook_meanwhile_is_superseded_when_guarded(
     assert (values["location"], values["subject"]) == (expected_location, "Moved")
 
 
+
+async def test_after_a_write_over_a_reread_item_the_next_write_does_not_undo_an_unreported_edit(
+    applier: None, producer: AIOKafkaProducer, read_topic: Any, ews: ExchangeClient, user: UserMailbox,
+    state: ExchangeState,
+) -> None:
+    """The user edits the location (not captured yet); a subject write re-reads the item and succeeds. The snapshot
+    then says the new ChangeKey but still holds the old location: a location write planned on it unread would
+    pass its guard and overwrite the user's edit."""
+    applied = await read_topic(topics.APPLIED.full_name)
+    create = make_delta(user.address, "appointment", APPOINTMENT)
+    await send(producer, create)
+    [created] = await result_for(applied, create)
+    exchange_id = str(created.exchange_id)
+    await user.update(await user.get("appointment", exchange_id), location="Edited in Outlook")
+    subject = make_delta(user.address, "appointment", {"subject": "Moved"}, op="update", crm_id=create.crm_id,
+                         expected={"subject": APPOINTMENT["subject"]})
+    await send(producer, subject)
+    assert [r.result for r in await result_for(applied, subject)] == ["applied"]
+    snapshot = await state.snapshot(user.address, exchange_id)
+    assert snapshot is not None and snapshot["@version"] != snapshot.get("@exact")
+
+    location = make_delta(user.address, "appointment", {"location": "Room 7"}, op="update", crm_id=create.crm_id,
+                          expected={"location": APPOINTMENT["location"]})
+    await send(producer, location)
+    [result] = await result_for(applied, location)
+    assert result.result == "superseded"
+    now = await ews.get_item(user.address, "appointment", exchange_id)
+    assert now is not None
+    values = exchange_fields.to_canonical("appointment", now.attributes)
+    assert (values["location"], values["subject"]) == ("Edited in Outlook", "Moved")
+
 async def test_delete_removes_the_linked_item_and_the_links(
     applier: None, producer: AIOKafkaProducer, read_topic: Any, ews: ExchangeClient, user: UserMailbox,
     state: ExchangeState,

@@ -72,8 +72,13 @@ ALL_CONTACT_FIELDS = {pair.key for pair in CONTACT.fields}
         ),
         # the applier recorded what it is about to write (no version yet): the fields holding it are dropped,
         # whoever the row says modified it
-        (edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC), Echo(None, {"jobtitle": "Engineer"}), None, set(),
-         None),
+        (
+            edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC),
+            Echo(None, {"jobtitle": "Engineer"}),
+            None,
+            set(),
+            None,
+        ),
         (edit(jobtitle="Engineer"), Echo(None, {"jobtitle": "Engineer"}), None, set(), None),
         # ... and another field changed meanwhile is a change
         (edit(jobtitle="Engineer", nickname="C"), Echo(None, {"jobtitle": "Engineer"}), "update", {"nickname"}, "user"),
@@ -81,8 +86,13 @@ ALL_CONTACT_FIELDS = {pair.key for pair in CONTACT.fields}
         (edit(jobtitle="Engineer"), Echo("10", {"jobtitle": "Engineer"}), "update", {"jobtitle"}, "user"),
         # made with fieldsync's credentials but not what fieldsync wrote: a person's change, it syncs
         (edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC), None, "update", {"jobtitle"}, "user"),
-        (edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC), Echo("10", {"jobtitle": "X"}), "update",
-         {"jobtitle"}, "user"),
+        (
+            edit(jobtitle="Engineer", _modifiedby_value=FIELDSYNC),
+            Echo("10", {"jobtitle": "X"}),
+            "update",
+            {"jobtitle"},
+            "user",
+        ),
     ],
 )
 def test_diff_table(row: dict[str, Any], echo: Echo | None, op: str | None, keys: set[str], origin: str | None) -> None:
@@ -195,3 +205,45 @@ def test_a_change_under_fieldsyncs_own_write_keeps_the_time_it_was_made_by() -> 
     assert change.occurred_at == "2026-11-25T10:01:00Z"
     later = diff_row(CONTACT, seen(), {**row, "versionnumber": 12}, "a@x", echo).change  # changed again since
     assert later is not None and later.occurred_at == "2026-11-25T10:05:00Z"
+
+
+def test_a_row_older_than_the_snapshot_is_stale_and_says_nothing() -> None:
+    """An applier wrote (version 12) after the page holding version 11 was read: diffing the old row would
+    report fieldsync's newer jobtitle as changed back to the old one."""
+    written = {**seen(), "jobtitle": "Written", "@version": "12"}
+    result = diff_row(CONTACT, written, edit(nickname="Ada"), "a@x", Echo("12", {"jobtitle": "Written"}))
+    assert (result.stale, result.change, result.snapshot) == (True, None, written)
+    current = diff_row(
+        CONTACT,
+        written,
+        {**edit(jobtitle="Written", nickname="Ada"), "versionnumber": 12},
+        "a@x",
+        Echo("12", {"jobtitle": "Written"}),
+    )
+    assert not current.stale and current.change is not None and set(current.change.changed) == {"nickname"}
+
+
+@pytest.mark.parametrize(
+    ("row_version", "snapshot_version", "stale"),
+    [(11, "12", True), (12, "12", False), (13, "12", False), (11, None, False), (None, "12", False)],
+)
+def test_staleness_compares_versionnumbers(row_version: int | None, snapshot_version: str | None, stale: bool) -> None:
+    snapshot = {**seen(), "@version": snapshot_version}
+    assert diff_row(CONTACT, snapshot, {**edit(), "versionnumber": row_version}, "a@x", None).stale is stale
+
+
+def test_a_read_snapshot_is_exact_at_its_version() -> None:
+    assert seen()["@exact"] == seen()["@version"] == "10"
+
+
+def test_the_announcement_of_the_next_write_does_not_hide_the_record_of_the_last_one() -> None:
+    """The applier recorded its jobtitle write at version 11 and announced a nickname write; the capture reads
+    the row at 11: jobtitle is fieldsync's own (it was reported as a person's change when the announcement
+    replaced the record), and the announced nickname is recognised once written."""
+    echo = Echo("11", {"jobtitle": "Engineer"}, announced={"nickname": "Next"})
+    assert diff_row(CONTACT, seen(), edit(jobtitle="Engineer"), "a@x", echo).change is None
+    written = {**edit(jobtitle="Engineer", nickname="Next"), "versionnumber": 12}
+    after = {**seen(), "jobtitle": "Engineer", "@version": "11"}
+    assert diff_row(CONTACT, after, written, "a@x", echo).change is None
+    change = diff_row(CONTACT, after, {**written, "nickname": "Person"}, "a@x", echo).change
+    assert change is not None and change.changed == {"nickname": "Person"}
