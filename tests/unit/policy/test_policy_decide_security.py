@@ -25,16 +25,19 @@ PAIR = ("contact", "r1", ALICE)
 
 def organisation() -> tuple[Security, dict[str, str]]:
     """alice: Salesperson, may read but not update jobtitle, may not read description (of contacts); idle (a
-    mailbox too): no role; boss: Global read only; tasks: description secured, alice may not create it."""
+    mailbox too): no role; boss: Global read only; wes: Global write, no read, may read jobtitle; tasks:
+    description secured, alice may not create it."""
     org = Org()
     seller = org.role("Salesperson", SALES)
     reader = org.role("Reader", {"prvReadContact": "Global", "prvReadActivity": "Global"})
+    writer = org.role("Writer", {"prvWriteContact": "Global"})
     ids = {"alice": org.user("alice", None, seller), "idle": org.user("idle"), "boss": org.user("boss", None, reader),
-           "bob": org.user("bob", None, seller)}  # fmt: skip
+           "bob": org.user("bob", None, seller), "wes": org.user("wes", None, writer)}  # fmt: skip
     for entity, attribute in (("contact", "jobtitle"), ("contact", "description"), ("task", "description")):
         org.secure(entity, attribute)
     org.profile("Alice", {("contact", "jobtitle"): (True, False, False), ("task", "description"): (True, True, False)},
                 users=(ids["alice"],))  # fmt: skip
+    org.profile("Wes", {("contact", "jobtitle"): (True, False, False)}, users=(ids["wes"],))
     return org.security(), ids
 
 
@@ -159,6 +162,17 @@ def test_an_edit_of_a_record_the_user_may_not_write_reaches_nothing_and_is_rever
     assert (back.target, back.changed) == ("exchange", {"telephone1": "1"})
     assert outcome(result, "telephone1").reason == "no_privilege"
     assert notes(result)[f"crm:{BOSS}"] == "no_privilege"
+
+
+def test_a_user_who_may_write_but_not_read_gets_no_crm_value_back() -> None:
+    """wes may write bob's contact (Global write) but not read it: his edit of a secured field he may read but not
+    update is not written, and nothing of CRM's is written back to his mailbox (the record is not his to read)."""
+    wes = "wes@sandbox.local"
+    edit = exchange("contact", "update", {"jobtitle": "Boss", "telephone1": "2"}).model_copy(update={"mailbox": wes})
+    facts = Facts(links={wes: "x1"}, crm_values={"jobtitle": "Clerk", "telephone1": "1", "@ownerid": IDS["bob"]})
+    result, [to_crm] = run(edit, facts)
+    assert (to_crm.target, to_crm.changed, to_crm.acting_user) == ("crm", {"telephone1": "2"}, IDS["wes"])
+    assert outcome(result, "jobtitle").reason == "field_security"
 
 
 def test_an_edit_of_a_colleagues_record_is_no_access_and_nothing_of_it_is_shown() -> None:
