@@ -1,8 +1,11 @@
-"""The security the policy decides under (security_state.py) against a fake store: nothing before a first complete
-round, a round decided under once its last event is in, replays of older rounds skipped, other workers' rounds
-followed, and a change that needs a round not known yet waiting and then failing as transient."""
+"""The security the policy decides under (security_state.py): nothing before a first complete round, a round decided
+under once its last event is in, replays of older rounds skipped, other workers' rounds followed, and a change that
+needs a round not known yet waiting and then failing as transient. A contract suite: here against a fake store,
+in tests/integration/test_security_store.py against the real one on a redis-server (the same test functions)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -36,12 +39,16 @@ class FakeStore:
         return self.tables, self.round
 
 
-def state(store: FakeStore, wait_s: float = 0.0) -> SecurityState:
-    return SecurityState(store, wait_s)  # type: ignore[arg-type]
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
 
 
-async def test_nothing_is_known_before_a_first_complete_round() -> None:
-    store = FakeStore()
+def state(store: Any, wait_s: float = 0.0) -> SecurityState:
+    return SecurityState(store, wait_s)
+
+
+async def test_nothing_is_known_before_a_first_complete_round(store: Any) -> None:
     security = state(store)
     await security.load()
     events = everyone_admin("alice").events(1)
@@ -53,11 +60,10 @@ async def test_nothing_is_known_before_a_first_complete_round() -> None:
     await security.on_event(events[-1])
     ready = await security.ready()
     assert ready.round == 1 and ready.user_of("alice@sandbox.local") is not None
-    assert store.round == 1 and not store.staged
+    assert await store.stored_round() == 1
 
 
-async def test_a_refresh_waits_for_its_round() -> None:
-    store = FakeStore()
+async def test_a_refresh_waits_for_its_round(store: Any) -> None:
     security = state(store)
     for event in everyone_admin("alice").events(1):
         await security.on_event(event)
@@ -65,8 +71,7 @@ async def test_a_refresh_waits_for_its_round() -> None:
         await security.ready(2)
 
 
-async def test_a_replayed_older_round_is_skipped() -> None:
-    store = FakeStore()
+async def test_a_replayed_older_round_is_skipped(store: Any) -> None:
     security = state(store)
     for event in everyone_admin("alice").events(5):
         await security.on_event(event)
@@ -74,11 +79,11 @@ async def test_a_replayed_older_round_is_skipped() -> None:
     for event in older:
         await security.on_event(event)
     ready = await security.ready()
-    assert ready.round == 5 and ready.user_of("bob@sandbox.local") is None and not store.staged
+    assert ready.round == 5 and ready.user_of("bob@sandbox.local") is None
+    assert "bob@sandbox.local" not in str((await store.load())[0].rows["systemusers"])
 
 
-async def test_a_round_another_worker_stored_is_followed() -> None:
-    store = FakeStore()
+async def test_a_round_another_worker_stored_is_followed(store: Any) -> None:
     receiver, follower = state(store), state(store, wait_s=1.0)
     await follower.load()
     for event in everyone_admin("alice").events(1):
@@ -87,8 +92,7 @@ async def test_a_round_another_worker_stored_is_followed() -> None:
     assert ready.round == 1 and ready.user_of("alice@sandbox.local") is not None
 
 
-async def test_a_deleted_row_goes() -> None:
-    store = FakeStore()
+async def test_a_deleted_row_goes(store: Any) -> None:
     security = state(store)
     org = everyone_admin("alice")
     for event in org.events(1):
