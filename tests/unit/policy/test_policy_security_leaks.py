@@ -1,5 +1,6 @@
 """No leak, over 10,000 random organisations (hypothesis): no delta addressed to a mailbox carries a value of a field
-its user may not read, and no record its user may not read is created or updated there.
+its user may not read, no record its user may not read is created or updated there, and every CRM write acts as
+the mailbox's user.
 
 Each example (a seed hypothesis draws) builds a business-unit tree, roles with privileges at random depths (System
 Administrator among them), users and teams in random units with random roles and memberships, a record owned by a
@@ -204,9 +205,11 @@ def changes(rng: random.Random, config: Config, principals: list[str]) -> tuple[
     return change, Facts(links={**links, mailbox: "x"}, crm_values=crm_values), states
 
 
-def leaks_of(config: Config, deltas: list[ItemDelta]) -> list[str]:
+def leaks_of(config: Config, deltas: list[ItemDelta], principals: list[str]) -> list[str]:
     found = []
     for delta in deltas:
+        if delta.target == "crm" and delta.acting_user != principals[NAMES.index((delta.mailbox or "").split("@")[0])]:
+            found.append(f"a CRM write acting as {delta.acting_user}, not as {delta.mailbox}'s user")
         if delta.target != "exchange" or delta.op == "delete":
             continue
         user = NAMES.index((delta.mailbox or "").split("@")[0])
@@ -230,7 +233,7 @@ def _no_leak(seed: int) -> None:
     deltas = [o.event for o in plan(change, reconciled.decision, 7, NOW) if isinstance(o.event, ItemDelta)]
     STATS["configurations"] += 1
     STATS["deltas"] += len(deltas)
-    found = leaks_of(config, deltas)
+    found = leaks_of(config, deltas, principals)
     STATS["leaks"] += len(found)
     if found and len(LEAKS) < 5:
         LEAKS.append(f"{found} in {config} for {change.changed}")
