@@ -27,6 +27,7 @@ from exchangelib.version import EXCHANGE_2016
 from infra.sandbox.ews_update import new_changekey, update_request
 from infra.sandbox.seed import ews_admin_url
 from infra.sandbox.traffic_crm import Made
+from shared.clients.exchange import keep_pool_size
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
@@ -92,6 +93,7 @@ class ExchangeSide:
             self._accounts[mailbox] = Account(
                 primary_smtp_address=mailbox, config=self._config, autodiscover=False, access_type=IMPERSONATION
             )
+            keep_pool_size(self._accounts[mailbox].protocol)  # exchangelib's shrinking can deadlock under faults
         return self._accounts[mailbox]
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:

@@ -4,9 +4,10 @@ Run as `python -m services.policy`, or `faust -A services.policy.app worker --wi
 `app` is built on first access by main.build, the composition root; faust's worker command turns the web server
 on, port 6066, unless given --without-web).
 
-Lifecycle: on start the worker joins the consumer group; each agent handles one event at a time per stream:
-parse, decide, publish and wait for the broker's ack, then the event counts as processed and faust commits its
-offset (every `policy_commit_interval_s`; at least once: a crash replays the uncommitted tail: the deltas it
+Lifecycle: on start the worker joins the consumer group; the changes agent decides up to `policy_concurrency`
+changes at once, those of one pair one after another (keyed.py): parse, decide, publish and wait for the broker's
+acks, then the event counts as processed, and once it and every earlier event of its partition are, faust commits
+its offset (every `policy_commit_interval_s`; at least once: a crash replays the uncommitted tail: the deltas it
 re-derives carry the same ids (uuid5 of the change), so the appliers' applied records drop them; a change the
 capture published twice carries two ids and is absorbed by value: the target already holds what it says).
 Invalid payloads go to the dead-letter topic with the reason. The security agent stores each SecurityChanged row
@@ -25,6 +26,7 @@ the group.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -34,6 +36,7 @@ import faust
 
 from services.policy import doorbell
 from services.policy.handler import InvalidEvent, PolicyHandler
+from services.policy.keyed import KeyedSteps
 from services.policy.settings import PolicySettings
 from services.policy.transport import TansuTransport
 from shared import topics
@@ -150,10 +153,15 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
         except InvalidEvent as exc:
             await dead_letter(event, str(exc))
             return
-        for item in planned.outgoing:
-            # Wait for each ack: the event is acked only after every output is on the broker. A retried step
-            # may publish some outputs twice: their ids derive from the change, the appliers drop repeats.
-            await (await outputs[item.topic.full_name].send(key=item.key.encode(), value=encode(item.event)))
+        # Every output is handed to the producer first and the acks awaited together (one round trip, not one
+        # per output; the producer keeps each partition's order): the event is acked only after every output is
+        # on the broker. A retried step may publish some outputs twice: their ids derive from the change, the
+        # appliers drop repeats.
+        acks = [
+            await outputs[item.topic.full_name].send(key=item.key.encode(), value=encode(item.event))
+            for item in planned.outgoing
+        ]
+        await asyncio.gather(*acks)
         await handler.commit(planned)  # the merge state moves on only once its events are on the broker
 
     def dead_lettering(on: Callable[[bytes | None], Awaitable[object]]) -> Callable[[Any], Awaitable[None]]:
@@ -178,11 +186,19 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
     @app.agent(changes, name="policy.changes")
     async def decide_changes(stream: faust.StreamT[bytes]) -> None:
         manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
-        async for event in manual.events():
-            step = functools.partial(decide_and_publish, event)
-            if not await until_done(app, "decide a change", step, poison(event), settings.dead_letter_after_attempts):
-                return  # stopping: unacked, so its offset is not committed
-            await manual.ack(event)
+        # Different pairs at once, one pair's changes in order, acks in offset order (keyed.py).
+        steps: KeyedSteps[Any] = KeyedSteps(settings.policy_concurrency, manual.ack)
+        try:
+            async for event in manual.events():
+                decide_one = functools.partial(decide_and_publish, event)
+                step = functools.partial(
+                    until_done, app, "decide a change", decide_one, poison(event), settings.dead_letter_after_attempts
+                )
+                await steps.submit(event.message.key, event.message.tp, event, step)
+                if steps.stopped:
+                    return  # stopping: what is not acked is not committed, the next owner replays it
+        finally:
+            await steps.drain()
 
     @app.agent(security_topic, name="policy.security")
     async def receive_security(stream: faust.StreamT[bytes]) -> None:

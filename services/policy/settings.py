@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.settings import BusSettings, ConflictLogSettings
 
 
@@ -24,3 +26,5 @@ class PolicySettings(BusSettings, ConflictLogSettings):
     # How long a change waits for the security round it needs (the first one, or a refresh's) before its step
     # fails as transient and is retried with backoff: nothing is decided without the security tables.
     policy_security_wait_s: float = 10.0
+    # How many changes a worker decides at once (different pairs; one pair's changes always in order).
+    policy_concurrency: int = Field(default=16, ge=1)

@@ -119,6 +119,23 @@ def _item_state(entity: str, item: Any) -> ItemState:
     return ItemState(item.id, item.changekey, item.last_modified_time, attributes)
 
 
+def keep_pool_size(protocol: Any) -> None:
+    """Turn off exchangelib's shrinking of its session pool when the server asks to back off.
+
+    exchangelib 5.6's `decrease_poolsize` takes the pool's lock and then waits for a free session to close, with
+    the lock held; when every session is in use it waits for ever, and a thread that asks for a session while the
+    pool is below its maximum waits for that same lock: under 429/503 answers the worker threads deadlocked and the
+    capture stopped for good (seen in bench/convergence.py). fieldsync paces EWS itself (Retry-After, backoff:
+    shared.pacing), and `ews_max_workers` already bounds the requests, so the pool keeps its size. The protocol is
+    shared by every account of one configuration; setting this again is harmless.
+    """
+    protocol.decrease_poolsize = _keep
+
+
+def _keep() -> None:
+    """The pool keeps its size (see keep_pool_size)."""
+
+
 class ExchangeClient:
     """One service account impersonating every mailbox; one cached Account per mailbox.
 
@@ -164,6 +181,7 @@ class ExchangeClient:
                 account = Account(
                     primary_smtp_address=mailbox, config=self._config, autodiscover=False, access_type=IMPERSONATION
                 )
+                keep_pool_size(account.protocol)
                 self._accounts[mailbox] = account
             return account
 
