@@ -44,6 +44,7 @@ class SecurityState:
         self.wait_s = wait_s
         self.tables = Tables()
         self.security: Security | None = None  # None until a complete round is known
+        self._skipped = 0  # the last round skipped as already stored
 
     @property
     def round(self) -> int:
@@ -69,8 +70,11 @@ class SecurityState:
         """Stage one row change; the round's last event makes the round the one decided under."""
         stored = max(self.round, await self.store.stored_round())
         if event.round and event.round < stored:
-            # A replay of a round already stored (a restart re-reads the uncommitted tail): its rows are in.
-            log.debug("policy skips security round %d, round %d is stored", event.round, stored)
+            # A replay of a round already stored (a restart re-reads the uncommitted tail): its rows are in. Said
+            # once per round: rounds that keep coming below the stored one mean the capture numbers afresh.
+            if event.round != self._skipped:
+                log.warning("policy skips security round %d: round %d is stored", event.round, stored)
+                self._skipped = event.round
             return
         await self.store.stage(event)
         if event.last_in_round:
