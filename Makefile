@@ -7,12 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fieldsync-installed
 UV_VERSION := 0.13.9
 
-.PHONY: run test env redis lint typecheck bench clean
+.PHONY: run test env redis chromium lint typecheck bench clean
 
 run: env redis
 	$(VENV)/bin/fieldsync up
 
-test: env redis
+test: env redis chromium
 	$(PY) -m pytest
 
 env: $(STAMP)
@@ -28,6 +28,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 redis:
 	@sh infra/ensure-redis.sh
+
+# The dashboard's browser test (tests/browser) drives Debian's headless chromium.
+chromium:
+	@sh infra/ensure-chromium.sh
 
 # The same two commands tests/unit/test_lint.py runs, so CI (make test) enforces them.
 lint: env

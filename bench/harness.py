@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from infra.runner.process import free_port
+from infra.runner.settings import free_metrics_ports
 from infra.runner.stack import Stack, StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ def stack_settings(data_dir: Path, users: int) -> StackSettings:
     return StackSettings(
         data_dir=data_dir, broker_port=free_port(), redis_port=free_port(), crm_sandbox_port=free_port(),
         exchange_sandbox_port=free_port(), admin_api_port=free_port(), stack_seed_users=users,
-        stack_ready_timeout_s=120.0,
+        stack_ready_timeout_s=120.0, **free_metrics_ports(),
     )
 
 

@@ -20,6 +20,7 @@ from shared.events import DeltaApplied, ItemDelta
 from shared.failures import describe, is_transient, retry_after
 from shared.kafka import decode, encode, send_dead_letter
 from shared.lanes import commit_offset, lanes
+from shared.metrics import Metrics, failure_status
 from shared.pacing import backoff_delay
 
 Report = TypeVar("Report")  # what the side's writer reports for one delta
@@ -111,6 +112,12 @@ class DeliveryLoop(Generic[Report]):
     clock: Callable[[], datetime] = _now
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     attempts: dict[Position, int] = field(default_factory=dict)  # deterministic failures per record
+    metrics: Metrics = field(default_factory=Metrics)
+
+    @property
+    def side(self) -> str:
+        """The target system's name in metric labels: crm_applier -> crm."""
+        return self.target.service.removesuffix("_applier")
 
     @property
     def log(self) -> logging.Logger:
@@ -125,6 +132,7 @@ class DeliveryLoop(Generic[Report]):
             error = next((e for e in errors if e is not None), None)
             if error is not None:
                 failures += 1
+                self.metrics.retried(self.side, failure_status(error))
                 if failures == 1:
                     self.log.warning("%s cannot apply deltas now, backing off and retrying: %r",
                                      self.target.service, error)
@@ -185,23 +193,35 @@ class DeliveryLoop(Generic[Report]):
 
     async def handle(self, record: Any) -> asyncio.Future[Any]:
         """Apply one record; returns the broker's ack of its DeltaApplied (awaited before the commit)."""
+        self.metrics.consumed(record.topic)
         try:
             delta = decode(ItemDelta, record.value)
         except ValidationError as exc:
             await send_dead_letter(self.producer, record, f"invalid ItemDelta payload: {exc}", self.target.service)
+            self.metrics.dead_lettered(self.target.service, "invalid_payload")
             return _done()
         reason = self.target.validate(delta)
         if reason is not None:
-            return await self._fail(record, delta, f"invalid delta: {reason}")
+            return await self._fail(record, delta, f"invalid delta: {reason}", why="invalid_delta")
         try:
             outcome = await self.target.write(delta)
         except self.target.permanent as exc:
             if self._transient(exc):  # an outage outlasting the writer's short retries
                 raise  # rewind and back off like any infrastructure failure: the side will be back
-            return await self._fail(record, delta, describe(exc), exc)
+            return await self._fail(record, delta, describe(exc), exc, why="refused")
         event = self.target.applied(delta, outcome, event_id=self.new_id(), applied_at=self.clock(), error=None)
         ack: asyncio.Future[Any] = await self.producer.send(topics.APPLIED.full_name, encode(event), key=record.key)
+        self._count(event)
         return ack
+
+    def _count(self, event: DeltaApplied) -> None:
+        """The write's result, its apply hop (decided to applied) and, for a write that changed the target, the
+        end-to-end latency from the source's modification time."""
+        self.metrics.wrote(self.side, event.result)
+        self.metrics.produced(topics.APPLIED.full_name)
+        self.metrics.hop("apply", (event.applied_at - event.decided_at).total_seconds())
+        if event.result in ("applied", "conflict_resolved", "superseded"):
+            self.metrics.synced(f"to_{self.side}", event.entity, (event.applied_at - event.occurred_at).total_seconds())
 
     async def _poisoned(self, record: Any, exc: Exception) -> asyncio.Future[Any]:
         """A record that failed: raise again (rewind) if it is an outage or may yet succeed; dead-letter it
@@ -215,17 +235,21 @@ class DeliveryLoop(Generic[Report]):
         self.log.error("%s gives up on %s[%d]@%d after %d attempts, dead-lettering it: %s", self.target.service,
                        record.topic, record.partition, record.offset, count, describe(exc))
         reason = f"failed {count} times the same way: {describe(exc)}"
-        return await self._fail(record, decode(ItemDelta, record.value), reason, exc)
+        return await self._fail(record, decode(ItemDelta, record.value), reason, exc, why="repeated_failure")
 
     def _transient(self, exc: Exception) -> bool:
         return isinstance(exc, self.target.transient) or is_transient(exc)
 
     async def _fail(
-        self, record: Any, delta: ItemDelta, error: str, exc: Exception | None = None
+        self, record: Any, delta: ItemDelta, error: str, exc: Exception | None = None, *, why: str
     ) -> asyncio.Future[Any]:
+        """Dead-letter the record (`why`: the bounded reason label of the dead-letter metric) and say it failed."""
         await send_dead_letter(self.producer, record, error, self.target.service, exc)
+        self.metrics.dead_lettered(self.target.service, why)
         event = self.target.applied(delta, None, event_id=self.new_id(), applied_at=self.clock(), error=error)
         await self.producer.send_and_wait(topics.APPLIED.full_name, encode(event), key=record.key)
+        self.metrics.wrote(self.side, "failed")
+        self.metrics.produced(topics.APPLIED.full_name)
         return _done()
 
 

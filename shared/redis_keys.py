@@ -65,6 +65,12 @@ def applied_version(target: str, key: str) -> str:
     return f"{PREFIX}applied:{target}:{key}"
 
 
+def exchange_creating(mailbox: str, marker: str) -> str:
+    """Set while the exchange_applier creates an item carrying this creation marker and has not recorded it: the
+    capture, finding the item first, knows it for fieldsync's own create, not an item made in Outlook."""
+    return f"{PREFIX}creating:exchange:{mailbox}:{marker}"
+
+
 def echo_fingerprint(system: str, key: str) -> str:
     """The version or value fingerprint of what fieldsync last wrote to an item."""
     return f"{PREFIX}echo:{system}:{key}"
@@ -111,3 +117,12 @@ SECURITY_PENDING = PREFIX + "security:pending"
 def security_rows(table: str) -> str:
     """One security table's rows (entity set name, as on the Web API)."""
     return f"{PREFIX}security:rows:{table}"
+
+
+# Mailbox health (shared.mailbox_health): every mailbox recorded, and per mailbox a hash of `{folder}:{what}` fields.
+MAILBOX_HEALTH_INDEX = PREFIX + "mailbox_health"
+
+
+def mailbox_health(mailbox: str) -> str:
+    """Per folder of one mailbox: last successful sync, items synced, the current error and since when."""
+    return f"{PREFIX}mailbox_health:{mailbox.lower()}"

@@ -72,8 +72,30 @@ class FailureSettings(Base):
     dead_letter_after_attempts: int = Field(default=3, ge=1)
 
 
-class BusSettings(KafkaSettings, RedisSettings, FailureSettings):
-    """What every pipeline service needs: the broker, Redis, and how often a failing event is tried."""
+class MetricsSettings(Base):
+    """Where each service serves Prometheus /metrics: one port per service, all known to every service (the admin
+    API scrapes them for its dashboard). 127.0.0.1 by default; compose sets FIELDSYNC_METRICS_HOST=0.0.0.0."""
+
+    metrics_host: str = "127.0.0.1"
+    crm_capture_metrics_port: int = 9181
+    exchange_capture_metrics_port: int = 9182
+    policy_metrics_port: int = 9183
+    crm_applier_metrics_port: int = 9184
+    exchange_applier_metrics_port: int = 9185
+    admin_api_metrics_port: int = 9186
+    # Per-mailbox series (capture cursor age) for at most this many mailboxes; the rest as mailbox="_other".
+    metrics_mailbox_series_cap: int = Field(default=50, ge=0)
+
+    def metrics_port(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_metrics_port")
+        return port
+
+
+METRICS_SERVICES = ("crm_capture", "exchange_capture", "policy", "crm_applier", "exchange_applier", "admin_api")
+
+
+class BusSettings(KafkaSettings, RedisSettings, FailureSettings, MetricsSettings):
+    """What every pipeline service needs: the broker, Redis, how often a failing event is tried, its /metrics."""
 
 
 def refuse_placeholders(settings: Base, *secrets: SecretStr) -> None:

@@ -7,13 +7,13 @@ from typing import Any
 
 from infra.runner.process import free_port
 from infra.sandbox.seed import SandboxClientSettings
-from shared.settings import CrmSettings, ExchangeSettings, KafkaSettings
+from shared.settings import METRICS_SERVICES, CrmSettings, ExchangeSettings, KafkaSettings, MetricsSettings
 
 ALL_SERVICES = "all"
 NO_SERVICES = "none"
 
 
-class StackSettings(KafkaSettings, CrmSettings, ExchangeSettings):
+class StackSettings(KafkaSettings, CrmSettings, ExchangeSettings, MetricsSettings):
     """The embedded stack owns its ports: the broker, Redis, CRM and EWS URLs the children get are derived
     from them (FIELDSYNC_BOOTSTRAP_SERVERS, FIELDSYNC_REDIS_URL, ... are for services run elsewhere)."""
 
@@ -68,6 +68,9 @@ class StackSettings(KafkaSettings, CrmSettings, ExchangeSettings):
     def admin_root(self) -> str:
         return f"http://127.0.0.1:{self.admin_api_port}"
 
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_port(service)}/metrics"
+
     def wanted(self, name: str) -> bool:
         choice = self.stack_services.strip().lower()
         if choice == ALL_SERVICES:
@@ -99,6 +102,8 @@ class StackSettings(KafkaSettings, CrmSettings, ExchangeSettings):
             "FIELDSYNC_EXCHANGE_SANDBOX_SERVICE_ACCOUNT": self.ews_username,
             "FIELDSYNC_EXCHANGE_SANDBOX_PASSWORD": self.ews_password.get_secret_value(),
             "FIELDSYNC_ADMIN_API_PORT": str(self.admin_api_port),
+            "FIELDSYNC_METRICS_HOST": "127.0.0.1",
+            **{f"FIELDSYNC_{name.upper()}_METRICS_PORT": str(self.metrics_port(name)) for name in METRICS_SERVICES},
         }
 
     def client_settings(self) -> SandboxClientSettings:
@@ -122,4 +127,9 @@ def free_port_settings(data_dir: Path, **overrides: Any) -> StackSettings:
         name: free_port()
         for name in ("broker_port", "redis_port", "crm_sandbox_port", "exchange_sandbox_port", "admin_api_port")
     }
-    return StackSettings(data_dir=data_dir, **{**ports, **overrides})
+    return StackSettings(data_dir=data_dir, **{**ports, **free_metrics_ports(), **overrides})
+
+
+def free_metrics_ports() -> dict[str, int]:
+    """Every service's metrics port setting on a free port (a stack beside a running one, or beside tests)."""
+    return {f"{name}_metrics_port": free_port() for name in METRICS_SERVICES}

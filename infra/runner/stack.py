@@ -85,7 +85,12 @@ class Stack:
             "bootstrap_servers": s.stack_bootstrap,
             "redis": s.stack_redis_url,
             "logs": str(s.log_dir),
+            "dashboard": f"{s.admin_root}/dashboard",
         }
+
+    def metrics_urls(self) -> dict[str, str]:
+        """The /metrics URL of every service this stack runs."""
+        return {spec.name: self.settings.metrics_url(spec.name) for spec in services(self.settings)}
 
     @property
     def service_names(self) -> list[str]:
@@ -94,7 +99,9 @@ class Stack:
     def ports(self) -> list[tuple[int, str]]:
         """Every port this stack's children will listen on, with the setting that chooses it."""
         names = ["broker", "redis", "crm_sandbox", "exchange_sandbox"]
-        names += [spec.name for spec in services(self.settings) if spec.name == "admin_api"]
+        wanted = [spec.name for spec in services(self.settings)]
+        names += [name for name in wanted if name == "admin_api"]
+        names += [f"{name}_metrics" for name in wanted]
         return [(getattr(self.settings, f"{name}_port"), f"FIELDSYNC_{name.upper()}_PORT") for name in names]
 
     def refuse_taken_ports(self) -> None:

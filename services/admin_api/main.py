@@ -5,6 +5,8 @@ Run: `uvicorn --factory services.admin_api.main:create_app` or `python -m servic
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -20,14 +22,20 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.admin_api.context import AppContext
+from services.admin_api.lag import LagObserver
+from services.admin_api.operations import Operations, operations_api, pages
 from services.admin_api.publisher import PolicyPublisher
 from services.admin_api.routes import api, probes
+from services.admin_api.scrape import Scraper
 from services.admin_api.service import PolicyError
 from services.admin_api.settings import AdminApiSettings
 from services.admin_api.tokens import TokenRegistry
 from services.admin_api.verify_routes import verify_api
+from shared import topics
 from shared.catalogue import load_catalogue
 from shared.conflict_log import ConflictLog
+from shared.mailbox_health import MailboxHealthStore
+from shared.metrics import Metrics, start_service_metrics
 from shared.policy_store import PolicyStore, VersionConflict
 
 log = logging.getLogger(__name__)
@@ -68,6 +76,50 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RedisTimeoutError, redis_down)
 
 
+@asynccontextmanager
+async def _operations(app: FastAPI, settings: AdminApiSettings, redis: Redis) -> AsyncIterator[None]:
+    """The operators' parts: this API's /metrics (the consumer lag), the lag observer, the dashboard's scraper and
+    the mailbox health reader (app.state.operations, read by operations.py)."""
+    metrics, server = start_service_metrics(settings, "admin_api")
+    scraper = Scraper(settings.metrics_targets(), metrics, settings.dashboard_window_s)
+    app.state.operations = operations = Operations(MailboxHealthStore(redis), scraper, None)
+    stop = asyncio.Event()
+    watching = asyncio.create_task(_watch_lag(settings, metrics, operations, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await watching
+        server.stop()
+
+
+async def _watch_lag(settings: AdminApiSettings, metrics: Metrics, operations: Operations, stop: asyncio.Event) -> None:
+    """Connect the lag observer (retried while the broker is away: the API serves meanwhile), then run it."""
+    known = {topic.name: topic.full_name for topic in topics.ALL}
+    groups = {group: tuple(known[name] for name in names) for group, names in settings.lag_groups.items()}
+    attempt = 0
+    while not stop.is_set():
+        observer = LagObserver(settings.bootstrap_servers, groups, metrics, interval_s=settings.lag_interval_s,
+                               fetch_max_wait_ms=settings.fetch_max_wait_ms)  # fmt: skip
+        try:
+            await observer.start()
+        except Exception as exc:  # the broker away at start: try again, never fail the API for it
+            attempt += 1
+            if attempt == 1:
+                log.warning("consumer lag cannot be watched yet, retrying: %r", exc)
+            with contextlib.suppress(Exception):
+                await observer.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(10.0, 0.5 * attempt))
+            continue
+        operations.lag = observer
+        try:
+            await observer.run(stop)
+        finally:
+            await observer.stop()
+        return
+
+
 def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
     """Build the app; raises ValueError (refusing to start) on a token configuration that must not run."""
     settings = settings or AdminApiSettings()
@@ -76,7 +128,7 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """Start: connect Redis, seed the policy if absent, start the producer. Stop: close both."""
+        """Start: connect Redis, seed the policy if absent, start the producer, the operators' parts. Stop: all."""
         redis = Redis.from_url(settings.redis_url)
         publisher = PolicyPublisher(
             lambda: AIOKafkaProducer(
@@ -106,7 +158,8 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
             log.warning("Redis unreachable at start; /readyz reports it until it answers: %r", exc)
         await publisher.start()
         try:
-            yield
+            async with _operations(app, settings, redis):
+                yield
         finally:
             await publisher.stop()
             await redis.aclose()
@@ -121,5 +174,7 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
     app.include_router(probes)
     app.include_router(api)
     app.include_router(verify_api(settings))
+    app.include_router(operations_api)
+    app.include_router(pages)
     _install_error_handlers(app)
     return app

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, field_validator
 
 from services.admin_api.tokens import SANDBOX_TOKENS, TokenRecord, check_tokens
-from shared.settings import BusSettings, ConflictLogSettings, CrmSettings, ExchangeSettings
+from shared import topics
+from shared.settings import METRICS_SERVICES, BusSettings, ConflictLogSettings, CrmSettings, ExchangeSettings
 
 _RECORDS = TypeAdapter(list[TokenRecord])
 
@@ -29,6 +30,36 @@ class AdminApiSettings(BusSettings, ConflictLogSettings, CrmSettings, ExchangeSe
     verify_batch_size: int = Field(default=50, ge=1, le=200)
     verify_concurrency: int = Field(default=4, ge=1, le=64)
     verify_jobs_kept: int = Field(default=10, ge=1, le=1000)
+    # Consumer lag is measured for these groups (group id -> the short names of the topics it consumes), once
+    # every lag_interval_s, from outside the groups (services/admin_api/lag.py).
+    lag_groups: dict[str, list[str]] = {
+        "fieldsync-policy": ["crm.changes", "exchange.changes"],
+        "fieldsync-crm-applier": ["deltas.crm"],
+        "fieldsync-exchange-applier": ["deltas.exchange"],
+    }
+    lag_interval_s: float = Field(default=1.0, gt=0)
+    # The dashboard's latency percentiles and error counts cover the last dashboard_window_s seconds.
+    dashboard_window_s: float = Field(default=300.0, gt=0)
+    # Comma list of service=URL of each service's /metrics that the dashboard scrapes; empty: every service on
+    # 127.0.0.1 at its FIELDSYNC_<SERVICE>_METRICS_PORT (the embedded stack). Compose names its containers.
+    dashboard_metrics_urls: str = ""
+
+    @field_validator("lag_groups")
+    @classmethod
+    def _known_topics(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        known = {topic.name for topic in topics.ALL}
+        unknown = sorted({name for names in groups.values() for name in names} - known)
+        if unknown:
+            raise ValueError(f"FIELDSYNC_LAG_GROUPS names unknown topics: {unknown}; known: {sorted(known)}")
+        return groups
+
+    def metrics_targets(self) -> dict[str, str]:
+        """service -> /metrics URL of every service but the admin API (its own registry is read directly)."""
+        if self.dashboard_metrics_urls.strip():
+            pairs = [part.split("=", 1) for part in self.dashboard_metrics_urls.split(",") if "=" in part]
+            return {name.strip(): url.strip() for name, url in pairs}
+        return {name: f"http://127.0.0.1:{self.metrics_port(name)}/metrics"
+                for name in METRICS_SERVICES if name != "admin_api"}  # fmt: skip
 
     def token_records(self) -> tuple[TokenRecord, ...]:
         """The configured tokens, or the sandbox's two placeholder tokens when none are configured.

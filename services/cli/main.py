@@ -1,4 +1,4 @@
-"""The `fieldsync` command: `up` (the embedded stack), `sandbox`, `policy`, `conflicts`, `verify`.
+"""The `fieldsync` command: `up` (the embedded stack), `sandbox`, `policy`, `conflicts`, `verify`, `status`.
 
     fieldsync up                                   the embedded stack in the foreground (make run)
     fieldsync sandbox seed [--users N]             users, mailboxes and records in the sandboxes
@@ -7,6 +7,7 @@
     fieldsync policy ...                           the sync policy, through the admin API
     fieldsync conflicts [--entity E] [--crm-id ID] [--mailbox M] [--since ISO] [--limit N]
     fieldsync verify [--entity E] [--mailbox M]    do both sides agree? through the admin API (exit 0/1/2)
+    fieldsync status [--watch]                     mailbox health: last sync, items, current error and since when
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli import conflicts, policy, sandbox, stack, verify
+from services.cli import conflicts, policy, sandbox, stack, status, verify
 
 app = typer.Typer(name="fieldsync", help="Field-level sync between Dynamics 365 CE and Exchange.", no_args_is_help=True)
 app.command("up")(stack.up)
@@ -24,6 +25,7 @@ app.add_typer(sandbox.app, name="sandbox", help="Seed the sandboxes, make traffi
 app.add_typer(policy.app, name="policy", help="Read and change the sync policy through the admin API.")
 app.command("conflicts")(conflicts.show)
 app.command("verify")(verify.verify)
+app.command("status")(status.status)
 
 
 def _print_version(requested: bool) -> None:

@@ -72,7 +72,11 @@ def describe(stack: Stack) -> list[str]:
             f"  URL             {urls['admin_api']}   docs: {urls['admin_docs']}",
             f"  tokens          admin: {SANDBOX_ADMIN_TOKEN}   viewer: {SANDBOX_VIEWER_TOKEN}"
             if s.sandbox else "  tokens          (configured in FIELDSYNC_ADMIN_TOKENS)",
+            f"  dashboard       {urls['dashboard']}   (asks for the viewer token)",
         ]
+    metrics = stack.metrics_urls()
+    if metrics:
+        lines += ["Metrics (Prometheus)"] + [f"  {name:<15} {url}" for name, url in metrics.items()]
     lines += [
         f"Kafka bootstrap   {urls['bootstrap_servers']}",
         f"Redis             {urls['redis']}",

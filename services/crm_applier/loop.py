@@ -13,6 +13,7 @@ from shared.catalogue import Catalogue
 from shared.clients.crm import CrmError, Unavailable
 from shared.delivery import DeliveryLoop
 from shared.events import DeltaApplied, ItemDelta
+from shared.metrics import Metrics
 from shared.update_plan import superseded_note
 
 SERVICE = "crm_applier"
@@ -57,7 +58,8 @@ class CrmTarget:
 
 def applier_loop(
     consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, writer: CrmWriter, catalogue: Catalogue,
-    backoff_cap_s: float = 30.0, concurrency: int = 16, max_attempts: int = 3,
+    backoff_cap_s: float = 30.0, concurrency: int = 16, max_attempts: int = 3, metrics: Metrics | None = None,
 ) -> DeliveryLoop[Outcome]:
     """The loop main.py runs: consume deltas.crm in key order, write, publish DeltaApplied, then commit."""
-    return DeliveryLoop(consumer, producer, CrmTarget(writer, catalogue), backoff_cap_s, concurrency, max_attempts)
+    return DeliveryLoop(consumer, producer, CrmTarget(writer, catalogue), backoff_cap_s, concurrency, max_attempts,
+                        metrics=metrics or Metrics())

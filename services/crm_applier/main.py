@@ -16,6 +16,7 @@ from shared import topics
 from shared.catalogue import load_catalogue
 from shared.clients.crm import CrmClient, RetryPolicy
 from shared.kafka import make_consumer, make_producer
+from shared.metrics import start_service_metrics
 from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
@@ -28,7 +29,8 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
     retry = RetryPolicy(
         settings.crm_applier_retry_attempts, settings.crm_applier_retry_base_s, settings.crm_applier_retry_max_s
     )
-    client = CrmClient.from_settings(settings, retry=retry)
+    metrics, metrics_server = start_service_metrics(settings, "crm_applier")
+    client = CrmClient.from_settings(settings, retry=retry, on_retry=lambda status: metrics.retried("crm", status))
     redis = Redis.from_url(settings.redis_url)
     catalogue = load_catalogue()
     writer = CrmWriter(client, CrmState(redis), AppliedRecords(redis), catalogue, settings.crm_applier_conflict_retries)
@@ -45,13 +47,14 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
     try:
         log.info("crm_applier started: group=%s", settings.crm_applier_group_id)
         loop = applier_loop(consumer, producer, writer, catalogue, settings.crm_applier_backoff_max_s,
-                            settings.applier_concurrency, settings.dead_letter_after_attempts)
+                            settings.applier_concurrency, settings.dead_letter_after_attempts, metrics)
         await loop.run(stop)
     finally:
         await consumer.stop()
         await producer.stop()
         await client.aclose()
         await redis.aclose()
+        metrics_server.stop()
         log.info("crm_applier stopped")
 
 

@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from shared.clients.crm import ChangePage, CrmClient, InvalidCursor
 from shared.clients.crm_fields import read_attributes
 from shared.failures import retry_after
 from shared.kafka import encode
+from shared.metrics import Metrics, failure_status
 from shared.pacing import Pacer
 
 log = logging.getLogger("fieldsync.crm_capture")
@@ -62,6 +63,7 @@ class CaptureLoop:
     backoff_cap_s: float = 30.0
     clock: Callable[[], datetime] = _now
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def run(self, stop: asyncio.Event) -> None:
         pacer = Pacer(self.poll_interval_s, self.backoff_cap_s)
@@ -73,9 +75,11 @@ class CaptureLoop:
                 try:
                     await self.poll(spec)
                 except Exception as exc:  # any failure: retry this entity later, never crash the service
+                    self.metrics.retried("crm", failure_status(exc))
                     if pacer.failed(spec.name, time.monotonic(), retry_after(exc)) == 1:
                         log.warning("crm_capture poll of %s failed, backing off: %r", spec.name, exc)
                 else:
+                    self.metrics.cursor_ok("crm", "", spec.name)
                     if streak := pacer.succeeded(spec.name, time.monotonic()):
                         log.info("crm_capture recovered %s after %d failed polls", spec.name, streak)
             with contextlib.suppress(TimeoutError):
@@ -123,15 +127,20 @@ class CaptureLoop:
             echo = await self.state.echo(spec.name, crm_id)
             pending.append((crm_id, diff_delete(previous, echo), None, previous))
         acks: list[Any] = []
+        sent = []
         for crm_id, change, _, _ in pending:
             if change is not None:
                 event = to_event(change, spec.name, crm_id, event_id=self.new_id(), now=self.clock(), position=link)
+                sent.append(event)
                 acks.append(
                     await self.producer.send(
                         topics.CRM_CHANGES.full_name, encode(event), key=topics.crm_item_key(spec.name, crm_id)
                     )
                 )
         await asyncio.gather(*acks)  # the broker acked every event of this round
+        self.metrics.produced(topics.CRM_CHANGES.full_name, len(sent))
+        for event in sent:
+            self.metrics.hop("capture", (event.captured_at - event.occurred_at).total_seconds())
         for crm_id, _, snapshot, previous in pending:
             if snapshot is None:
                 await self.state.drop_snapshot(spec.name, crm_id)

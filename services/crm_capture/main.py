@@ -15,6 +15,7 @@ from services.crm_capture.state import CrmState
 from shared.catalogue import load_catalogue
 from shared.clients.crm import CrmClient
 from shared.kafka import make_producer
+from shared.metrics import Metrics, start_service_metrics
 from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
@@ -22,7 +23,8 @@ log = logging.getLogger("fieldsync.crm_capture")
 
 
 def build_loop(
-    settings: CrmCaptureSettings, client: CrmClient, redis: Redis, producer: AIOKafkaProducer
+    settings: CrmCaptureSettings, client: CrmClient, redis: Redis, producer: AIOKafkaProducer,
+    metrics: Metrics | None = None,
 ) -> CaptureLoop:
     catalogue = load_catalogue()
     specs = []
@@ -39,24 +41,27 @@ def build_loop(
         specs=specs,
         poll_interval_s=settings.crm_capture_poll_interval_s,
         backoff_cap_s=settings.crm_capture_backoff_max_s,
+        metrics=metrics or Metrics(),
     )
 
 
 async def run(settings: CrmCaptureSettings, stop: asyncio.Event) -> None:
     """Start everything, capture until `stop` is set, then close everything (cursor already committed)."""
     refuse_placeholders(settings, settings.crm_client_secret)
-    client = CrmClient.from_settings(settings)
+    metrics, metrics_server = start_service_metrics(settings, "crm_capture")
+    client = CrmClient.from_settings(settings, on_retry=lambda status: metrics.retried("crm", status))
     redis = Redis.from_url(settings.redis_url)
     producer = make_producer(settings)
     await producer.start()
     try:
-        loop = build_loop(settings, client, redis, producer)
+        loop = build_loop(settings, client, redis, producer, metrics)
         log.info("crm_capture started: entities=%s", ",".join(s.name for s in loop.specs))
         await loop.run(stop)
     finally:
         await producer.stop()
         await client.aclose()
         await redis.aclose()
+        metrics_server.stop()
         log.info("crm_capture stopped")
 
 

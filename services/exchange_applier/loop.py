@@ -12,6 +12,7 @@ from services.exchange_applier.writer import ExchangeWriter, Outcome
 from shared.clients.exchange_errors import ExchangeError, Transient
 from shared.delivery import DeliveryLoop
 from shared.events import DeltaApplied, ItemDelta
+from shared.metrics import Metrics
 from shared.update_plan import superseded_note
 
 SERVICE = "exchange_applier"
@@ -55,7 +56,8 @@ class ExchangeTarget:
 
 def applier_loop(
     consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, writer: ExchangeWriter, backoff_cap_s: float = 30.0,
-    concurrency: int = 16, max_attempts: int = 3,
+    concurrency: int = 16, max_attempts: int = 3, metrics: Metrics | None = None,
 ) -> DeliveryLoop[Outcome]:
     """The loop main.py runs: consume deltas.exchange in key order, write, publish DeltaApplied, then commit."""
-    return DeliveryLoop(consumer, producer, ExchangeTarget(writer), backoff_cap_s, concurrency, max_attempts)
+    return DeliveryLoop(consumer, producer, ExchangeTarget(writer), backoff_cap_s, concurrency, max_attempts,
+                        metrics=metrics or Metrics())

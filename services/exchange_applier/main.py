@@ -15,13 +15,16 @@ from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients.exchange import ExchangeClient
 from shared.kafka import make_consumer, make_producer
+from shared.metrics import Metrics, failure_status, start_service_metrics
 from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
 log = logging.getLogger("fieldsync.exchange_applier")
 
 
-def build_writer(settings: ExchangeApplierSettings, client: ExchangeClient, redis: Redis) -> ExchangeWriter:
+def build_writer(
+    settings: ExchangeApplierSettings, client: ExchangeClient, redis: Redis, metrics: Metrics | None = None
+) -> ExchangeWriter:
     return ExchangeWriter(
         client,
         ExchangeState(redis),
@@ -30,12 +33,14 @@ def build_writer(settings: ExchangeApplierSettings, client: ExchangeClient, redi
         retry_base_s=settings.exchange_applier_retry_base_s,
         retry_max_s=settings.exchange_applier_retry_max_s,
         conflict_retries=settings.exchange_applier_conflict_retries,
+        on_retry=(lambda exc: metrics.retried("exchange", failure_status(exc))) if metrics else None,
     )
 
 
 async def run(settings: ExchangeApplierSettings, stop: asyncio.Event) -> None:
     """Start everything, apply until `stop` is set, then close everything (offsets already committed)."""
     refuse_placeholders(settings, settings.ews_password)
+    metrics, metrics_server = start_service_metrics(settings, "exchange_applier")
     client = ExchangeClient(settings)
     redis = Redis.from_url(settings.redis_url)
     consumer = make_consumer(settings, topics.DELTAS_EXCHANGE.full_name, group_id=settings.exchange_applier_group_id)
@@ -44,15 +49,16 @@ async def run(settings: ExchangeApplierSettings, stop: asyncio.Event) -> None:
     await consumer.start()
     try:
         log.info("exchange_applier started: group=%s", settings.exchange_applier_group_id)
-        writer = build_writer(settings, client, redis)
+        writer = build_writer(settings, client, redis, metrics)
         loop = applier_loop(consumer, producer, writer, settings.exchange_applier_backoff_max_s,
-                            settings.applier_concurrency, settings.dead_letter_after_attempts)
+                            settings.applier_concurrency, settings.dead_letter_after_attempts, metrics)
         await loop.run(stop)
     finally:
         await consumer.stop()
         await producer.stop()
         await client.close()
         await redis.aclose()
+        metrics_server.stop()
         log.info("exchange_applier stopped")
 
 

@@ -57,6 +57,12 @@ class ExchangeWriter:
     retry_max_s: float = 10.0
     conflict_retries: int = 5
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    on_retry: Callable[[BaseException], None] | None = None  # told of each transient failure it retries (metrics)
+
+    async def _retry(self, attempt: int, exc: Transient) -> None:
+        if self.on_retry is not None:
+            self.on_retry(exc)
+        await self.sleep(retry_delay(attempt, exc.retry_after, self.retry_base_s, self.retry_max_s))
 
     async def _call(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Bounded retries of a transient failure; the last one propagates (the loop backs off and retries)."""
@@ -66,7 +72,7 @@ class ExchangeWriter:
             except Transient as exc:
                 if attempt == self.retry_attempts:
                     raise
-                await self.sleep(retry_delay(attempt, exc.retry_after, self.retry_base_s, self.retry_max_s))
+                await self._retry(attempt, exc)
         raise AssertionError("unreachable")
 
     async def apply(self, delta: ItemDelta) -> Outcome:
@@ -135,27 +141,31 @@ class ExchangeWriter:
         write = exchange_fields.to_exchange(entity, delta.changed)
         marker = creation_marker(delta)
         attributes = {**with_tracking(entity, write.attributes), CREATION_MARKER: marker}
+        await self.state.announce_create(mailbox, marker)  # a capture finding the item first knows it for ours
         for attempt in range(1, self.retry_attempts + 1):
             found = await self._call(self.client.find_created, mailbox, entity, marker)
             if found is not None:
                 return await self._created(delta, found, exchange_fields.to_canonical(entity, found.attributes),
-                                           note="adopted the item an earlier attempt created")
+                                           marker, note="adopted the item an earlier attempt created")
             try:
                 created = await self.client.create(mailbox, entity, attributes)
             except Transient as exc:  # perhaps stored anyway: look for it again before another create
                 if attempt == self.retry_attempts:
                     raise
-                await self.sleep(retry_delay(attempt, exc.retry_after, self.retry_base_s, self.retry_max_s))
+                await self._retry(attempt, exc)
                 continue
             # What the capture will read back: every mapped field, normalised by the mapping (unset = null).
             skipped = (*write.unmapped, *write.read_only)
             note = f"not writable in Exchange: {', '.join(skipped)}" if skipped else None
-            return await self._created(delta, created, exchange_fields.to_canonical(entity, write.attributes), note)
+            return await self._created(delta, created, exchange_fields.to_canonical(entity, write.attributes), marker,
+                                       note)
         raise AssertionError("unreachable")
 
-    async def _created(self, delta: ItemDelta, item: ItemState, written: dict[str, Any], note: str | None) -> Outcome:
+    async def _created(
+        self, delta: ItemDelta, item: ItemState, written: dict[str, Any], marker: str, note: str | None
+    ) -> Outcome:
         await self.state.record_write(str(delta.mailbox), item.exchange_id, entity=delta.entity, crm_id=delta.crm_id,
-                                      written=written, version=item.changekey, replace_snapshot=True)
+                                      written=written, version=item.changekey, replace_snapshot=True, created=marker)
         return Outcome("applied", item.exchange_id, {k: written[k] for k in delta.changed if k in written},
                        item.changekey, note=note)
 

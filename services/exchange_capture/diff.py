@@ -45,6 +45,8 @@ class Observed:
     modified_at: datetime | None
     categories: tuple[str, ...] = ()
     is_organizer: bool | None = None  # calendar items only
+    # The item is one the exchange_applier is creating and has not recorded yet (its creation marker is pending).
+    own_create: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
     """Compare an item with its last snapshot.
 
     - no snapshot: a create with every field, unless the item's ChangeKey is the one fieldsync's own
-      create produced (the applier has not stored its snapshot yet);
+      create produced, or the item is one the applier is still creating (found before the applier recorded it:
+      reported, it became a second CRM record linked to the same item);
     - otherwise only fields whose canonical value differs; a change of categories alone (tracking)
       is an update with no fields, so the policy can (un)track it;
     - echo: when the ChangeKey is the one fieldsync wrote, fields holding exactly what it wrote are
@@ -104,7 +107,7 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
     values = observed.values
     own_version = echo is not None and echo.version is not None and echo.version == observed.version
     if previous is None:
-        if own_version:
+        if own_version or observed.own_create:
             return Diff(None, current)
         return Diff(Change("create", dict(values), _context(current), observed.version, observed.modified_at), current)
     changed = {key: value for key, value in values.items() if key not in previous or previous[key] != value}

@@ -20,11 +20,13 @@ from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients import exchange_fields
 from shared.clients.ews_sync import SyncChange, SyncPage
-from shared.clients.exchange import FOLDERS, ExchangeClient, ItemState
+from shared.clients.exchange import CREATION_MARKER, FOLDERS, ExchangeClient, ItemState
 from shared.clients.exchange_errors import ExchangeError, InvalidCursor, NoMailbox
 from shared.failures import retry_after
 from shared.kafka import encode
 from shared.links import merge_key
+from shared.mailbox_health import NO_HEALTH, MailboxHealthSink, classify
+from shared.metrics import Metrics, failure_status
 from shared.pacing import Pacer
 
 log = logging.getLogger("fieldsync.exchange_capture")
@@ -36,7 +38,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def observe(entity: str, mailbox: str, item: ItemState) -> Observed:
+def observe(entity: str, mailbox: str, item: ItemState, own_create: bool = False) -> Observed:
     """The pure view of an item read from EWS: canonical values plus tracking and organizer context."""
     attrs = item.attributes
     is_organizer = None
@@ -49,6 +51,7 @@ def observe(entity: str, mailbox: str, item: ItemState) -> Observed:
         modified_at=item.last_modified,
         categories=tuple(attrs.get("categories") or ()),
         is_organizer=is_organizer,
+        own_create=own_create,
     )
 
 
@@ -91,6 +94,9 @@ class CaptureLoop:
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     watching: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     without_mailbox: set[str] = field(default_factory=set)  # found to have none: logged once
+    metrics: Metrics = field(default_factory=Metrics)
+    health: MailboxHealthSink = field(default_factory=lambda: NO_HEALTH)
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (mailbox, folder) -> its current error
 
     async def run(self, stop: asyncio.Event) -> None:
         gate = asyncio.Semaphore(self.concurrency)
@@ -120,17 +126,25 @@ class CaptureLoop:
                     if stop.is_set() or not pacer.is_due(entity, time.monotonic()):
                         continue
                     try:
-                        await self.poll(mailbox, entity)
+                        synced = await self.poll(mailbox, entity)
                     except NoMailbox as exc:  # not a failure to retry: nothing to watch until the list is refreshed
+                        self._failing(mailbox, FOLDERS[entity], exc)
+                        await self._record(self.health.failed(mailbox, FOLDERS[entity], exc, self.clock()))
                         if mailbox not in self.without_mailbox:
                             self.without_mailbox.add(mailbox)
                             log.warning("exchange_capture skips %s: it has no mailbox (%s)", mailbox, exc)
                         return
                     except Exception as exc:  # any failure: retry this folder later, never crash the service
+                        self.metrics.retried("exchange", failure_status(exc))
+                        self._failing(mailbox, FOLDERS[entity], exc)
+                        await self._record(self.health.failed(mailbox, FOLDERS[entity], exc, self.clock()))
                         if pacer.failed(entity, time.monotonic(), retry_after(exc)) == 1:
                             log.warning("exchange_capture poll of %s %s failed, backing off: %r",
                                         mailbox, FOLDERS[entity], exc)
                         continue
+                    self.metrics.cursor_ok("exchange", mailbox, FOLDERS[entity])
+                    self._failing(mailbox, FOLDERS[entity], None)
+                    await self._record(self.health.succeeded(mailbox, FOLDERS[entity], synced, self.clock()))
                     if streak := pacer.succeeded(entity, time.monotonic()):
                         log.info("exchange_capture recovered %s %s after %d failed polls",
                                  mailbox, FOLDERS[entity], streak)
@@ -139,6 +153,23 @@ class CaptureLoop:
                         log.info("exchange_capture watches %s: it has a mailbox now", mailbox)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pacer.wait(self.entities, time.monotonic()))
+
+    def _failing(self, mailbox: str, folder: str, exc: BaseException | None) -> None:
+        """Keep the gauge of failing folders by kind of error current (in memory: this process's own polls)."""
+        before = self.errors.get((mailbox, folder))
+        if exc is None:
+            self.errors.pop((mailbox, folder), None)
+        else:
+            self.errors[(mailbox, folder)] = classify(exc)
+        if before != self.errors.get((mailbox, folder)):
+            self.metrics.failing(self.errors.values())
+
+    async def _record(self, recording: Awaitable[None]) -> None:
+        """Mailbox health is for operators: a Redis hiccup while recording it never stops the capture."""
+        try:
+            await recording
+        except Exception as exc:  # the next poll records again
+            log.debug("exchange_capture could not record mailbox health: %r", exc)
 
     async def poll(self, mailbox: str, entity: str) -> int:
         """Every page of one folder's changes; returns the number of events published."""
@@ -210,9 +241,12 @@ class CaptureLoop:
                 pending.append((exchange_id, diff_delete(previous, linked), None, previous))
                 continue
             echo = await self.state.echo(mailbox, exchange_id)
-            result = diff_item(previous, observe(entity, mailbox, item), echo)
+            marker = item.attributes.get(CREATION_MARKER)
+            own_create = previous is None and bool(marker) and await self.state.is_creating(mailbox, str(marker))
+            result = diff_item(previous, observe(entity, mailbox, item, own_create), echo)
             pending.append((exchange_id, result.change, result.snapshot, previous))
         acks: list[Any] = []
+        sent = []
         for exchange_id, change, _, _ in pending:
             if change is None:
                 continue
@@ -222,8 +256,12 @@ class CaptureLoop:
                              event_id=self.new_id(), now=self.clock(), position=position)
             # Keyed by the CRM record it is (or would be) linked to: both sides of a pair on one partition.
             key = merge_key(entity, crm_id, mailbox, exchange_id)
+            sent.append(event)
             acks.append(await self.producer.send(topics.EXCHANGE_CHANGES.full_name, encode(event), key=key))
         await asyncio.gather(*acks)  # the broker acked every event of this page
+        self.metrics.produced(topics.EXCHANGE_CHANGES.full_name, len(sent))
+        for event in sent:
+            self.metrics.hop("capture", (event.captured_at - event.occurred_at).total_seconds())
         for exchange_id, _, snapshot, previous in pending:
             if snapshot is None:
                 await self.state.drop_snapshot(mailbox, exchange_id)

@@ -16,6 +16,8 @@ from shared.clients import exchange_fields
 from shared.clients.crm import CrmClient, CrmError
 from shared.clients.exchange import ExchangeClient
 from shared.kafka import make_producer
+from shared.mailbox_health import MailboxHealthStore
+from shared.metrics import Metrics, start_service_metrics
 from shared.runtime import serve
 from shared.settings import refuse_placeholders
 
@@ -53,6 +55,7 @@ def build_loop(
     redis: Redis,
     producer: AIOKafkaProducer,
     crm: CrmClient | None,
+    metrics: Metrics | None = None,
 ) -> CaptureLoop:
     for entity in settings.exchange_capture_entities:
         if entity not in exchange_fields.CODECS:
@@ -68,12 +71,15 @@ def build_loop(
         mailbox_refresh_s=settings.exchange_capture_mailbox_refresh_s,
         concurrency=settings.exchange_capture_concurrency,
         page_size=settings.exchange_capture_page_size,
+        metrics=metrics or Metrics(),
+        health=MailboxHealthStore(redis),
     )
 
 
 async def run(settings: ExchangeCaptureSettings, stop: asyncio.Event) -> None:
     """Start everything, capture until `stop` is set, then close everything (sync states already committed)."""
     refuse_placeholders(settings, settings.ews_password)
+    metrics, metrics_server = start_service_metrics(settings, "exchange_capture")
     crm = None
     if not settings.mailbox_list():
         refuse_placeholders(settings, settings.crm_client_secret)
@@ -83,7 +89,7 @@ async def run(settings: ExchangeCaptureSettings, stop: asyncio.Event) -> None:
     producer = make_producer(settings)
     await producer.start()
     try:
-        loop = build_loop(settings, client, redis, producer, crm)
+        loop = build_loop(settings, client, redis, producer, crm, metrics)
         log.info("exchange_capture started: mailboxes from %s", "settings" if crm is None else "CRM systemusers")
         await loop.run(stop)
     finally:
@@ -92,6 +98,7 @@ async def run(settings: ExchangeCaptureSettings, stop: asyncio.Event) -> None:
         if crm is not None:
             await crm.aclose()
         await redis.aclose()
+        metrics_server.stop()
         log.info("exchange_capture stopped")
 
 

@@ -15,6 +15,8 @@ from services.exchange_capture.diff import EXACT, VERSION, Echo
 from shared import redis_keys
 from shared.item_state import ECHO_BEFORE, ECHO_VERSION, ItemState, encode, text
 
+CREATING_TTL_S = 86_400
+
 
 def echo_key(mailbox: str, exchange_id: str) -> str:
     return redis_keys.echo_fingerprint("exchange", f"{mailbox}:{exchange_id}")
@@ -64,6 +66,7 @@ class ExchangeState(ItemState[Echo]):
         replace_snapshot: bool,
         exact: bool = False,
         before: str | None = None,
+        created: str | None = None,
     ) -> None:
         """After an applier write, atomically: snapshot, echo fingerprint and (when known) both links.
 
@@ -71,7 +74,8 @@ class ExchangeState(ItemState[Echo]):
         the whole item at `version`, which the snapshot then says (EXACT; the capture need not read the item:
         diff.known_version). Otherwise the item may hold changes the capture has not seen yet: the version
         moves (store_read_snapshot relies on it) but EXACT does not, so the capture reads the item; `before`
-        is the item's modification time as read before the write, the time those unseen changes were made by."""
+        is the item's modification time as read before the write, the time those unseen changes were made by.
+        `created`: the creation marker of the item this write created; its pending mark goes in the same step."""
         snapshot = self.snapshot_key(mailbox, exchange_id)
         echo = self.echo_key(mailbox, exchange_id)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -83,7 +87,17 @@ class ExchangeState(ItemState[Echo]):
             if crm_id:
                 pipe.hset(redis_keys.link_by_crm(entity, crm_id), mailbox, exchange_id)
                 pipe.set(redis_keys.link_by_exchange(mailbox, exchange_id), f"{entity}:{crm_id}")
+            if created:
+                pipe.delete(redis_keys.exchange_creating(mailbox, created))
             await pipe.execute()
+
+    async def announce_create(self, mailbox: str, marker: str) -> None:
+        """Before the exchange_applier creates an item with this marker (kept a day at most, should it never
+        record the item: a replay adopts the item and records it)."""
+        await self.redis.set(redis_keys.exchange_creating(mailbox, marker), "1", ex=CREATING_TTL_S)
+
+    async def is_creating(self, mailbox: str, marker: str) -> bool:
+        return bool(await self.redis.exists(redis_keys.exchange_creating(mailbox, marker)))
 
     async def forget_item(self, mailbox: str, exchange_id: str, entity: str, crm_id: str | None) -> None:
         """After fieldsync deleted an item: no snapshot, echo or links remain (so its delete is not captured)."""

@@ -35,13 +35,15 @@ from typing import Any, cast
 import faust
 
 from services.policy import doorbell
-from services.policy.handler import InvalidEvent, PolicyHandler
+from services.policy.handler import InvalidEvent, Planned, PolicyHandler
 from services.policy.keyed import KeyedSteps
 from services.policy.settings import PolicySettings
 from services.policy.transport import TansuTransport
 from shared import topics
+from shared.events import SyncDecision
 from shared.failures import describe, is_transient, retry_after
 from shared.kafka import dead_letter_headers, encode, make_consumer
+from shared.metrics import Metrics, serve_service
 from shared.pacing import backoff_delay
 from shared.runtime import logging_config
 
@@ -104,7 +106,21 @@ def broker_url(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip())
 
 
-def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
+def count(metrics: Metrics, topic: str, planned: Planned) -> None:
+    """One decided change: consumed, what it published, every field's outcome, its conflicts, the decide hop."""
+    metrics.consumed(topic)
+    for item in planned.outgoing:
+        metrics.produced(item.topic.full_name)
+        if isinstance(item.event, SyncDecision):
+            metrics.hop("decide", (item.event.decided_at - item.event.captured_at).total_seconds())
+            for outcome in item.event.outcomes:
+                metrics.decided("synced" if outcome.synced else "withheld", outcome.reason or "none")
+    for record in planned.conflicts:
+        metrics.conflict(record.rule, record.winner)
+
+
+def create_app(settings: PolicySettings, handler: PolicyHandler, metrics: Metrics | None = None) -> PolicyApp:
+    """The worker; with `metrics`, counted there and (at worker start) served on the policy's metrics port."""
     app = PolicyApp(
         settings.policy_group_id,
         broker=broker_url(settings.bootstrap_servers),
@@ -136,16 +152,21 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
         t.full_name: app.topic(t.full_name) for t in (topics.DELTAS_CRM, topics.DELTAS_EXCHANGE, topics.DECISIONS)
     }
     deadletter = app.topic(topics.DEADLETTER.full_name)
+    counted = metrics or Metrics(SERVICE)
 
-    async def dead_letter(event: Any, error: str, exc: BaseException | None = None) -> None:
+    async def dead_letter(
+        event: Any, error: str, exc: BaseException | None = None, why: str = "invalid_payload"
+    ) -> None:
         message = event.message
         headers = dead_letter_headers(error, SERVICE, message.topic, message.partition, message.offset, exc)
         await (await deadletter.send(key=message.key, value=message.value, headers=headers))
+        counted.dead_lettered(SERVICE, why)
 
     def poison(event: Any) -> Callable[[Exception], Awaitable[None]]:
         """What a change that keeps failing the same way becomes: a dead letter with the exception."""
         attempts = settings.dead_letter_after_attempts
-        return lambda exc: dead_letter(event, f"failed {attempts} times the same way: {describe(exc)}", exc)
+        return lambda exc: dead_letter(event, f"failed {attempts} times the same way: {describe(exc)}", exc,
+                                       "repeated_failure")
 
     async def decide_and_publish(event: Any) -> None:
         try:
@@ -163,6 +184,7 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
         ]
         await asyncio.gather(*acks)
         await handler.commit(planned)  # the merge state moves on only once its events are on the broker
+        count(counted, event.message.topic, planned)
 
     def dead_lettering(on: Callable[[bytes | None], Awaitable[object]]) -> Callable[[Any], Awaitable[None]]:
         """One event through `on`; a payload it calls invalid goes to the dead-letter topic instead."""
@@ -229,6 +251,13 @@ def create_app(settings: PolicySettings, handler: PolicyHandler) -> PolicyApp:
         if refresh_failures:
             log.info("policy refresh works again after %d failures", refresh_failures)
         refresh_failures = 0
+
+    if metrics is not None:
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def metrics_endpoint() -> None:
+            # At worker start, not when the app is built: nothing listens before the worker runs.
+            serve_service(counted, settings)  # its daemon thread serves until the process exits
 
     @app.task  # type: ignore[untyped-decorator]
     async def load_policy() -> None:

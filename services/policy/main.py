@@ -16,6 +16,7 @@ from services.policy.security_store import SecurityStore
 from services.policy.settings import PolicySettings
 from shared.catalogue import load_catalogue
 from shared.conflict_log import ConflictLog
+from shared.metrics import service_metrics
 
 
 def utc_now() -> datetime:
@@ -31,7 +32,7 @@ def build(settings: PolicySettings | None = None) -> PolicyApp:
     conflicts = ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s)
     security = SecurityState(SecurityStore(redis), settings.policy_security_wait_s)
     handler = PolicyHandler(redis, load_catalogue(), utc_now, conflicts, security)
-    return create_app(settings, handler)
+    return create_app(settings, handler, service_metrics(settings, "policy"))
 
 
 def main() -> None:

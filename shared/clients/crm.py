@@ -133,12 +133,14 @@ class CrmClient:
         timeout_s: float = 10.0,
         caller_id: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.token_url, self.client_id, self._secret = token_url, client_id, client_secret
         self.retry = retry or RetryPolicy()
         self.caller_id = caller_id
         self._sleep = sleep
+        self._on_retry = on_retry  # told the status ("429", "503", "0": no answer) of each request it retries
         self._http = httpx.AsyncClient(timeout=timeout_s)
         self._token: str | None = None
         self._token_expires = 0.0
@@ -214,6 +216,8 @@ class CrmClient:
                 retry_after = error.retry_after
             if not error.transient or attempt >= self.retry.attempts:
                 raise error
+            if self._on_retry is not None:
+                self._on_retry(str(error.status) if error.status else "unreachable")
             await self._sleep(retry_delay(attempt, retry_after, self.retry))
 
     # -- records

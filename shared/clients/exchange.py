@@ -36,8 +36,10 @@ from shared.settings import ExchangeSettings
 T = TypeVar("T")
 ITEM_TYPES: dict[str, type[Any]] = {"contact": Contact, "appointment": CalendarItem, "task": Task}
 FOLDERS = {"contact": "contacts", "appointment": "calendar", "task": "tasks"}
+# The extended property an item fieldsync creates carries (see FieldsyncId), set once at its creation.
+CREATION_MARKER = "fieldsync_id"
 # Read with every item besides the mapped fields: what capture needs for context and versions.
-CONTEXT_ATTRIBUTES = ("categories", "last_modified_time", "my_response_type", "organizer")
+CONTEXT_ATTRIBUTES = ("categories", "last_modified_time", "my_response_type", "organizer", CREATION_MARKER)
 
 
 class GovernmentId(ExtendedProperty):  # type: ignore[misc]
@@ -75,7 +77,6 @@ class FieldsyncId(ExtendedProperty):  # type: ignore[misc]
 
 
 # The attribute every item fieldsync creates carries: a deterministic id, so a retried create finds its item.
-CREATION_MARKER = "fieldsync_id"
 _register_lock = threading.Lock()
 
 

@@ -13,6 +13,7 @@ import pytest
 from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Credentials, Version
 from exchangelib.version import EXCHANGE_2016
 
+from infra.runner.settings import free_metrics_ports
 from infra.runner.stack import Stack, StackSettings
 from shared.settings import SANDBOX_ADMIN_TOKEN
 from tests.support import eventually, free_port
@@ -113,7 +114,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     settings = StackSettings(
         data_dir=tmp_path_factory.mktemp("stack"), broker_port=free_port(), redis_port=free_port(),
         crm_sandbox_port=free_port(), exchange_sandbox_port=free_port(), admin_api_port=free_port(),
-        topic_partitions=3,
+        topic_partitions=3, **free_metrics_ports(),
     )  # fmt: skip
     with Stack(settings) as running:
         yield running

@@ -19,13 +19,15 @@ import redis
 
 from infra.runner.process import port_open
 from infra.runner.stack import Stack, free_port_settings
+from shared.settings import METRICS_SERVICES
 from tests.support import eventually, free_port
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 UP_LINE = "fieldsync is up"
-PORTS = ("broker", "redis", "crm_sandbox", "exchange_sandbox", "admin_api")
+METRICS_PORTS = tuple(f"{name}_metrics" for name in METRICS_SERVICES)
+PORTS = ("broker", "redis", "crm_sandbox", "exchange_sandbox", "admin_api", *METRICS_PORTS)
 
 
 def descendants(root: int) -> dict[int, str]:
@@ -171,6 +173,11 @@ def test_make_run_comes_up_and_ctrl_c_leaves_nothing_behind(stack_env: dict[str,
     assert_everything_answers(stack_env, with_admin)
     for expected in ("token endpoint", "service account", "alice@sandbox.local", "Kafka bootstrap", "Logs"):
         assert expected in run.output
+    for name in ("policy", "crm_applier", "exchange_applier", "crm_capture", "exchange_capture", "admin_api"):
+        url = f"http://127.0.0.1:{stack_env[f'FIELDSYNC_{name.upper()}_METRICS_PORT']}/metrics"
+        assert url in run.output, run.output  # make run prints every service's full /metrics URL
+    if with_admin:
+        assert f"http://127.0.0.1:{stack_env['FIELDSYNC_ADMIN_API_PORT']}/dashboard" in run.output
     pids = descendants(run.popen.pid)
     assert len(pids) >= 5, pids  # at least broker, redis, two sandboxes and the CLI itself
     began = time.monotonic()

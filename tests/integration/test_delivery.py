@@ -138,6 +138,13 @@ async def test_one_keys_deltas_apply_in_order_while_other_keys_run_alongside(
         lambda r: decode(DeltaApplied, r.value).mailbox == "test@example.test"
         and r.key is not None and r.key.decode() in {"A", "B", "C"}, count=6, what="six DeltaApplied")
     assert len(results) >= 6
+    # Counted where it happened: each consumed delta, its write's result, its apply hop and its end-to-end latency.
+    metrics, side_name = loop.metrics, "test_delivery"
+    assert metrics.value("fieldsync_events_consumed_total", topic=topic) == 6
+    assert metrics.value("fieldsync_writes_total", target=side_name, result="applied") == 6
+    assert metrics.value("fieldsync_events_produced_total", topic=topics.APPLIED.full_name) == 6
+    assert metrics.value("fieldsync_hop_latency_seconds_count", hop="apply") == 6
+    assert metrics.value("fieldsync_sync_latency_seconds_count", direction=f"to_{side_name}", entity="task") == 6
 
 
 async def test_a_failing_key_is_retried_and_nothing_past_it_is_committed(
@@ -152,6 +159,7 @@ async def test_a_failing_key_is_retried_and_nothing_past_it_is_committed(
     await eventually_async(retried, timeout=20, what="b1 retried after backoffs")
     assert await committed(loop, topic) in (None, 1)  # a1 at most: b1 (offset 1) never committed past
     assert loop.attempts == {}  # transient failures are not counted towards dead-lettering
+    assert loop.metrics.value("fieldsync_retries_total", target="test_delivery", status="unreachable") >= 2
     assert ("b2", "start") not in side.log  # the failing key's later delta waits for it
 
     side.broken.clear()
@@ -209,3 +217,4 @@ async def test_a_poison_delta_is_dead_lettered_after_its_attempts_and_the_partit
         what="the poison delta's DeltaApplied with its error")
     assert "KeyError" in (decode(DeltaApplied, failed.value).error or "")
     assert loop.attempts == {}  # nothing left counted once the record was dead-lettered
+    assert loop.metrics.value("fieldsync_dead_letters_total", service="test_delivery", reason="repeated_failure") == 1

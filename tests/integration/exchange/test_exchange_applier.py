@@ -325,7 +325,10 @@ async def test_what_the_applier_writes_is_not_captured_back(
         marker = await user.create("task", subject="Typed by the user")
 
         def of_mailbox(record: Any) -> bool:
-            return ItemChanged.model_validate_json(record.value).mailbox == user.address
+            try:
+                return ItemChanged.model_validate_json(record.value).mailbox == user.address
+            except ValueError:  # pydantic's ValidationError: an invalid payload another test's dead-letter case sent
+                return False
 
         await changes.wait_for(
             lambda r: of_mailbox(r) and ItemChanged.model_validate_json(r.value).exchange_id == marker.id,

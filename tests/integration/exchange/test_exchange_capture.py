@@ -29,9 +29,10 @@ from services.exchange_capture.settings import ExchangeCaptureSettings
 from services.exchange_capture.state import ExchangeState
 from shared import topics
 from shared.clients.crm import CrmClient
-from shared.clients.exchange import ExchangeClient
+from shared.clients.exchange import ExchangeClient, register_extended_properties
 from shared.events import ItemChanged
 from shared.kafka import make_producer
+from shared.mailbox_health import MailboxHealthStore
 from shared.settings import SANDBOX_CRM_SECRET
 from tests.integration.exchange.conftest import UserMailbox
 from tests.integration.harness import run_service, stop_service
@@ -263,12 +264,21 @@ async def test_an_address_without_a_mailbox_is_logged_once_skipped_and_never_blo
         match, _ = events_of(reader, user.address, item.id)
         await reader.wait_for(match, what="the real mailbox's create")
         await asyncio.wait_for(refreshed_often.wait(), timeout=10)
+        # Reported, never disabled: the address's folder stays listed with its error, and the real mailbox is fine.
+        health = {m.mailbox: m for m in await MailboxHealthStore(redis).mailboxes()}
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=15)
         await producer.stop()
         await client.close()
         await redis.aclose()
+    [missing] = health[nobody].folders
+    assert (missing.error, missing.last_success) == ("no_mailbox", None) and missing.failures >= 2  # tried again
+    assert {f.folder for f in health[user.address].folders} == {"contacts", "calendar", "tasks"}
+    assert not health[user.address].failing and all(f.last_success for f in health[user.address].folders)
+    assert loop.metrics.value("fieldsync_mailbox_failing", error="no_mailbox") == 1
+    assert loop.metrics.value("fieldsync_capture_cursor_age_seconds", source="exchange", mailbox=user.address,
+                              folder="tasks") >= 0  # fmt: skip
     about_nobody = [r for r in caplog.records if nobody in r.getMessage()]
     assert [r.levelno for r in about_nobody] == [logging.WARNING], [r.getMessage() for r in about_nobody]
     assert "has no mailbox" in about_nobody[0].getMessage()
@@ -290,3 +300,27 @@ async def test_runs_as_a_module_and_stops_cleanly_on_sigterm(
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), timeout=20)
     assert code == 0
+
+
+async def test_an_item_the_applier_is_still_creating_is_not_captured_as_made_in_outlook(
+    ews_sandbox: ExchangeSandboxUrls, kafka_bootstrap: str, redis_url: str, user: UserMailbox, read_topic: Any,
+    exchange_state: ExchangeState,
+) -> None:
+    """The exchange_applier's create reached EWS, its record of the item not yet: a capture reporting the item as
+    a tracked one made in Outlook made a second CRM record linked to it. An item carrying a marker that is no
+    longer pending (a copy the user made of a fieldsync item) is a new item like any other."""
+    register_extended_properties()
+    reader = await read_topic(topics.EXCHANGE_CHANGES.full_name)
+    pending, copied = f"pending-{uuid.uuid4()}", f"recorded-{uuid.uuid4()}"
+    await exchange_state.announce_create(user.address, pending)
+    task, stop = await run_service(run, capture_settings(ews_sandbox, kafka_bootstrap, redis_url, user.address))
+    try:
+        ours = await user.create("task", subject="Being created", fieldsync_id=pending)
+        copy = await user.create("task", subject="Copied in Outlook", fieldsync_id=copied)
+        match_copy, parsed = events_of(reader, user.address, copy.id)
+        [created] = await reader.wait_for(match_copy, what="the copy's create")
+        assert parsed(created).op == "create"
+        match_ours, _ = events_of(reader, user.address, ours.id)
+        assert reader.matching(match_ours) == []  # created before the copy, polled with it or before it
+    finally:
+        await stop_service(task, stop)
