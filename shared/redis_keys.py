@@ -108,6 +108,17 @@ def conflicts_by_item(crm_id: str) -> str:
     return f"{PREFIX}conflicts:by_item:{crm_id}"
 
 
+# Security tables (the policy's copy of what crm_capture published on crm.security): per table a hash of primary
+# key -> the row as JSON; the rows of the round being received, staged until its last event; the last complete round.
+SECURITY_ROUND = PREFIX + "security:round"
+SECURITY_PENDING = PREFIX + "security:pending"
+
+
+def security_rows(table: str) -> str:
+    """One security table's rows (entity set name, as on the Web API)."""
+    return f"{PREFIX}security:rows:{table}"
+
+
 # Mailbox health (shared.mailbox_health): every mailbox recorded, and per mailbox a hash of `{folder}:{what}` fields.
 MAILBOX_HEALTH_INDEX = PREFIX + "mailbox_health"
 

@@ -67,6 +67,7 @@ def delta_for(change: ItemChanged, target: TargetDecision, policy_version: int, 
         source_version=change.version,
         keep_item=target.keep_item,
         expected=dict(target.expected),
+        acting_user=target.acting_user if target.target == "crm" else None,
     )
     return Outgoing(topic, key, delta)
 
