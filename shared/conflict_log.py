@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from shared import redis_keys
 from shared.events import ConflictRecord
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+from shared.retention import Window, score, utcnow
 
 # Drops every entry decided before ARGV[1], then the oldest while more than ARGV[2] remain: from the time
 # index, the records, and the indexes named in its index-keys entry. Those names were built by queue() with
@@ -72,17 +70,6 @@ return result
 """
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _score(moment: datetime) -> int:
-    """Microseconds since the epoch: exact in a sorted-set score (a double) until the year 2255; naive is UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MICROSECOND
-
-
 def _index_keys(record: ConflictRecord) -> tuple[str, ...]:
     return (
         redis_keys.conflicts_by_entity(record.entity),
@@ -101,14 +88,13 @@ class ConflictLog:
     """
 
     def __init__(
-        self, redis: Redis, max_entries: int, retention_s: float, *, clock: Callable[[], datetime] = _utcnow
+        self, redis: Redis, max_entries: int, retention_s: float, *, clock: Callable[[], datetime] = utcnow
     ) -> None:
         if max_entries < 1 or retention_s <= 0:
             raise ValueError("the conflict log needs max_entries >= 1 and retention_s > 0")
         self._redis = redis
         self._max_entries = max_entries
-        self._retention_us = round(retention_s * 1_000_000)
-        self._clock = clock
+        self._window = Window(retention_s, clock)
         self._trim = redis.register_script(_TRIM)
         self._query = redis.register_script(_QUERY)
 
@@ -122,12 +108,12 @@ class ConflictLog:
         if pipe.watching and not pipe.explicit_transaction:
             raise RuntimeError("ConflictLog.queue needs a queuing pipeline: call pipe.multi() after WATCH")
         for record in records:
-            score = {record.conflict_id: _score(record.decided_at)}
+            scored = {record.conflict_id: score(record.decided_at)}
             keys = _index_keys(record)
             pipe.hsetnx(redis_keys.CONFLICT_RECORDS, record.conflict_id, record.model_dump_json())
             pipe.hsetnx(redis_keys.CONFLICT_INDEX_KEYS, record.conflict_id, "\n".join(keys))
             for key in (redis_keys.CONFLICTS_BY_TIME, *keys):
-                pipe.zadd(key, score, nx=True)  # nx: a replay keeps the first recording's time
+                pipe.zadd(key, scored, nx=True)  # nx: a replay keeps the first recording's time
         # The script call must be queued without awaiting (queue is synchronous): register it with the
         # pipeline, as redis-py's AsyncScript does, so execute() loads it first if the server does not know it
         # (redis-py annotates the set with the synchronous Script class it does not hold here).
@@ -156,7 +142,7 @@ class ConflictLog:
         """One page of the matching conflicts, newest first, and how many match; `since` is inclusive."""
         if offset < 0 or limit <= 0:
             raise ValueError("offset must be >= 0 and limit > 0")
-        low = self._oldest_kept() if since is None else max(self._oldest_kept(), _score(since))
+        low = self._oldest_kept() if since is None else max(self._oldest_kept(), score(since))
         indexes = [
             key_of(value)
             for key_of, value in (
@@ -171,4 +157,4 @@ class ConflictLog:
         return [ConflictRecord.model_validate_json(item) for item in raw if item is not None], int(total)
 
     def _oldest_kept(self) -> int:
-        return _score(self._clock()) - self._retention_us
+        return self._window.oldest_kept()

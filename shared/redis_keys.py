@@ -126,6 +126,17 @@ def capture_security_fingerprint(table: str) -> str:
     return f"{PREFIX}capture:security:fingerprint:{table}"
 
 
+# Security tables (the policy's copy of what crm_capture published on crm.security): per table a hash of primary
+# key -> the row as JSON; the rows of the round being received, staged until its last event; the last complete round.
+SECURITY_ROUND = PREFIX + "security:round"
+SECURITY_PENDING = PREFIX + "security:pending"
+
+
+def security_rows(table: str) -> str:
+    """One security table's rows (entity set name, as on the Web API)."""
+    return f"{PREFIX}security:rows:{table}"
+
+
 # Mailbox health (shared.mailbox_health): every mailbox recorded, and per mailbox a hash of `{folder}:{what}` fields.
 MAILBOX_HEALTH_INDEX = PREFIX + "mailbox_health"
 
@@ -133,3 +144,35 @@ MAILBOX_HEALTH_INDEX = PREFIX + "mailbox_health"
 def mailbox_health(mailbox: str) -> str:
     """Per folder of one mailbox: last successful sync, items synced, the current error and since when."""
     return f"{PREFIX}mailbox_health:{mailbox.lower()}"
+# Explain log (shared.explain_log): per item (a CRM record, or an Exchange item not linked yet) and lane (a mailbox,
+# or "" for what concerns CRM alone), the decisions and applier results kept, and the item's lanes.
+def explain_item(entity: str, item: str) -> str:
+    """The set of lanes one item has entries in."""
+    return f"{PREFIX}explain:{entity}:{item}:lanes"
+
+
+def explain_events(entity: str, item: str, lane: str) -> str:
+    """Hash event id -> event JSON (decisions and DeltaApplied) of one item's lane."""
+    return f"{PREFIX}explain:{entity}:{item}:{lane.lower()}:events"
+
+
+def explain_decisions(entity: str, item: str, lane: str) -> str:
+    """Sorted set of the lane's decision ids, scored by decision time (microseconds since the epoch)."""
+    return f"{PREFIX}explain:{entity}:{item}:{lane.lower()}:decisions"
+
+
+def explain_applied(entity: str, item: str, lane: str) -> str:
+    """Sorted set of the lane's DeltaApplied ids, scored by the time their delta was decided."""
+    return f"{PREFIX}explain:{entity}:{item}:{lane.lower()}:applied"
+
+
+# Dead letters (shared.dead_letter_log): each record by id, a time index, and the audit trail of replays and
+# discards (a list of JSON entries, newest last).
+DEADLETTER_RECORDS = PREFIX + "deadletters:records"
+DEADLETTERS_BY_TIME = PREFIX + "deadletters:by_time"
+DEADLETTER_AUDIT = PREFIX + "deadletters:audit"
+
+
+def dead_letter_of_event(event_id: str) -> str:
+    """The id of the dead letter an event (by its event_id) became; expires with the log's retention."""
+    return f"{PREFIX}deadletters:event:{event_id}"

@@ -66,6 +66,29 @@ class ConflictLogSettings(Base):
         return self.conflict_retention_days * 86_400
 
 
+class ExplainLogSettings(Base):
+    """What the explain log keeps per item and mailbox: the last N decisions, none older than the retention
+    (the recorder writes it, the admin API reads it)."""
+
+    explain_max_per_item: int = Field(default=50, ge=1, le=10_000)
+    explain_retention_days: float = Field(default=7.0, gt=0)
+
+    @property
+    def explain_retention_s(self) -> float:
+        return self.explain_retention_days * 86_400
+
+
+class DeadLetterLogSettings(Base):
+    """How many dead letters are kept and for how long (the recorder writes them, the admin API lists them)."""
+
+    deadletter_max_entries: int = Field(default=100_000, ge=1)
+    deadletter_retention_days: float = Field(default=14.0, gt=0)
+
+    @property
+    def deadletter_retention_s(self) -> float:
+        return self.deadletter_retention_days * 86_400
+
+
 class FailureSettings(Base):
     # A consumed event whose handling fails deterministically (not an outage: shared.failures) this many
     # times in a row goes to the dead-letter topic and the partition moves on. Outages are retried forever.
@@ -83,6 +106,7 @@ class MetricsSettings(Base):
     crm_applier_metrics_port: int = 9184
     exchange_applier_metrics_port: int = 9185
     admin_api_metrics_port: int = 9186
+    recorder_metrics_port: int = 9187
     # Per-mailbox series (capture cursor age) for at most this many mailboxes; the rest as mailbox="_other".
     metrics_mailbox_series_cap: int = Field(default=50, ge=0)
 
@@ -91,7 +115,9 @@ class MetricsSettings(Base):
         return port
 
 
-METRICS_SERVICES = ("crm_capture", "exchange_capture", "policy", "crm_applier", "exchange_applier", "admin_api")
+METRICS_SERVICES = (
+    "crm_capture", "exchange_capture", "policy", "crm_applier", "exchange_applier", "admin_api", "recorder",
+)  # fmt: skip
 
 
 class BusSettings(KafkaSettings, RedisSettings, FailureSettings, MetricsSettings):

@@ -84,6 +84,7 @@ def services(settings: StackSettings) -> list[ChildSpec]:
     """Every fieldsync service whose package exists (and that settings ask for), in start order:
     the consumers of a topic start before its producers, so nothing waits on a cold consumer group."""
     candidates: list[tuple[str, list[str] | None, Check | None, str]] = [
+        ("recorder", _module_command("recorder"), None, ""),
         ("policy", _policy_command(), None, ""),
         ("crm_applier", _module_command("crm_applier"), None, ""),
         ("exchange_applier", _module_command("exchange_applier"), None, ""),

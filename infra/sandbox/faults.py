@@ -1,4 +1,4 @@
-"""Fault knobs for the sandboxes: latency, 429 with Retry-After, 503 and dropped connections.
+"""Fault knobs for the sandboxes: latency, 429 with Retry-After, 503, dropped connections and refused writes.
 
 Mounting (any ASGI app; the admin router needs FastAPI):
 
@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 ADMIN_PATH = "/_sandbox/faults"
 DEFAULT_EXEMPT_PREFIXES = ("/_sandbox/", "/oauth2/token")
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 class FaultKnobs(BaseModel):
@@ -37,6 +38,9 @@ class FaultKnobs(BaseModel):
     unavailable_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     drop_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     retry_after_s: int = Field(default=1, ge=0, le=3600)
+    # Every write (POST, PATCH, PUT, DELETE) answered 400 with an OData error: a refusal the same request meets
+    # again (a dead letter), not an outage. EWS sends reads as POSTs too: there it refuses everything.
+    refuse_writes: bool = False
 
 
 class FaultSwitch:
@@ -103,16 +107,22 @@ class FaultMiddleware:
         if knobs.throttle_ratio and self.rng.random() < knobs.throttle_ratio:
             await _error(send, 429, b"Too Many Requests", knobs.retry_after_s)
             return
+        if knobs.refuse_writes and scope.get("method") in WRITES:
+            await _error(send, 400, b"Writes refused", None, code=b"0x80040203")
+            return
         await self.app(scope, receive, send)
 
 
-async def _error(send: Send, status: int, text: bytes, retry_after_s: int) -> None:
-    body = b'{"error":{"code":"0x80072321","message":"' + text + b' (sandbox fault)"}}'
+async def _error(
+    send: Send, status: int, text: bytes, retry_after_s: int | None, code: bytes = b"0x80072321"
+) -> None:
+    body = b'{"error":{"code":"' + code + b'","message":"' + text + b' (sandbox fault)"}}'
     headers = [
         (b"content-type", b"application/json; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(retry_after_s).encode()),
     ]
+    if retry_after_s is not None:
+        headers.append((b"retry-after", str(retry_after_s).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

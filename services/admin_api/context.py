@@ -11,11 +11,13 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.admin_api import service
+from services.admin_api.explain_reader import ExplainReader
 from services.admin_api.publisher import PolicyPublisher
 from services.admin_api.schemas import PolicyUpdate
 from services.admin_api.tokens import Principal, TokenRegistry
 from shared.catalogue import Catalogue
 from shared.conflict_log import ConflictLog
+from shared.dead_letter_log import DeadLetterLog
 from shared.events import Policy, PolicyChanged
 from shared.policy_store import Outcome, PolicyStore
 
@@ -33,6 +35,8 @@ class AppContext:
     tokens: TokenRegistry
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
+    explain: ExplainReader
+    letters: DeadLetterLog
     readiness_timeout_s: float = 2.0
 
     async def policy(self) -> Policy:
@@ -74,7 +78,7 @@ def current_principal(
 
 def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_admin:
-        raise HTTPException(403, f"{principal.name!r} is a viewer; changing the policy needs an admin token")
+        raise HTTPException(403, f"{principal.name!r} is a viewer; this needs an admin token")
     return principal
 
 

@@ -22,8 +22,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.admin_api.context import AppContext
+from services.admin_api.explain_reader import ExplainReader
 from services.admin_api.lag import LagObserver
 from services.admin_api.operations import Operations, operations_api, pages
+from services.admin_api.ops_routes import ops
 from services.admin_api.publisher import PolicyPublisher
 from services.admin_api.routes import api, probes
 from services.admin_api.scrape import Scraper
@@ -34,6 +36,8 @@ from services.admin_api.verify_routes import verify_api
 from shared import topics
 from shared.catalogue import load_catalogue
 from shared.conflict_log import ConflictLog
+from shared.dead_letter_log import DeadLetterLog
+from shared.explain_log import ExplainLog
 from shared.mailbox_health import MailboxHealthStore
 from shared.metrics import Metrics, start_service_metrics
 from shared.policy_store import PolicyStore, VersionConflict
@@ -141,14 +145,19 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
             timeout_s=settings.policy_publish_timeout_s,
             backoff_s=settings.policy_publish_backoff_s,
         )
+        conflicts = ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s)
+        explain_log = ExplainLog(redis, settings.explain_max_per_item, settings.explain_retention_s)
+        letters = DeadLetterLog(redis, settings.deadletter_max_entries, settings.deadletter_retention_s)
         context = AppContext(
             store=PolicyStore(redis),
-            conflicts=ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s),
+            conflicts=conflicts,
             publisher=publisher,
             catalogue=catalogue,
             tokens=tokens,
             clock=_now,
             new_id=lambda: str(uuid.uuid4()),
+            explain=ExplainReader(redis, explain_log, conflicts, letters),
+            letters=letters,
             readiness_timeout_s=settings.readiness_timeout_s,
         )
         app.state.context = context
@@ -168,11 +177,13 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
         title="fieldsync admin API",
         version="1",
         description="View and change the per-field sync directions and conflict rules, with roles and an audit "
-        "history; read the conflict log.",
+        "history; read the conflict log; explain why a record's field did (not) sync; list, replay and discard "
+        "dead letters.",
         lifespan=lifespan,
     )
     app.include_router(probes)
     app.include_router(api)
+    app.include_router(ops)
     app.include_router(verify_api(settings))
     app.include_router(operations_api)
     app.include_router(pages)

@@ -1,4 +1,4 @@
-"""Publishes PolicyChanged to the bus after a change is stored, retrying a few times (edge adapter)."""
+"""Publishes PolicyChanged to the bus after a change is stored, retrying a few times; and dead-letter replays (edge)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,24 @@ class PolicyPublisher:
             "picks it up when it next re-reads Redis (every few seconds)", event.policy.version,
         )
         return False
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]], partition: int | None
+    ) -> None:
+        """Publish one record on the same producer (a dead-letter replay) and wait for the ack; raises on failure
+        (the caller records nothing then), after discarding the producer so the next call connects afresh.
+        `partition` is used while the topic has it (a replay lands where its key's other events are), else the
+        key decides."""
+        try:
+            producer = await self._ensure_started()
+            known = await asyncio.wait_for(producer.partitions_for(topic), self._timeout_s)
+            chosen = partition if partition is not None and partition in known else None
+            await asyncio.wait_for(
+                producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=chosen), self._timeout_s
+            )
+        except Exception:
+            await self._discard()
+            raise
 
     async def _ensure_started(self) -> AIOKafkaProducer:
         async with self._lock:

@@ -9,12 +9,22 @@ from pydantic import Field, TypeAdapter, field_validator
 
 from services.admin_api.tokens import SANDBOX_TOKENS, TokenRecord, check_tokens
 from shared import topics
-from shared.settings import METRICS_SERVICES, BusSettings, ConflictLogSettings, CrmSettings, ExchangeSettings
+from shared.settings import (
+    METRICS_SERVICES,
+    BusSettings,
+    ConflictLogSettings,
+    CrmSettings,
+    DeadLetterLogSettings,
+    ExchangeSettings,
+    ExplainLogSettings,
+)
 
 _RECORDS = TypeAdapter(list[TokenRecord])
 
 
-class AdminApiSettings(BusSettings, ConflictLogSettings, CrmSettings, ExchangeSettings):
+class AdminApiSettings(
+    BusSettings, ConflictLogSettings, ExplainLogSettings, DeadLetterLogSettings, CrmSettings, ExchangeSettings
+):
     admin_api_host: str = "127.0.0.1"
     admin_api_port: int = 8000
     # JSON list of {"name", "role": "admin"|"viewer", "sha256": hex digest of the token}.

@@ -1,4 +1,4 @@
-"""The `fieldsync` command: `up` (the embedded stack), `sandbox`, `policy`, `conflicts`, `verify`, `status`.
+"""The `fieldsync` command: `up`, `sandbox`, `policy`, `conflicts`, `verify`, `status`, `explain`, `deadletter`.
 
     fieldsync up                                   the embedded stack in the foreground (make run)
     fieldsync sandbox seed [--users N]             users, mailboxes and records in the sandboxes
@@ -8,6 +8,9 @@
     fieldsync conflicts [--entity E] [--crm-id ID] [--mailbox M] [--since ISO] [--limit N]
     fieldsync verify [--entity E] [--mailbox M]    do both sides agree? through the admin API (exit 0/1/2)
     fieldsync status [--watch]                     mailbox health: last sync, items, current error and since when
+    fieldsync explain ENTITY CRM_ID [--mailbox M] [--field F]   why a record's field did (not) sync
+    fieldsync explain ENTITY --exchange-id X --mailbox M        the same for a mailbox item
+    fieldsync deadletter list|show|replay|discard|audit   the kept dead letters (admin token)
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli import conflicts, policy, sandbox, stack, status, verify
+from services.cli import conflicts, deadletter, explain, policy, sandbox, stack, status, verify
 
 app = typer.Typer(name="fieldsync", help="Field-level sync between Dynamics 365 CE and Exchange.", no_args_is_help=True)
 app.command("up")(stack.up)
@@ -26,6 +29,8 @@ app.add_typer(policy.app, name="policy", help="Read and change the sync policy t
 app.command("conflicts")(conflicts.show)
 app.command("verify")(verify.verify)
 app.command("status")(status.status)
+app.command("explain")(explain.explain)
+app.add_typer(deadletter.app, name="deadletter", help="List, show, replay and discard dead letters (admin token).")
 
 
 def _print_version(requested: bool) -> None:

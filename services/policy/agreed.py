@@ -57,11 +57,18 @@ class AgreedValues:
         return loaded
 
     def queue(
-        self, pipe: Pipeline, updates: Mapping[Pair, Mapping[str, FieldState] | None], fresh: Iterable[Pair] = ()
+        self,
+        pipe: Pipeline,
+        updates: Mapping[Pair, Mapping[str, FieldState] | None],
+        fresh: Iterable[Pair] = (),
+        forgotten: Mapping[Pair, Iterable[str]] | None = None,
     ) -> None:
         """Queue the new state of each pair's changed fields (None: the pair ended, its state goes; a `fresh`
-        pair starts over)."""
+        pair starts over; `forgotten` fields lose their state)."""
         fresh = set(fresh)
+        for pair, keys in (forgotten or {}).items():
+            if keys:
+                pipe.hdel(redis_keys.agreed(*pair), *keys)
         for pair, fields in updates.items():
             key = redis_keys.agreed(*pair)
             if fields is None or pair in fresh:

@@ -10,16 +10,18 @@ acks, then the event counts as processed, and once it and every earlier event of
 its offset (every `policy_commit_interval_s`; at least once: a crash replays the uncommitted tail: the deltas it
 re-derives carry the same ids (uuid5 of the change), so the appliers' applied records drop them; a change the
 capture published twice carries two ids and is absorbed by value: the target already holds what it says).
-Invalid payloads go to the dead-letter topic with the reason. Any other failure of a step is classified
-(shared.failures): a transient one (Redis or the broker away) is retried, the whole step, with capped exponential
-backoff until it succeeds or the worker stops; a deterministic one (the same change fails the same way) is tried
-`dead_letter_after_attempts` times, then the change is dead-lettered with the exception's type and traceback
-summary and acked, so the partition moves on. The agents ack by hand (noack streams), because faust acks an event
-even when the agent raises, which would commit the offset of a change nobody published. A step cut short by a
-stop is never acked: the next owner of the partition replays it. The refresh timer and the first load survive
-Redis outages the same way. The policy agent sees each PolicyChanged on one worker of the group: it dead-letters
-a bad one; every worker's doorbell (doorbell.py, outside the group) makes that worker re-read the store. On stop
-(SIGTERM/Ctrl-C) faust stops the agents, flushes the producer, commits and leaves the group.
+Invalid payloads go to the dead-letter topic with the reason. The security agent stores each SecurityChanged row
+(security_state.py) before acking it; until a first round is complete, changes wait (SecurityPending). Any other
+failure of a step is classified (shared.failures): a transient one (Redis or the broker away, the security tables not
+known yet) is retried, the whole step, with capped exponential backoff until it succeeds or the worker stops; a
+deterministic one (the same change fails the same way) is tried `dead_letter_after_attempts` times, then the change
+is dead-lettered with the exception's type and traceback summary and acked, so the partition moves on. The agents ack
+by hand (noack streams), because faust acks an event even when the agent raises, which would commit the offset of a
+change nobody published. A step cut short by a stop is never acked: the next owner of the partition replays it. The
+refresh timer and the first load survive Redis outages the same way. The policy agent sees each PolicyChanged on one
+worker of the group: it dead-letters a bad one; every worker's doorbell (doorbell.py, outside the group) makes that
+worker re-read the store. On stop (SIGTERM/Ctrl-C) faust stops the agents, flushes the producer, commits and leaves
+the group.
 """
 
 from __future__ import annotations
@@ -145,6 +147,7 @@ def create_app(settings: PolicySettings, handler: PolicyHandler, metrics: Metric
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     changes = app.topic(topics.CRM_CHANGES.full_name, topics.EXCHANGE_CHANGES.full_name)
     policy_topic = app.topic(topics.POLICY.full_name)
+    security_topic = app.topic(topics.CRM_SECURITY.full_name)
     outputs = {
         t.full_name: app.topic(t.full_name) for t in (topics.DELTAS_CRM, topics.DELTAS_EXCHANGE, topics.DECISIONS)
     }
@@ -183,11 +186,24 @@ def create_app(settings: PolicySettings, handler: PolicyHandler, metrics: Metric
         await handler.commit(planned)  # the merge state moves on only once its events are on the broker
         count(counted, event.message.topic, planned)
 
-    async def switch(event: Any) -> None:
-        try:
-            await handler.on_policy(event.message.value)
-        except InvalidEvent as exc:
-            await dead_letter(event, str(exc))
+    def dead_lettering(on: Callable[[bytes | None], Awaitable[object]]) -> Callable[[Any], Awaitable[None]]:
+        """One event through `on`; a payload it calls invalid goes to the dead-letter topic instead."""
+
+        async def step(event: Any) -> None:
+            try:
+                await on(event.message.value)
+            except InvalidEvent as exc:
+                await dead_letter(event, str(exc))
+
+        return step
+
+    async def one_by_one(stream: faust.StreamT[bytes], what: str, step: Callable[[Any], Awaitable[None]]) -> None:
+        """Each event through `step` until done, then acked (stopping: unacked, so its offset is not committed)."""
+        manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
+        async for event in manual.events():
+            if not await until_done(app, what, functools.partial(step, event)):
+                return
+            await manual.ack(event)
 
     @app.agent(changes, name="policy.changes")
     async def decide_changes(stream: faust.StreamT[bytes]) -> None:
@@ -206,13 +222,14 @@ def create_app(settings: PolicySettings, handler: PolicyHandler, metrics: Metric
         finally:
             await steps.drain()
 
+    @app.agent(security_topic, name="policy.security")
+    async def receive_security(stream: faust.StreamT[bytes]) -> None:
+        # One partition (one key): the worker that owns it stores the rounds; the others follow Redis.
+        await one_by_one(stream, "store a security change", dead_lettering(handler.on_security))
+
     @app.agent(policy_topic, name="policy.switch")
     async def switch_policy(stream: faust.StreamT[bytes]) -> None:
-        manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
-        async for event in manual.events():
-            if not await until_done(app, "switch the policy", functools.partial(switch, event)):
-                return
-            await manual.ack(event)
+        await one_by_one(stream, "switch the policy", dead_lettering(handler.on_policy))
 
     refresh_failures = 0
 
@@ -225,6 +242,7 @@ def create_app(settings: PolicySettings, handler: PolicyHandler, metrics: Metric
         nonlocal refresh_failures
         try:
             await handler.refresh()
+            await handler.security.follow()  # a round another worker stored
         except Exception as exc:  # any failure: the timer must outlive it
             if refresh_failures == 0:
                 log.warning("policy refresh failed, keeping the current policy: %r", exc)

@@ -10,14 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.policy.scope import decide_from_crm
+from services.policy.security import Security
 from services.policy.tracking import decide_from_exchange
 from services.policy.verdict import Decision, Facts, TargetDecision, outcomes_for
 from shared.catalogue import EntitySpec
 from shared.events import ItemChanged, Policy, Reason, System
 
 
-def decide(change: ItemChanged, spec: EntitySpec | None, policy: Policy, facts: Facts, now: datetime) -> Decision:
-    """The whole decision for one change."""
+def decide(
+    change: ItemChanged,
+    spec: EntitySpec | None,
+    policy: Policy,
+    facts: Facts,
+    now: datetime,
+    security: Security | None = None,
+) -> Decision:
+    """The whole decision for one change, under the mailbox users' security (None: security off, tests only)."""
     if change.origin == "fieldsync" or spec is None:
         # An echo of fieldsync's own write, or an entity the catalogue does not know: nothing moves.
         target: System = "exchange" if change.source.system == "crm" else "crm"
@@ -25,5 +33,5 @@ def decide(change: ItemChanged, spec: EntitySpec | None, policy: Policy, facts: 
         outcomes, _ = outcomes_for(spec, policy, change, target, change.mailbox, blocked)
         return Decision((TargetDecision(target, change.mailbox, None, {}, outcomes, note=blocked),))
     if change.source.system == "crm":
-        return decide_from_crm(change, spec, policy, facts, now)
-    return decide_from_exchange(change, spec, policy, facts, now)
+        return decide_from_crm(change, spec, policy, facts, now, security)
+    return decide_from_exchange(change, spec, policy, facts, now, security)

@@ -31,6 +31,10 @@ DETAILS: dict[str, str] = {
     "not_owner": "only the owner's mailbox deletes a CRM contact",
     "completed_or_canceled": "the appointment is completed or canceled",
     "in_past": "the appointment is over (or its time is unknown)",
+    "no_privilege": "the mailbox's user holds no privilege for this entity (or the mailbox is no CRM user's)",
+    "no_access": "the mailbox's user holds the privilege, but its depth and the record's shares do not reach it",
+    "security_writeback": "CRM's value, written back to the mailbox in place of an edit the user may not make",
+    "security_cleared": "fields the mailbox's user may no longer read are cleared from the mailbox item",
 }
 UNLINKED = "; the mailbox keeps its item and the link to the deleted record is removed"
 

@@ -6,7 +6,8 @@ timer ticks. The store is the authority, the event the doorbell: a replayed Poli
 the topic by a store that was since wiped or reset, can neither roll the policy back nor pin it.
 It also keeps the one piece of state the rules ask for: which linked mailbox items are untracked
 (`redis_keys.untracked`), set or cleared as a decision says, before its events are published (a replayed
-change decides the same way: the categories it carries say the same).
+change decides the same way: the categories it carries say the same). And it decides under the security of
+the last complete round of the CRM security tables (security_state.py), which it waits for.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from services.policy.agreed import AgreedValues
 from services.policy.decide import decide
 from services.policy.plan import Outgoing, plan
 from services.policy.reconcile import Reconciled, conflict_records, pairs_of, reconcile
+from services.policy.security_state import SecurityState
+from services.policy.security_store import SecurityStore
 from services.policy.verdict import Facts
 from shared import redis_keys
 from shared.catalogue import Catalogue
 from shared.clients import exchange_fields
-from shared.events import TRACKABLE, ConflictRecord, ItemChanged, Policy, PolicyChanged, System
+from shared.events import TRACKABLE, ConflictRecord, ItemChanged, Policy, PolicyChanged, SecurityChanged, System
 from shared.policy_store import PolicyStore
 
 
@@ -65,9 +68,15 @@ class Planned:
 
 class PolicyHandler:
     def __init__(
-        self, redis: Redis, catalogue: Catalogue, clock: Callable[[], datetime], conflicts: ConflictSink
+        self,
+        redis: Redis,
+        catalogue: Catalogue,
+        clock: Callable[[], datetime],
+        conflicts: ConflictSink,
+        security: SecurityState | None = None,
     ) -> None:
         self.redis = redis
+        self.security = security or SecurityState(SecurityStore(redis))
         self.store = PolicyStore(redis)
         self.agreed = AgreedValues(redis)
         self.conflicts = conflicts
@@ -76,7 +85,8 @@ class PolicyHandler:
         self.policy: Policy | None = None
 
     async def start(self) -> Policy:
-        """Load the stored policy, seeding the catalogue defaults on the very first start."""
+        """Load the stored policy (seeding the catalogue defaults on the very first start) and the security tables."""
+        await self.security.load()
         await self.refresh()
         assert self.policy is not None  # refresh always loads one
         return self.policy
@@ -100,6 +110,14 @@ class PolicyHandler:
             raise InvalidEvent(f"invalid PolicyChanged: {exc}") from exc
         return await self.refresh()
 
+    async def on_security(self, raw: bytes | None) -> None:
+        """One SecurityChanged: staged, and at its round's end decided under. Raises InvalidEvent."""
+        try:
+            event = SecurityChanged.model_validate_json(raw or b"")
+        except ValidationError as exc:
+            raise InvalidEvent(f"invalid SecurityChanged: {exc}") from exc
+        await self.security.on_event(event)
+
     async def on_change(self, raw: bytes | None) -> Planned:
         """One ItemChanged: the deltas and the decision to publish, and what to commit after. Raises InvalidEvent.
 
@@ -114,9 +132,13 @@ class PolicyHandler:
         if change.source.system == "exchange" and not (change.mailbox and change.exchange_id):
             raise InvalidEvent("an Exchange change without mailbox and exchange_id")
         policy = self.policy or await self.start()
+        # Nothing is decided before the security tables are known (security_state.py); a refresh waits for the
+        # round that made it. Raises SecurityPending (transient: retried) when they do not come in time.
+        needed = change.context.get("security_round") if change.source.system == "crm" else None
+        security = await self.security.ready(needed if isinstance(needed, int) else 1)
         facts = await self.facts(change)
         now = self.clock()
-        decision = decide(change, self.catalogue.entity(change.entity), policy, facts, now)
+        decision = decide(change, self.catalogue.entity(change.entity), policy, facts, now, security)
         if decision.tracking and change.mailbox and change.exchange_id:
             key = redis_keys.untracked(change.mailbox, change.exchange_id)
             if decision.tracking == "untrack":
@@ -137,7 +159,8 @@ class PolicyHandler:
         if planned.reconciled is None:
             return
         async with self.redis.pipeline(transaction=True) as pipe:
-            self.agreed.queue(pipe, planned.reconciled.updates, planned.reconciled.fresh)
+            reconciled = planned.reconciled
+            self.agreed.queue(pipe, reconciled.updates, reconciled.fresh, reconciled.forgotten)
             if planned.conflicts:
                 self.conflicts.queue(pipe, planned.conflicts)
             await pipe.execute()

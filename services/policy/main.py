@@ -11,6 +11,8 @@ from redis.asyncio import Redis
 
 from services.policy.app import PolicyApp, create_app
 from services.policy.handler import PolicyHandler
+from services.policy.security_state import SecurityState
+from services.policy.security_store import SecurityStore
 from services.policy.settings import PolicySettings
 from shared.catalogue import load_catalogue
 from shared.conflict_log import ConflictLog
@@ -28,7 +30,8 @@ def build(settings: PolicySettings | None = None) -> PolicyApp:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     redis = Redis.from_url(settings.redis_url)
     conflicts = ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s)
-    handler = PolicyHandler(redis, load_catalogue(), utc_now, conflicts)
+    security = SecurityState(SecurityStore(redis), settings.policy_security_wait_s)
+    handler = PolicyHandler(redis, load_catalogue(), utc_now, conflicts, security)
     return create_app(settings, handler, service_metrics(settings, "policy"))
 
 

@@ -6,17 +6,13 @@ replayed change plans the very same events (appliers recognise them as duplicate
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.policy.explanation import notes_for
 from services.policy.verdict import Decision, TargetDecision
-from shared import topics
+from shared import event_ids, topics
 from shared.events import ItemChanged, ItemDelta, SyncDecision
-
-# uuid5 namespace for the ids of events the policy derives from a change.
-EVENT_NAMESPACE = uuid.UUID("6f0e3c1e-8d1a-4b59-9a57-3c1b2f4d7e10")
 
 
 @dataclass(frozen=True)
@@ -26,10 +22,6 @@ class Outgoing:
     topic: topics.Topic
     key: str
     event: ItemDelta | SyncDecision
-
-
-def derived_id(change: ItemChanged, part: str) -> str:
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{change.event_id}/{part}"))
 
 
 def crm_key(change: ItemChanged) -> str:
@@ -57,7 +49,7 @@ def delta_for(change: ItemChanged, target: TargetDecision, policy_version: int, 
         topic, key = topics.DELTAS_EXCHANGE, exchange_key(change, mailbox, target.exchange_id)
         exchange_id = target.exchange_id
     delta = ItemDelta(
-        event_id=derived_id(change, f"delta/{target.target}/{mailbox}"),
+        event_id=event_ids.delta_id(change.event_id, target.target, mailbox),
         occurred_at=change.occurred_at,
         captured_at=change.captured_at,
         source=change.source,
@@ -75,6 +67,7 @@ def delta_for(change: ItemChanged, target: TargetDecision, policy_version: int, 
         source_version=change.version,
         keep_item=target.keep_item,
         expected=dict(target.expected),
+        acting_user=target.acting_user if target.target == "crm" else None,
     )
     return Outgoing(topic, key, delta)
 
@@ -84,7 +77,7 @@ def plan(change: ItemChanged, decision: Decision, policy_version: int, now: date
     note per target), keyed like the CRM side of the item."""
     deltas = tuple(delta_for(change, target, policy_version, now) for target in decision.writes)
     record = SyncDecision(
-        event_id=derived_id(change, "decision"),
+        event_id=event_ids.decision_id(change.event_id),
         occurred_at=change.occurred_at,
         captured_at=change.captured_at,
         source=change.source,

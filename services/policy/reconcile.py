@@ -11,6 +11,9 @@ tracking); this module says what must be written so that both sides of every pai
 | update, retracked| the item tracked again     | the same: the mailbox item as it is now is what both sides hold  |
 | delete / unlink  | the pair ends              | its state is dropped                                             |
 | none             | linked pair                | only what the change's side holds is remembered                  |
+| hidden fields    | linked pair                | where the mailbox holds fieldsync's value of a field its user may|
+|                  |                            | no longer read: written as null, and its state forgotten         |
+| write-back       | linked pair (security)     | passed through; the change's side is remembered holding it       |
 
 A field of the change that lost a conflict is reported `conflict`; one both sides already agree on, `unchanged`.
 """
@@ -21,6 +24,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from services.policy.merge import Conflict, FieldState, Merged, StoredAs, as_given, created, merge
 from services.policy.verdict import Decision, TargetDecision
@@ -39,6 +43,9 @@ class Reconciled:
     updates: dict[Pair, dict[str, FieldState] | None] = field(default_factory=dict)
     fresh: frozenset[Pair] = frozenset()  # pairs created by this change: their older state, if any, goes first
     conflicts: tuple[tuple[Pair, str | None, Conflict], ...] = ()  # (pair, exchange_id, conflict)
+    # pair -> fields cleared from the mailbox because its user may no longer read them: their state is forgotten,
+    # so they flow again (as new) once readable.
+    forgotten: dict[Pair, frozenset[str]] = field(default_factory=dict)
 
 
 def pairs_of(change: ItemChanged, decision: Decision) -> list[Pair]:
@@ -80,11 +87,35 @@ def _merged_targets(change: ItemChanged, target: TargetDecision, merged: Merged)
         return [forward]
     if change.source.system == "crm":  # CRM's change lost to the mailbox's: CRM gets the mailbox's value back
         back = TargetDecision("crm", target.mailbox, "update", merged.back, (), target.exchange_id,
-                              "conflict_writeback", expected=merged.back_expected)
+                              "conflict_writeback", expected=merged.back_expected, acting_user=target.acting_user)
     else:
         back = TargetDecision("exchange", change.mailbox, "update", merged.back, (), change.exchange_id,
                               "conflict_writeback", expected=merged.back_expected)
     return [forward, back]
+
+
+def _cleared(target: TargetDecision, state: Mapping[str, FieldState]) -> dict[str, Any]:
+    """The hidden fields the mailbox holds fieldsync's value of: key -> what it holds (the clear's guard)."""
+    found: dict[str, Any] = {}
+    for key in sorted(target.hidden):
+        current = state.get(key)
+        if current is not None and current.held.get("exchange", current.agreed) is not None:
+            found[key] = current.held.get("exchange", current.agreed)
+    return found
+
+
+def _clearing(target: TargetDecision, merged: Merged, cleared: Mapping[str, Any]) -> tuple[TargetDecision, Merged]:
+    """The forward write also sets each cleared field to null, and the cleared fields' outcomes say so."""
+    outcomes = tuple(
+        o.model_copy(update={"detail": f"{o.detail}; cleared from the mailbox item"}) if o.field in cleared else o
+        for o in target.outcomes
+    )
+    note = "security_cleared" if target.note in (None, "nothing_allowed") and not merged.forward else target.note
+    target = replace(target, op="update", outcomes=outcomes, note=note)
+    state = {k: v for k, v in merged.state.items() if k not in cleared}
+    merged = replace(merged, forward={**merged.forward, **dict.fromkeys(cleared)},
+                     forward_expected={**merged.forward_expected, **cleared}, state=state)  # fmt: skip
+    return target, merged
 
 
 def reconcile(
@@ -96,12 +127,17 @@ def reconcile(
     updates: dict[Pair, dict[str, FieldState] | None] = {}
     conflicts: list[tuple[Pair, str | None, Conflict]] = []
     fresh: set[Pair] = set()
+    forgotten: dict[Pair, frozenset[str]] = {}
+    writebacks: list[tuple[Pair, TargetDecision]] = []
     for target in decision.targets:
         pair = _pair(change, target)
         if pair is None:
             targets.append(target)
             continue
-        if target.op == "delete":
+        if target.target == side:  # a write-back decided upstream (security): this side will hold its values
+            writebacks.append((pair, target))
+            targets.append(target)
+        elif target.op == "delete":
             updates[pair] = None
             targets.append(target)
         elif target.op == "create" or target.note == "retracked":  # re-tracked: the item as it is now wins
@@ -113,11 +149,33 @@ def reconcile(
             # The target's fields may hold more than the change (a re-tracked item sends its whole snapshot).
             merged = merge(side, {**change.changed, **flows}, change.previous, change.occurred_at, flows,
                            states.get(pair, {}), rule, stored_as)
+            cleared = _cleared(target, states.get(pair, {}))
+            if cleared:
+                target, merged = _clearing(target, merged, cleared)
+                forgotten[pair] = frozenset(cleared)
             updates[pair] = merged.state
             exchange_id = change.exchange_id if side == "exchange" else target.exchange_id
             conflicts.extend((pair, exchange_id, c) for c in merged.conflicts)
             targets.extend(_merged_targets(change, target, merged) if target.op == "update" else [target])
-    return Reconciled(replace(decision, targets=tuple(targets)), updates, frozenset(fresh), tuple(conflicts))
+    for pair, target in writebacks:
+        _held_after(updates, states, pair, side, target)
+    return Reconciled(replace(decision, targets=tuple(targets)), updates, frozenset(fresh), tuple(conflicts),
+                      forgotten)  # fmt: skip
+
+
+def _held_after(
+    updates: dict[Pair, dict[str, FieldState] | None], states: PairStates, pair: Pair, side: str, target: TargetDecision
+) -> None:
+    """After a write-back, `side` holds its values: the next write to that side is guarded by them."""
+    changed = updates.get(pair)
+    if changed is None and pair in updates:
+        return  # the pair ended
+    changed = {} if changed is None else changed
+    for key, value in target.fields.items():
+        current = changed.get(key) or states.get(pair, {}).get(key)
+        if current is not None:
+            changed[key] = replace(current, held={**current.held, side: value})
+    updates[pair] = changed
 
 
 def conflict_records(

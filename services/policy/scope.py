@@ -22,13 +22,22 @@ a record that no longer exists. A logical delete keeps the link (the record stil
 Untracked items (tracking.py): a linked appointment or task whose tracking category the user removed is
 no longer synchronized for that mailbox, so CRM changes stop flowing to it too (reason `untracked`), and
 no CRM delete reaches it (a physical delete still unlinks it). Re-adding the category resumes sync.
+
+Security (security.py, sync-semantics 2 and 7): the owner's mailbox gets the record only while its user may
+read it. A user who may not (`no_privilege`: no read privilege at all; `no_access`: the depth and the shares do
+not reach the record) is treated as out of scope with that reason: a linked item gets a logical delete (the
+table above: appointments keep theirs, as Dynamics documents). A field the user may not read is withheld
+(`field_security`, whatever its direction) and, where the linked item holds fieldsync's value of it, cleared.
+A refresh after a security change (every field, op update) creates the item where access was granted.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from services.policy.clearance import Clearance, clearance, screen
 from services.policy.readings import is_completed_task, known, starts_after
+from services.policy.security import Security
 from services.policy.verdict import ACTIVE, Decision, Facts, TargetDecision, outcomes_for
 from shared.catalogue import EntitySpec
 from shared.events import ItemChanged, Op, Policy, Reason
@@ -92,7 +101,9 @@ def _home_op(change: ItemChanged, spec: EntitySpec, facts: Facts, home: str) -> 
     return "update"  # the create is still on its way to the applier: same key, applied in order
 
 
-def decide_from_crm(change: ItemChanged, spec: EntitySpec, policy: Policy, facts: Facts, now: datetime) -> Decision:
+def decide_from_crm(
+    change: ItemChanged, spec: EntitySpec, policy: Policy, facts: Facts, now: datetime, security: Security | None = None
+) -> Decision:
     owner = change.context.get("owner_mailbox")
     previous = change.context.get("previous_owner_mailbox")
     holders = set(facts.links) | ({previous} if isinstance(previous, str) and previous != owner else set())
@@ -101,16 +112,25 @@ def decide_from_crm(change: ItemChanged, spec: EntitySpec, policy: Policy, facts
             return Decision((TargetDecision("exchange", None, None, {}, (), note="not_linked"),))
         return Decision(tuple(_delete(change, facts, m, now, logical=False) for m in sorted(holders)))
     home = owner if isinstance(owner, str) and in_scope(change.entity, change.context) else None
+    seen = clearance(security, home, spec, change, facts, "Read") if home else Clearance()
+    denial = None if seen.record.allowed else seen.record
+    if denial is not None:
+        home = None  # the owner may not read the record (any more): it leaves their mailbox like an out-of-scope one
     targets: list[TargetDecision] = []
     for mailbox in sorted(holders - {home} if home else holders):
         left = _delete(change, facts, mailbox, now, logical=True)
-        blocked: Reason = "untracked" if mailbox in facts.untracked else "out_of_scope"
-        outcomes, _ = outcomes_for(spec, policy, change, "exchange", mailbox, blocked)
-        targets.append(TargetDecision(left.target, mailbox, left.op, {}, outcomes, left.exchange_id, left.note))
+        lost = denial if denial is not None and mailbox == owner else None
+        blocked: Reason = "untracked" if mailbox in facts.untracked else (lost and lost.reason) or "out_of_scope"
+        detail = lost.detail if lost else None
+        outcomes, _ = outcomes_for(spec, policy, change, "exchange", mailbox, blocked, detail)
+        note = lost.reason if lost and left.op == "delete" else left.note
+        targets.append(TargetDecision(left.target, mailbox, left.op, {}, outcomes, left.exchange_id, note))
     if home is None:
         if not targets:
-            outcomes, _ = outcomes_for(spec, policy, change, "exchange", owner, "out_of_scope")
-            targets.append(TargetDecision("exchange", owner, None, {}, outcomes, note="out_of_scope"))
+            blocked = denial.reason if denial and denial.reason else "out_of_scope"
+            detail = denial.detail if denial else None
+            outcomes, _ = outcomes_for(spec, policy, change, "exchange", owner, blocked, detail)
+            targets.append(TargetDecision("exchange", owner, None, {}, outcomes, note=blocked))
         return Decision(tuple(targets))
     if home in facts.untracked and home in facts.links:
         # The owner untracked the item in Outlook: it is no longer synchronized for that mailbox.
@@ -119,10 +139,21 @@ def decide_from_crm(change: ItemChanged, spec: EntitySpec, policy: Policy, facts
         return Decision(tuple(targets))
     op = _home_op(change, spec, facts, home)
     outcomes, allowed = outcomes_for(spec, policy, change, "exchange", home)
+    # A field the user may not read never reaches the mailbox, whatever its direction; where the mailbox holds
+    # fieldsync's value of it, the merge point clears it (reconcile.py).
+    outcomes, allowed, hidden = screen(outcomes, allowed, seen.fields.unreadable)
     write: Op | None = op if allowed or op == "create" else None
     targets.append(
         TargetDecision(
-            "exchange", home, write, allowed, outcomes, facts.links.get(home), None if write else "nothing_allowed"
+            "exchange",
+            home,
+            write,
+            allowed,
+            outcomes,
+            facts.links.get(home),
+            None if write else "nothing_allowed",
+            acting_user=seen.user,
+            hidden=hidden if home in facts.links else frozenset(),
         )
     )
     return Decision(tuple(targets))

@@ -23,5 +23,8 @@ class PolicySettings(BusSettings, ConflictLogSettings):
     # Every worker re-reads the policy from Redis this often, besides on every PolicyChanged (its doorbell):
     # the safety net for a change whose publish failed (the admin API answered `published: false`).
     policy_refresh_interval_s: float = 2.0
+    # How long a change waits for the security round it needs (the first one, or a refresh's) before its step
+    # fails as transient and is retried with backoff: nothing is decided without the security tables.
+    policy_security_wait_s: float = 10.0
     # How many changes a worker decides at once (different pairs; one pair's changes always in order).
     policy_concurrency: int = Field(default=16, ge=1)

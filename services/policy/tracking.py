@@ -29,13 +29,23 @@ Deletes reaching CRM (sync-semantics 4):
 | appointment | not if completed/canceled, in the past (or unknown), or not the organizer |
 | task        | yes (the organisation default)                                           |
 | any         | never for an unlinked item                                               |
+
+Security (security.py, sync-semantics 7): every CRM write acts as the mailbox's user (`acting_user`, the
+crm_applier's MSCRMCallerID). An update needs the Write right on the record, a create the Create privilege, a
+delete the Delete right; without it nothing reaches CRM (`no_privilege` / `no_access`). A field the user may
+not update is not written (`field_security`) and CRM's value is written back to the mailbox (a
+`security_writeback`, guarded by the edit), where the user may read it; a create leaves out the fields the
+user may not create, and says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
+from services.policy.clearance import clearance, owner_of, screen
 from services.policy.readings import ended_before, is_closed_appointment, known
+from services.policy.security import Security, Verb
 from services.policy.verdict import (
     TRACKABLE,
     TRACKING_CATEGORY,
@@ -104,29 +114,76 @@ def delete_note(change: ItemChanged, facts: Facts, now: datetime) -> str | None:
     return None
 
 
+def _writeback(
+    change: ItemChanged, facts: Facts, refused: frozenset[str], readable: Mapping[str, str]
+) -> TargetDecision | None:
+    """CRM's value of each edited field that was not written, back to the mailbox (the user sees what CRM holds);
+    only fields the user may read and whose CRM value is known, guarded by the edit."""
+    back = {
+        key: facts.crm_values[key]
+        for key in sorted(refused)
+        if key not in readable and key in facts.crm_values and facts.crm_values[key] != change.changed.get(key)
+    }
+    if not back:
+        return None
+    expected = {key: change.changed.get(key) for key in back}
+    return TargetDecision("exchange", change.mailbox, "update", back, (), change.exchange_id, "security_writeback",
+                          expected=expected)  # fmt: skip
+
+
+def _may_read(security: Security | None, change: ItemChanged, facts: Facts) -> bool:
+    """A write-back shows CRM's values in the mailbox: only of a linked record its user may read."""
+    if change.crm_id is None:
+        return False
+    if security is None:
+        return True
+    user = security.user_of(change.mailbox)
+    owner = owner_of(change, facts)
+    return user is not None and security.record(user, change.entity, change.crm_id, owner, "Read").allowed
+
+
 def decide_from_exchange(
-    change: ItemChanged, spec: EntitySpec, policy: Policy, facts: Facts, now: datetime
+    change: ItemChanged, spec: EntitySpec, policy: Policy, facts: Facts, now: datetime, security: Security | None = None
 ) -> Decision:
     mailbox = change.mailbox
-    if change.op == "delete":
-        note = delete_note(change, facts, now)
-        return Decision(
-            (TargetDecision("crm", mailbox, None if note else "delete", {}, (), change.exchange_id, note or "delete"),)
-        )
     linked = change.crm_id is not None
+    verb: Verb = "Delete" if change.op == "delete" else "Write" if linked else "Create"
+    seen = clearance(security, mailbox, spec, change, facts, verb)
+    acting = seen.user
+    if change.op == "delete":
+        note = delete_note(change, facts, now) or (None if seen.record.allowed else seen.record.reason)
+        return Decision((TargetDecision("crm", mailbox, None if note else "delete", {}, (), change.exchange_id,
+                                        note or "delete", acting_user=acting),))  # fmt: skip
     tracking = transition(change, facts) if linked else None
     reaches_crm = syncs(change, facts) if linked else change.entity in TRACKABLE and is_tracked(change)
     if not reaches_crm:
         outcomes, _ = outcomes_for(spec, policy, change, "crm", mailbox, "untracked")
-        untracked = TargetDecision("crm", mailbox, None, {}, outcomes, change.exchange_id, "untracked")
+        untracked = TargetDecision("crm", mailbox, None, {}, outcomes, change.exchange_id, "untracked",
+                                   acting_user=acting)  # fmt: skip
         return Decision((untracked,), tracking)
     if not linked or tracking == "retrack":
         # Tracked late, or again: the item as it is now (its snapshot) is what reaches CRM.
         change = with_snapshot_fields(change, facts)
     outcomes, allowed = outcomes_for(spec, policy, change, "crm", mailbox)
+    if not seen.record.allowed:
+        # The user may not write (or create) the record: nothing reaches CRM, and the mailbox gets CRM's values
+        # back where the user may still read them.
+        flowing = frozenset(allowed)
+        outcomes, _ = outcomes_for(spec, policy, change, "crm", mailbox, seen.record.reason, seen.record.detail)
+        refused = TargetDecision("crm", mailbox, None, {}, outcomes, change.exchange_id, seen.record.reason,
+                                 acting_user=acting)  # fmt: skip
+        readable = _may_read(security, change, facts)
+        back = _writeback(change, facts, flowing, seen.fields.unreadable) if readable else None
+        return Decision((refused, back) if back else (refused,), tracking)
+    denied = seen.fields.unupdatable if linked else seen.fields.uncreatable
+    suffix = "" if linked else "; the record is created without it"
+    outcomes, allowed, withheld = screen(outcomes, allowed, denied, suffix)
     # Unlinked and tracked: a create (the crm_applier upserts by the Exchange link, so a replay or a
     # later update that overtakes the link finds the record it made).
     op: Op = "update" if linked else "create"
     write: Op | None = op if allowed or op == "create" else None
     note = ("retracked" if tracking else None) if write else "nothing_allowed"
-    return Decision((TargetDecision("crm", mailbox, write, allowed, outcomes, change.exchange_id, note),), tracking)
+    target = TargetDecision("crm", mailbox, write, allowed, outcomes, change.exchange_id, note, acting_user=acting)
+    readable = _may_read(security, change, facts)
+    back = _writeback(change, facts, withheld, seen.fields.unreadable) if readable else None
+    return Decision((target, back) if back else (target,), tracking)

@@ -58,6 +58,12 @@ class TargetDecision:
     keep_item: bool = False  # with op "delete": only the link goes, the mailbox keeps its item
     # Per field, what the target is believed to hold (merge.py): the write of that field is guarded by it.
     expected: Mapping[str, Any] = field(default_factory=dict)
+    # CRM targets: the systemuserid the write acts as (MSCRMCallerID); on a mailbox target, that mailbox's user
+    # (the merge point's write-back to CRM of a conflict the mailbox won acts as them).
+    acting_user: str | None = None
+    # Changed fields the mailbox's user may not read: the merge point clears them where the mailbox holds
+    # fieldsync's value (security.py, reconcile.py).
+    hidden: frozenset[str] = frozenset()
 
     @property
     def effect(self) -> Effect | None:
@@ -97,13 +103,18 @@ def outcomes_for(
     target: System,
     mailbox: str | None,
     blocked: Reason | None = None,
+    detail: str | None = None,
 ) -> tuple[tuple[FieldOutcome, ...], dict[str, Any]]:
-    """Every field's outcome for one target (changed fields, then the rest as unchanged) and the allowed values."""
+    """Every field's outcome for one target (changed fields, then the rest as unchanged) and the allowed values;
+    `blocked` (with its sentence, `detail`) is every changed field's reason when the whole target is withheld."""
     outcomes: list[FieldOutcome] = []
     allowed: dict[str, Any] = {}
     for key, value in change.changed.items():
         reason = "unmapped" if spec is None else blocked or field_reason(spec, policy, key, target)
-        outcomes.append(FieldOutcome(field=key, target=target, mailbox=mailbox, synced=reason is None, reason=reason))
+        said = detail if blocked and reason == blocked else None
+        outcomes.append(
+            FieldOutcome(field=key, target=target, mailbox=mailbox, synced=reason is None, reason=reason, detail=said)
+        )
         if reason is None:
             allowed[key] = value
     if spec is not None and change.op != "delete":

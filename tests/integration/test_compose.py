@@ -14,7 +14,7 @@ from tests.unit.test_example_env import settings_classes, variables_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "infra/docker/Dockerfile"
-PIPELINE = ("crm-capture", "exchange-capture", "policy", "crm-applier", "exchange-applier", "admin-api")
+PIPELINE = ("crm-capture", "exchange-capture", "policy", "crm-applier", "exchange-applier", "recorder", "admin-api")
 
 
 @pytest.fixture(scope="module")

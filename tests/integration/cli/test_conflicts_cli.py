@@ -41,11 +41,6 @@ RECORDS = [
 
 
 @pytest.fixture
-def tokens() -> Tokens:
-    return Tokens.fresh()
-
-
-@pytest.fixture
 def api_url(redis_url: str, kafka_bootstrap: str, tokens: Tokens) -> Iterator[str]:
     async def record() -> None:
         redis = Redis.from_url(redis_url)

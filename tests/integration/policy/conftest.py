@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from infra.runner.process import ManagedProcess
 from shared import topics
+from shared.kafka import make_producer
+from shared.settings import KafkaSettings
+from tests.security_rows import seed_security
 
 # A database of the session's redis-server the rotating `redis_url` fixture never hands out.
 POLICY_DB = 0
@@ -27,22 +30,22 @@ OUTPUTS = (topics.DELTAS_CRM, topics.DELTAS_EXCHANGE, topics.DECISIONS, topics.D
 @pytest.fixture(scope="module")
 def policy_redis_url(redis_host_port: tuple[str, int]) -> str:
     host, port = redis_host_port
-    redis.Redis(host=host, port=port, db=POLICY_DB).flushdb()
+    client = redis.Redis(host=host, port=port, db=POLICY_DB)
+    client.flushdb()
+    seed_security(client)  # the policy decides nothing before it knows the CRM's security
     return f"redis://{host}:{port}/{POLICY_DB}"
 
 
-@pytest.fixture(scope="module")
-def policy_worker(
-    kafka_bootstrap: str, policy_redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ManagedProcess]:
-    """The worker as production runs it; the Redis refresh is slowed so a switch can only come from the bus."""
-    data_dir: Path = tmp_path_factory.mktemp("policy")
+@contextlib.contextmanager
+def running_worker(kafka_bootstrap: str, redis_url: str, data_dir: Path, group: str,
+                   **settings: str) -> Iterator[ManagedProcess]:  # fmt: skip
+    """`python -m services.policy` as production runs it, ready; `settings` are more FIELDSYNC_ variables."""
     env = {
         "FIELDSYNC_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "FIELDSYNC_REDIS_URL": policy_redis_url,
+        "FIELDSYNC_REDIS_URL": redis_url,
         "FIELDSYNC_DATA_DIR": str(data_dir),
-        "FIELDSYNC_POLICY_GROUP_ID": f"policy-it-{uuid.uuid4().hex[:8]}",
-        "FIELDSYNC_POLICY_REFRESH_INTERVAL_S": "600",
+        "FIELDSYNC_POLICY_GROUP_ID": f"{group}-{uuid.uuid4().hex[:8]}",
+        **{f"FIELDSYNC_{name.upper()}": value for name, value in settings.items()},
         "PYTHONPATH": os.getcwd(),
     }
     worker = ManagedProcess("policy", [sys.executable, "-m", "services.policy"], data_dir / "policy.log", env=env)
@@ -52,6 +55,25 @@ def policy_worker(
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture(scope="module")
+def policy_worker(
+    kafka_bootstrap: str, policy_redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ManagedProcess]:
+    """The worker as production runs it; the Redis refresh is slowed so a switch can only come from the bus."""
+    data_dir: Path = tmp_path_factory.mktemp("policy")
+    with running_worker(kafka_bootstrap, policy_redis_url, data_dir, "policy-it",
+                        policy_refresh_interval_s="600") as worker:  # fmt: skip
+        yield worker
+
+
+@pytest.fixture(scope="module")
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    prod = make_producer(KafkaSettings(bootstrap_servers=kafka_bootstrap))
+    await prod.start()
+    yield prod
+    await prod.stop()
 
 
 @dataclass

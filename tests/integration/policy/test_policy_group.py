@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
@@ -25,6 +26,7 @@ from shared.kafka import encode, make_producer
 from shared.policy_store import DirectionChange, PolicyStore
 from shared.settings import KafkaSettings
 from tests.integration.policy.test_policy_worker import crm_change
+from tests.security_rows import seed_security
 from tests.support import eventually, eventually_async
 
 pytestmark = pytest.mark.integration
@@ -46,6 +48,7 @@ def workers(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[li
     group = f"policy-group-{uuid.uuid4().hex[:8]}"
     started: list[ManagedProcess] = []
     logs = [tmp_path / f"worker-{n}.log" for n in (1, 2)]
+    seed_security(redis_client.Redis.from_url(redis_url))  # the policy decides nothing before it knows security
     try:
         for n, log in enumerate(logs, start=1):
             env = {

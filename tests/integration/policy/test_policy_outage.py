@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis as redis_client
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
@@ -20,6 +21,7 @@ from shared.kafka import encode, make_producer
 from shared.policy_store import PolicyStore
 from shared.settings import KafkaSettings
 from tests.integration.policy.test_policy_worker import crm_change
+from tests.security_rows import seed_security
 from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration
@@ -44,6 +46,7 @@ def outage_worker(
 ) -> Iterator[Path]:
     """The worker with a fast refresh timer, so the outage also hits the timer (it must not crash the app)."""
     data_dir: Path = tmp_path_factory.mktemp("policy-outage")
+    seed_security(redis_client.Redis(port=own_redis[1]))  # the policy decides nothing before it knows security
     env = {
         "FIELDSYNC_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "FIELDSYNC_REDIS_URL": f"redis://127.0.0.1:{own_redis[1]}/0",

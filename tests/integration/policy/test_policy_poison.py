@@ -21,6 +21,7 @@ from shared.kafka import ERROR_HEADER, EXCEPTION_HEADER, TRACEBACK_HEADER, encod
 from shared.settings import KafkaSettings
 from tests.conftest import _db_numbers
 from tests.integration.policy.test_policy_worker import crm_change
+from tests.security_rows import seed_security
 from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,9 @@ def poisoned_worker(
     data_dir: Path = tmp_path_factory.mktemp("policy-poison")
     host, port = redis_host_port
     db = next(_db_numbers)  # a database of its own from the session's rotation
-    redis.Redis(host=host, port=port, db=db).flushdb()
+    client = redis.Redis(host=host, port=port, db=db)
+    client.flushdb()
+    seed_security(client)  # the policy decides nothing before it knows the CRM's security
     env = {
         "FIELDSYNC_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "FIELDSYNC_REDIS_URL": f"redis://{host}:{port}/{db}",

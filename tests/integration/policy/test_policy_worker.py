@@ -7,7 +7,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,21 +16,12 @@ from redis.asyncio import Redis
 
 from shared import redis_keys, topics
 from shared.events import TRACKING_CATEGORY, ItemChanged, PolicyChanged, Source
-from shared.kafka import ERROR_HEADER, encode, make_producer
+from shared.kafka import ERROR_HEADER, encode
 from shared.policy_store import DirectionChange, PolicyStore
-from shared.settings import KafkaSettings
 from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration
 ALICE = "alice@sandbox.local"
-
-
-@pytest.fixture(scope="module")
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    prod = make_producer(KafkaSettings(bootstrap_servers=kafka_bootstrap))
-    await prod.start()
-    yield prod
-    await prod.stop()
 
 
 def crm_change(

@@ -1,4 +1,5 @@
-"""Fault knobs on the CRM sandbox over real HTTP: latency, 429 + Retry-After, 503, dropped connections."""
+"""Fault knobs on the CRM sandbox over real HTTP: latency, 429 + Retry-After, 503, dropped connections, refused
+writes."""
 
 from __future__ import annotations
 
@@ -95,3 +96,16 @@ def test_faults_can_be_configured_from_settings(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("FIELDSYNC_CRM_SANDBOX_FAULTS", '{"latency_ms": 50, "throttle_ratio": 0.25}')
     knobs = CrmSandboxSettings().crm_sandbox_faults
     assert knobs == FaultKnobs(latency_ms=50, throttle_ratio=0.25)
+
+
+def test_refused_writes_answer_400_without_retry_after_while_reads_and_tokens_still_work(
+    root: str, api: httpx.Client
+) -> None:
+    set_faults(root, refuse_writes=True)
+    refused = api.post("contacts", json={"lastname": "Refused"})
+    assert refused.status_code == 400 and "retry-after" not in refused.headers
+    assert refused.json()["error"]["message"] == "Writes refused (sandbox fault)"
+    assert api.get("contacts").status_code == 200
+    assert httpx.post(root + TOKEN_PATH, data=FORM).status_code == 200
+    set_faults(root)
+    assert api.post("contacts", json={"lastname": "Accepted"}).status_code in (201, 204)
