@@ -25,6 +25,7 @@ from shared.events import ItemChanged, Source
 from shared.kafka import encode
 from tests.integration.admin_api.serving import Tokens, admin_settings, bearer
 from tests.integration.harness import run_service, skip_to_end, stop_service
+from tests.security_rows import SALES, everyone_admin
 from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration
@@ -189,3 +190,38 @@ async def test_a_conflict_is_explained_with_its_rule_and_winner(producer, api, p
     assert [(c["field"], c["rule"], c["winner"], c["crm_value"], c["exchange_value"]) for c in shown["conflicts"]] == [
         ("jobtitle", "latest", "exchange", "C", "B")
     ]
+
+
+async def test_the_security_reasons_are_explained_with_their_sentences(producer, api) -> None:  # type: ignore[no-untyped-def]
+    """A round published on crm.security as crm_capture does: dave holds no role, erin and frank are salespeople
+    (Basic), contact nickname is secured and nobody but the administrators has a profile for it."""
+    org = everyone_admin("alice", "bob", "carol", "admin")
+    sales = org.role("Explained Salesperson", SALES)
+    dave, erin, frank = org.user("dave"), org.user("erin", None, sales), org.user("frank", None, sales)
+    org.secure("contact", "nickname")
+    for event in org.events(round_=100):
+        await producer.send_and_wait(topics.CRM_SECURITY.full_name, key=b"security", value=encode(event))
+
+    def owned(owner: str, mailbox: str, changed: dict[str, Any]) -> ItemChanged:
+        context = {"ownerid": owner, "owner_mailbox": f"{mailbox}@sandbox.local", "statecode": 0}
+        return change("crm", "contact", str(uuid.uuid4()), changed, op="create", context=context)
+
+    async def explained_as(event_of: Any, field: str, mailbox: str, reason: str, *words: str) -> None:
+        """Poll with fresh changes until one is decided under round 100 (before it, dave and erin are unknown)."""
+
+        async def decided() -> bool:
+            event = event_of()
+            await send(producer, event)
+            shown = await explained(api, "contact", str(event.crm_id), event, mailbox=f"{mailbox}@sandbox.local")
+            return reasons(shown, field) == [(False, reason, reasons(shown, field)[0][2])] and all(
+                word in reasons(shown, field)[0][2] for word in words
+            )
+
+        await eventually_async(decided, timeout=30, what=f"{field} for {mailbox}: {reason} naming {words}")
+
+    await explained_as(lambda: owned(dave, "dave", {"jobtitle": "x"}), "jobtitle", "dave", "no_privilege",
+                       "dave holds no prvReadContact")
+    await explained_as(lambda: owned(frank, "erin", {"jobtitle": "x"}), "jobtitle", "erin", "no_access",
+                       "erin holds prvReadContact at Basic depth", "owned by frank")
+    await explained_as(lambda: owned(erin, "erin", {"jobtitle": "x", "nickname": "secret"}), "nickname", "erin",
+                       "field_security", "nickname")
