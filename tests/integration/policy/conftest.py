@@ -9,6 +9,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from infra.runner.process import ManagedProcess
 from shared import topics
 from shared.kafka import make_producer
 from shared.settings import KafkaSettings
+from tests.integration.harness import skip_to_end
 from tests.security_rows import seed_security
 
 # A database of the session's redis-server the rotating `redis_url` fixture never hands out.
@@ -38,13 +40,19 @@ def policy_redis_url(redis_host_port: tuple[str, int]) -> str:
 
 @contextlib.contextmanager
 def running_worker(kafka_bootstrap: str, redis_url: str, data_dir: Path, group: str,
-                   **settings: str) -> Iterator[ManagedProcess]:  # fmt: skip
-    """`python -m services.policy` as production runs it, ready; `settings` are more FIELDSYNC_ variables."""
+                   skip_to_end_of: tuple[str, ...] = (), **settings: str) -> Iterator[ManagedProcess]:  # fmt: skip
+    """`python -m services.policy` as production runs it, ready; `settings` are more FIELDSYNC_ variables.
+
+    `skip_to_end_of`: topics the worker's group starts reading at their end (what earlier tests left is ignored)."""
+    group_id = f"{group}-{uuid.uuid4().hex[:8]}"
+    for topic in skip_to_end_of:  # a sync fixture: its own event loop, in a thread of its own
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, skip_to_end(kafka_bootstrap, group_id, topic)).result()
     env = {
         "FIELDSYNC_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "FIELDSYNC_REDIS_URL": redis_url,
         "FIELDSYNC_DATA_DIR": str(data_dir),
-        "FIELDSYNC_POLICY_GROUP_ID": f"{group}-{uuid.uuid4().hex[:8]}",
+        "FIELDSYNC_POLICY_GROUP_ID": group_id,
         **{f"FIELDSYNC_{name.upper()}": value for name, value in settings.items()},
         "PYTHONPATH": os.getcwd(),
     }
