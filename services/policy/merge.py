@@ -17,7 +17,11 @@ new value and the value S held before (`previous`, as its capture last saw it):
 A field that flows is written to O, guarded by what O is believed to hold (the applier writes it only while O
 still holds that: otherwise O changed it meanwhile and O's change is on its way here). A conflict is decided by
 the entity's rule (`winner`); the winner's value is written to the loser side, guarded by the loser's value,
-so both sides end equal. A field that does not flow S -> O only updates what S holds (a one-way field edited on
+so both sides end equal. When S's change wins while S is believed to hold another value (a write to S, such as
+an earlier conflict's write-back, is on its way and S has not reported it yet), S's value is written to S again
+(`again`), guarded by that value: a write-back still queued would otherwise land after this decision and leave S
+with the value that just lost (seen in bench/convergence.py); where nothing is queued, it finds S holding its
+value and writes nothing. A field that does not flow S -> O only updates what S holds (a one-way field edited on
 the non-source side is not a conflict; the next change on the source side overwrites it, sync-semantics 1).
 """
 
@@ -70,6 +74,9 @@ class Merged:
     forward_expected: dict[str, Any] = field(default_factory=dict)
     back: dict[str, Any] = field(default_factory=dict)  # to this side S: the values that won against S's change
     back_expected: dict[str, Any] = field(default_factory=dict)
+    # To this side S: S's own winning value, over a write-back from an earlier conflict still on its way to S.
+    again: dict[str, Any] = field(default_factory=dict)
+    again_expected: dict[str, Any] = field(default_factory=dict)
     conflicts: tuple[Conflict, ...] = ()
     settled: frozenset[str] = frozenset()  # already agreed: nothing to write
     state: dict[str, FieldState] = field(default_factory=dict)  # the new state of every field touched
@@ -135,6 +142,9 @@ def merge(
             result.forward[key] = value
             result.forward_expected[key] = current.held.get(opposite, current.agreed)
             result.state[key] = _agreed(value, occurred_at, side, stored_as, key)
+            if side in current.held and current.held[side] != value:  # a write-back to S is still on its way
+                result.again[key] = value
+                result.again_expected[key] = current.held[side]
         else:
             result.back[key] = stored_as(side, key, current.agreed)
             result.back_expected[key] = value

@@ -83,14 +83,15 @@ def _merged_targets(change: ItemChanged, target: TargetDecision, merged: Merged)
         target, op="update" if merged.forward else None, fields=merged.forward, expected=merged.forward_expected,
         outcomes=_outcomes(target, merged), note=note,
     )
-    if not merged.back:
+    if not merged.back and not merged.again:
         return [forward]
+    fields, expected = {**merged.again, **merged.back}, {**merged.again_expected, **merged.back_expected}
     if change.source.system == "crm":  # CRM's change lost to the mailbox's: CRM gets the mailbox's value back
-        back = TargetDecision("crm", target.mailbox, "update", merged.back, (), target.exchange_id,
-                              "conflict_writeback", expected=merged.back_expected, acting_user=target.acting_user)
+        back = TargetDecision("crm", target.mailbox, "update", fields, (), target.exchange_id,
+                              "conflict_writeback", expected=expected, acting_user=target.acting_user)
     else:
-        back = TargetDecision("exchange", change.mailbox, "update", merged.back, (), change.exchange_id,
-                              "conflict_writeback", expected=merged.back_expected)
+        back = TargetDecision("exchange", change.mailbox, "update", fields, (), change.exchange_id,
+                              "conflict_writeback", expected=expected)
     return [forward, back]
 
 

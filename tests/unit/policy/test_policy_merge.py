@@ -123,3 +123,24 @@ def test_different_fields_changed_on_both_sides_both_survive() -> None:
 def test_a_new_pair_agrees_on_everything_it_was_created_with() -> None:
     state = created("crm", {"jobtitle": "A", "nickname": None}, T1, lambda side, key, v: f"{side}:{v}")
     assert state["jobtitle"] == FieldState("A", T1, "crm", {"crm": "A", "exchange": "exchange:A"})
+
+
+def test_a_winning_change_is_written_again_over_a_write_back_still_on_its_way_to_its_side() -> None:
+    """CRM's B lost to the mailbox's X (CRM got X written back: CRM is believed to hold X); CRM's capture then
+    reports B again, made later (T2): B wins now, flows to the mailbox, and is written to CRM again guarded by X,
+    because the write-back of X may land after this decision and leave CRM with the value that just lost."""
+    state = {"jobtitle": FieldState("X", T1, "exchange", {"crm": "X", "exchange": "X"})}
+    m = merge("crm", {"jobtitle": "B"}, {"jobtitle": "A"}, T2, {"jobtitle"}, state, "latest")
+    assert [c.winner for c in m.conflicts] == ["crm"]
+    assert (m.forward, m.forward_expected) == ({"jobtitle": "B"}, {"jobtitle": "X"})
+    assert (m.again, m.again_expected, m.back) == ({"jobtitle": "B"}, {"jobtitle": "X"}, {})
+    assert m.state["jobtitle"].agreed == "B" and m.state["jobtitle"].held == {"crm": "B", "exchange": "B"}
+
+
+
+def test_a_winning_change_of_a_side_believed_to_hold_it_already_is_not_written_again() -> None:
+    """The mailbox holds C as agreed and changes it to X, then changes X to Y before CRM's Z (made from C) came:
+    X is held by the mailbox, so its winning Y needs no second write to itself."""
+    state = {"jobtitle": FieldState("Z", T1, "crm", {"crm": "Z", "exchange": "Y"})}
+    m = merge("exchange", {"jobtitle": "Y"}, {"jobtitle": "X"}, T2, {"jobtitle"}, state, "latest")
+    assert [c.winner for c in m.conflicts] == ["exchange"] and m.again == {}
