@@ -66,6 +66,15 @@ class Written(Protocol):
 EchoT = TypeVar("EchoT", bound=Written)
 
 
+def holds(echo: Written, key: str, value: Any, version: str | None) -> bool:
+    """`value` of `key` is what fieldsync wrote at `version` (or wrote unread, not recorded yet), or is about to
+    write: the capture of either side drops such a field as fieldsync's own (pure)."""
+    own = echo.version is None or echo.version == version
+    return (own and key in echo.values and echo.values[key] == value) or (
+        key in echo.announced and echo.announced[key] == value
+    )
+
+
 def encode(values: dict[str, Any]) -> dict[Any, Any]:
     return {key: json.dumps(value, sort_keys=True) for key, value in values.items()}
 

@@ -9,6 +9,7 @@ from typing import Any
 from shared.catalogue import EntitySpec
 from shared.clients.crm_fields import Row, canonical_datetime, canonical_fields
 from shared.events import ItemChanged, Op, Origin, Source
+from shared.item_state import holds
 
 # Snapshot keys that are not fields (a field key never starts with "@").
 OWNER, OWNER_MAILBOX, STATE, VERSION = "@ownerid", "@owner_mailbox", "@statecode", "@version"
@@ -30,13 +31,6 @@ class Echo:
     before: str | None = None
     # The values of the write the applier is about to make (version unknown), beside the record above.
     announced: dict[str, Any] = field(default_factory=dict)
-
-    def holds(self, key: str, value: Any, version: str | None) -> bool:
-        """`value` of `key` is what fieldsync wrote at `version`, or is about to write."""
-        own = self.version is None or self.version == version  # no version: written unread, not recorded yet
-        return (own and key in self.values and self.values[key] == value) or (
-            key in self.announced and self.announced[key] == value
-        )
 
 
 @dataclass(frozen=True)
@@ -131,7 +125,7 @@ def diff_row(
     changed = {key: value for key, value in fields.items() if key not in previous or previous[key] != value}
     echoed: set[str] = set()
     if echo is not None:
-        echoed = {key for key, value in changed.items() if echo.holds(key, value, version)}
+        echoed = {key for key, value in changed.items() if holds(echo, key, value, version)}
         changed = {key: value for key, value in changed.items() if key not in echoed}
     owner_changed = OWNER in previous and previous[OWNER] != current[OWNER]
     state_changed = STATE in previous and previous[STATE] != current[STATE] and not _state_echoed(spec, echoed)

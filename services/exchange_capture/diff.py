@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.events import ItemChanged, Op, Source
+from shared.item_state import holds
 
 # Snapshot keys that are not fields (a field key never starts with "@").
 CATEGORIES, IS_ORGANIZER, VERSION = "@categories", "@is_organizer", "@version"
@@ -27,13 +28,6 @@ class Echo:
     before: str | None = None
     # The values of the write the applier is about to make (ChangeKey unknown), beside the record above.
     announced: dict[str, Any] = field(default_factory=dict)
-
-    def holds(self, key: str, value: Any, version: str | None) -> bool:
-        """`value` of `key` is what fieldsync wrote at `version`, or is about to write."""
-        own = self.version is None or self.version == version
-        return (own and key in self.values and self.values[key] == value) or (
-            key in self.announced and self.announced[key] == value
-        )
 
 
 @dataclass(frozen=True)
@@ -115,7 +109,7 @@ def diff_item(previous: Snapshot | None, observed: Observed, echo: Echo | None) 
     if own_version and echo is not None and echo.before:
         occurred_at = datetime.fromisoformat(echo.before)  # the last modification is fieldsync's own write
     if echo is not None:
-        changed = {k: v for k, v in changed.items() if not echo.holds(k, v, observed.version)}
+        changed = {k: v for k, v in changed.items() if not holds(echo, k, v, observed.version)}
     categories_changed = CATEGORIES in previous and sorted(previous[CATEGORIES] or []) != sorted(current[CATEGORIES])
     if not changed and not categories_changed:
         return Diff(None, current)
