@@ -141,6 +141,20 @@ class DeltaApplied(Envelope):
     error: str | None = None
 
 
+class OrgSettings(Frozen):
+    """The organisation's sync settings (sync-semantics 3 and 4), stored and versioned with the policy."""
+
+    # Dynamics' DistinctPhysicalAndLogicalDeletesForExchangeSync: a record that leaves a mailbox's scope (a
+    # logical delete) unlinks the mailbox item (it stays, loses the tracking category) instead of deleting it.
+    distinct_physical_and_logical_deletes: bool = False
+    # The delete table's organisation setting: a task (phone call, letter, fax) deleted in Exchange deletes it in CRM.
+    delete_exchange_tasks_in_crm: bool = True
+    # Appointment attachments sync only while this is on; otherwise the attachments pair stays `none`.
+    sync_appointment_attachments: bool = False
+    # Dynamics' TrackCategorizedItems: the tracking category tracks (and untracks) Exchange items.
+    track_categorized_items: bool = True
+
+
 class Policy(Frozen):
     """The organisation-wide sync policy: a direction per entity and field key, with its version."""
 
@@ -150,6 +164,7 @@ class Policy(Frozen):
     directions: dict[str, dict[str, Direction]]
     # entity -> how a field changed on both sides is decided; an entity not named here uses the default.
     conflict_rules: dict[str, ConflictRule] = Field(default_factory=dict)
+    settings: OrgSettings = Field(default_factory=OrgSettings)
 
     def direction(self, entity: str, field: str) -> Direction | None:
         return self.directions.get(entity, {}).get(field)
