@@ -34,8 +34,19 @@ from shared.clients.exchange_errors import translate_error
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
-ITEM_TYPES: dict[str, type[Any]] = {"contact": Contact, "appointment": CalendarItem, "task": Task}
-FOLDERS = {"contact": "contacts", "appointment": "calendar", "task": "tasks"}
+# What each CRM entity is in Exchange and the folder it lives in (catalogue: exchange_item_class / _folder).
+# Phone calls, letters and faxes are tasks, service activities calendar items, as Dynamics syncs them.
+ITEM_TYPES: dict[str, type[Any]] = {
+    "contact": Contact, "appointment": CalendarItem, "task": Task,
+    "phonecall": Task, "letter": Task, "fax": Task, "serviceappointment": CalendarItem,
+}  # fmt: skip
+FOLDERS = {
+    "contact": "contacts", "appointment": "calendar", "task": "tasks",
+    "phonecall": "tasks", "letter": "tasks", "fax": "tasks", "serviceappointment": "calendar",
+}  # fmt: skip
+# The entity an item of a folder is when no link says otherwise: a task created and tracked in Outlook becomes
+# a CRM task, never a phone call (an item's link names its entity: exchange_capture classifies by it).
+NATIVE = {"contacts": "contact", "calendar": "appointment", "tasks": "task"}
 # The extended property an item fieldsync creates carries (see FieldsyncId), set once at its creation.
 CREATION_MARKER = "fieldsync_id"
 # Read with every item besides the mapped fields: what capture needs for context and versions.
@@ -106,17 +117,25 @@ class ItemState:
     attributes: dict[str, Any]
 
 
+def _folder_attributes(entity: str) -> tuple[str, ...]:
+    """The attributes every entity of `entity`'s folder maps, and the context ones: an item of a folder is read
+    before the capture knows which of the folder's entities it is (a phone call's task, a tracked task)."""
+    folder = FOLDERS[entity]
+    mapped = (a for e, f in FOLDERS.items() if f == folder and e in exchange_fields.CODECS
+              for a in exchange_fields.read_attributes(e))  # fmt: skip
+    return tuple(dict.fromkeys((*mapped, *CONTEXT_ATTRIBUTES)))
+
+
 def read_fields(entity: str) -> list[str]:
     """What a read asks for: the mapped attributes and the context ones the item type has. Without
     only_fields exchangelib asks for every field of every item type, which the server renders and
     exchangelib parses, for nothing."""
     names = {f.name for f in ITEM_TYPES[entity].FIELDS}
-    return [a for a in (*exchange_fields.read_attributes(entity), *CONTEXT_ATTRIBUTES) if a in names]
+    return [a for a in _folder_attributes(entity) if a in names]
 
 
 def _item_state(entity: str, item: Any) -> ItemState:
-    names = (*exchange_fields.read_attributes(entity), *CONTEXT_ATTRIBUTES)
-    attributes = {name: getattr(item, name, None) for name in names}
+    attributes = {name: getattr(item, name, None) for name in _folder_attributes(entity)}
     return ItemState(item.id, item.changekey, item.last_modified_time, attributes)
 
 

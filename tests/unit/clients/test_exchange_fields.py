@@ -55,22 +55,45 @@ def canonical_values(entity: str) -> st.SearchStrategy[dict[str, Any]]:
         "percentcomplete": st.integers(0, 100),
         "scheduledend": midnights,
         "scheduledstart": midnights,
+        # A lookup reaches Exchange as its record's name only: {"name": ...} is what Exchange holds (stored_as).
+        "regardingobjectid": st.none() | line.map(lambda n: {"name": n}),
+        "parentcustomerid": st.none() | line.map(lambda n: {"name": n}),
     }
     writable = {k: c for k, c in ef.CODECS[entity].items() if c.write is not None}
     return st.fixed_dictionaries({k: special.get(k, maybe) for k in writable})
 
 
-@pytest.mark.parametrize("entity", ["contact", "appointment", "task"])
+ENTITIES = ["contact", "appointment", "task", "phonecall", "letter", "fax", "serviceappointment"]
+
+
+@pytest.mark.parametrize("entity", ENTITIES)
 def test_every_catalogue_field_is_mapped_or_declared_unmapped(entity: str) -> None:
     spec = load_catalogue().entity(entity)
     assert spec is not None
     missing = {f.key for f in spec.fields} - set(ef.CODECS[entity])
-    assert missing <= {"attachments", "parentcustomerid"}
+    assert missing <= {"attachments"}
+
+
+def test_a_lookup_reaches_exchange_as_its_records_name() -> None:
+    account = {"id": "a1", "logicalname": "account", "name": "Contoso"}
+    assert ef.to_exchange("contact", {"parentcustomerid": account}).attributes == {"company_name": "Contoso"}
+    assert ef.to_exchange("phonecall", {"regardingobjectid": account}).attributes == {"crm_regarding": "Contoso"}
+    assert ef.to_exchange("fax", {"regardingobjectid": None}).attributes == {"crm_regarding": None}
+    assert ef.stored_as("letter", "regardingobjectid", account) == {"name": "Contoso"}
+    assert ef.to_canonical("contact", {"company_name": "Contoso"})["parentcustomerid"] == {"name": "Contoso"}
+    with pytest.raises(ef.FieldValueError):
+        ef.to_exchange("task", {"regardingobjectid": "a bare id"})
+
+
+def test_phone_calls_letters_and_faxes_are_tasks_without_percent_complete() -> None:
+    for entity in ("phonecall", "letter", "fax"):
+        assert set(ef.CODECS[entity]) == set(ef.CODECS["task"]) - {"percentcomplete"}
+    assert set(ef.CODECS["serviceappointment"]) == set(ef.CODECS["appointment"])
 
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
-@pytest.mark.parametrize("entity", ["contact", "appointment", "task"])
+@pytest.mark.parametrize("entity", ENTITIES)
 def test_canonical_to_exchange_to_canonical_is_identity(entity: str, data: st.DataObject) -> None:
     values = data.draw(canonical_values(entity))
     write = ef.to_exchange(entity, values)
