@@ -49,8 +49,14 @@ FOLDERS = {
 NATIVE = {"contacts": "contact", "calendar": "appointment", "tasks": "task"}
 # The extended property an item fieldsync creates carries (see FieldsyncId), set once at its creation.
 CREATION_MARKER = "fieldsync_id"
+# The CRM entity an item fieldsync creates in a folder of several entities stands for (see CrmEntity), as
+# Dynamics stamps the items it synchronizes: what a person's client (the traffic generator) can tell them by.
+# The capture classifies by the link, never by this stamp (exchange_capture/folder.py).
+ENTITY_MARKER = "crm_entity"
 # Read with every item besides the mapped fields: what capture needs for context and versions.
-CONTEXT_ATTRIBUTES = ("categories", "last_modified_time", "my_response_type", "organizer", CREATION_MARKER)
+CONTEXT_ATTRIBUTES = (
+    "categories", "last_modified_time", "my_response_type", "organizer", CREATION_MARKER, ENTITY_MARKER,
+)  # fmt: skip
 
 
 class GovernmentId(ExtendedProperty):  # type: ignore[misc]
@@ -87,6 +93,17 @@ class FieldsyncId(ExtendedProperty):  # type: ignore[misc]
     property_type = "String"
 
 
+class CrmEntity(ExtendedProperty):  # type: ignore[misc]
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "crm_entity"
+    property_type = "String"
+
+
+def entity_stamp(entity: str) -> dict[str, str]:
+    """The attributes that say which CRM entity a created item is, where its folder holds several."""
+    return {ENTITY_MARKER: entity} if ITEM_TYPES.get(entity) in (Task, CalendarItem) else {}
+
+
 # The attribute every item fieldsync creates carries: a deterministic id, so a retried create finds its item.
 _register_lock = threading.Lock()
 
@@ -102,6 +119,7 @@ def register_extended_properties() -> None:
             (CalendarItem, "crm_regarding", CrmRegarding),
             (Task, "crm_regarding", CrmRegarding),
             *((item_type, CREATION_MARKER, FieldsyncId) for item_type in (Contact, CalendarItem, Task)),
+            *((item_type, ENTITY_MARKER, CrmEntity) for item_type in (CalendarItem, Task)),
         ):
             if name not in {f.name for f in item_type.FIELDS}:
                 item_type.register(name, prop)
