@@ -115,7 +115,8 @@ ORGANIZER = ("EWS cannot change an item's organizer (the mailbox that creates a 
 COMPLETE_DATE = ("EWS's CompleteDate is read-only (Exchange sets it when the task is marked complete): CRM's actual "
                  "end never reaches Exchange; the date Exchange sets flows to CRM where the direction allows.")
 REGARDING = ("Exchange holds the regarding record's display name as text (the Regarding field); a name cannot be "
-             "bound to a CRM record, so the regarding record flows CRM to Exchange only (Set Regarding is done in CRM).")
+             "bound to a CRM record, so the regarding record flows CRM to Exchange only (Set Regarding is done in "
+             "CRM).")
 PARENT = ("Outlook's Company is free text, CRM's parent customer a lookup to an account or contact: the parent's "
           "name becomes the Company, but a typed company name cannot be bound to a record, so it never reaches CRM.")
 ATTACHMENTS = ("Attachment content is not mapped: fieldsync carries field values, not files. The organisation's "

@@ -27,12 +27,12 @@ from exchangelib.version import EXCHANGE_2016
 from infra.sandbox.ews_update import new_changekey, update_request
 from infra.sandbox.seed import ews_admin_url
 from infra.sandbox.traffic_crm import Made
-from shared.clients.exchange import ENTITY_MARKER, keep_pool_size, register_extended_properties
+from shared.exchange.client import ENTITY_MARKER, keep_pool_size, register_extended_properties
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
 RETRY_BASE_S = 0.2  # the first wait before sending a failed update again, doubled each time
-TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})  # "not now", as shared.clients.ews_sync reads them
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})  # "not now", as shared.exchange.sync reads them
 # Folder attribute on Account -> (the folder's own entity, item class, {exchangelib field: canonical field key}).
 # A task of a phone call, letter or fax is changed like any task (and says its entity: the CRM entity stamp);
 # a service activity is never changed in Outlook by the generator: its fields flow CRM to Exchange only, so an

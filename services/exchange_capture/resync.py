@@ -7,8 +7,9 @@ an item of this folder that has a snapshot but is absent from the read was delet
 fieldsync could not see it. Snapshots are keyed by mailbox, not folder, so which folder a snapshot
 belongs to is told by its link (a linked item names its entity, and so its folder) or, for an item never
 linked, by its fields: a captured snapshot holds every mapped field of its folder's own entity, and the
-folders' field sets (folder.field_sets) differ. A snapshot that fits no single folder is left alone. The snapshots are listed *before* the read, so an
-item the applier creates during it is never mistaken for one that vanished.
+folders' field sets (folder.field_sets) differ. A snapshot that fits no single folder is left alone.
+The snapshots are listed *before* the read, so an item the applier creates during it is never mistaken for
+one that vanished.
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ async def entity_set(org: Org, call: Call, spec: EntitySet, record_id: str | Non
         raise ODataError(405, NOT_FOUND, f"{method} is not supported on the collection '{spec.name}'.")
     if method == "GET":
         row = call.caller.readable(spec, org.existing(spec, record_id))
-        body = {"@odata.context": context(call.api_url, spec.name, select, "/$entity"), **show(spec, row, select, _names(org, call))}
+        shown = show(spec, row, select, _names(org, call))
+        body = {"@odata.context": context(call.api_url, spec.name, select, "/$entity"), **shown}
         return json_reply(body, headers={"ETag": etag(row)})
     if method == "PATCH":
         return await _update(org, call, spec, record_id, select)
@@ -132,6 +133,7 @@ def _written(org: Org, call: Call, spec: EntitySet, row: Row, select: list[str] 
     if call.prefer.get("return") == "representation":
         headers["Preference-Applied"] = "return=representation"
         seen = masked(row, call.caller.fields(spec).hidden)
-        body = {"@odata.context": context(call.api_url, spec.name, select, "/$entity"), **show(spec, seen, select, _names(org, call))}
+        shown = show(spec, seen, select, _names(org, call))
+        body = {"@odata.context": context(call.api_url, spec.name, select, "/$entity"), **shown}
         return json_reply(body, status=201 if created else 200, headers=headers)
     return no_content(headers)

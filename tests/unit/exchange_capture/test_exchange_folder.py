@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.exchange_capture.folder import entity_of, folders_of
-from shared.clients.exchange import FOLDERS, NATIVE
+from shared.exchange.client import FOLDERS, NATIVE
 
 ALL = ["contact", "appointment", "task", "phonecall", "letter", "fax", "serviceappointment"]
 

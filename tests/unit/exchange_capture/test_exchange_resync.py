@@ -59,8 +59,8 @@ def test_vanished_are_this_folders_known_items_the_read_lacks_whose_snapshot_sti
 def test_every_captured_snapshot_belongs_to_exactly_one_folder() -> None:
     """A capture's snapshot holds every mapped field of its entity (to_canonical): the folders' shapes never
     overlap, and every entity's snapshot fits its own folder only."""
-    from shared.clients.exchange import FOLDERS
-    from shared.clients.exchange_fields import CODECS
+    from shared.exchange.client import FOLDERS
+    from shared.exchange.fields import CODECS
 
     for folder, names in FIELD_SETS.items():
         snapshot = dict.fromkeys(names)

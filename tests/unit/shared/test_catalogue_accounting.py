@@ -22,8 +22,9 @@ import pytest
 from services.admin_api.service import field_view
 from services.policy.verdict import FLOWS, field_reason
 from shared.catalogue import FieldPair, load_catalogue
-from shared.clients import crm_fields, exchange_fields
+from shared.crm import fields as crm_fields
 from shared.events import Policy
+from shared.exchange import fields as exchange_fields
 
 REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "dynamics_fields.json"
 CATALOGUE = load_catalogue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.catalogue import load_catalogue
-from shared.clients.crm_fields import canonical_attribute, canonical_fields, read_attributes, write_body
+from shared.crm.fields import canonical_attribute, canonical_fields, read_attributes, write_body
 
 CATALOGUE = load_catalogue()
 CONTACT = CATALOGUE.entities["contact"]
@@ -47,7 +47,8 @@ def test_lookup_is_read_from_its_value_attribute_and_annotations() -> None:
     row = {"_regardingobjectid_value": "A-B",
            "_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "account",
            "_regardingobjectid_value@OData.Community.Display.V1.FormattedValue": "Contoso"}  # fmt: skip
-    assert canonical_fields(TASK, row)["regardingobjectid"] == {"id": "a-b", "logicalname": "account", "name": "Contoso"}
+    expected = {"id": "a-b", "logicalname": "account", "name": "Contoso"}
+    assert canonical_fields(TASK, row)["regardingobjectid"] == expected
     assert canonical_fields(TASK, {"_regardingobjectid_value": None})["regardingobjectid"] is None
     assert "_regardingobjectid_value" in read_attributes(TASK)
     assert {"versionnumber", "modifiedon", "_ownerid_value", "_modifiedby_value"} <= set(read_attributes(TASK))
