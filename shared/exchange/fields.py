@@ -282,11 +282,40 @@ CODECS: dict[str, dict[str, Codec]] = {
 }
 
 
+# Phone calls, letters and faxes have their own status reasons (entity references): Open 0 / Open 1 while open;
+# Completed 1 with Made 2 (phone call), Sent 4 (letter), Completed 2 (fax); Canceled 2 with the rest. An Exchange
+# task is Completed or not: a completed one reads as the entity's completed reason, any other as Open, and a
+# canceled activity (no Exchange counterpart) is written as Deferred, the nearest, as for a canceled task.
+COMPLETED_REASON = {"phonecall": 2, "letter": 4, "fax": 2}
+
+
+def _activity_status(entity: str) -> Codec:
+    done = COMPLETED_REASON[entity]
+
+    def read(attrs: Attrs) -> dict[str, int]:
+        completed = attrs.get("status") == "Completed"
+        return {"statecode": 1, "statuscode": done} if completed else {"statecode": 0, "statuscode": 1}
+
+    def write(value: Any, _current: Attrs) -> dict[str, Any]:
+        if not isinstance(value, dict) or value.get("statecode") not in (0, 1, 2):
+            raise FieldValueError("status needs an object with statecode 0 (open), 1 (completed) or 2 (canceled)")
+        return {"status": {0: "NotStarted", 1: "Completed", 2: "Deferred"}[value["statecode"]]}
+
+    return Codec(("status",), read, write)
+
+
 # Phone calls, letters and faxes are Exchange tasks (as Dynamics syncs them): the task's pairs but % Complete.
 for _entity in ("phonecall", "letter", "fax"):
     CODECS[_entity] = {key: codec for key, codec in CODECS["task"].items() if key != "percentcomplete"}
+    CODECS[_entity]["status"] = _activity_status(_entity)
 # Service activities are calendar items with the appointment's pairs (but attachments); all fixed to_exchange.
-CODECS["serviceappointment"] = dict(CODECS["appointment"])
+# Their status reasons are their own (Requested 1, Tentative 2, Pending 3, Reserved 4, In Progress 6, Arrived 7,
+# Completed 8, Canceled 9, No Show 10): each is shown as the nearest free/busy state.
+SERVICE_NEAREST = {3: "Busy", 4: "Busy", 7: "Busy", 8: "Free", 9: "Free", 10: "Free"}
+CODECS["serviceappointment"] = {
+    **CODECS["appointment"],
+    "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", SERVICE_NEAREST),
+}
 
 
 @dataclass(frozen=True)

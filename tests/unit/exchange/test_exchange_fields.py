@@ -51,7 +51,10 @@ def canonical_values(entity: str) -> st.SearchStrategy[dict[str, Any]]:
         "optionalattendees": st.lists(emails, max_size=3),
         "requiredattendees": st.lists(emails, max_size=3),
         "appointment_status": st.sampled_from([{"statecode": s, "statuscode": c} for s, c in ef.FREE_BUSY.values()]),
-        "status": st.sampled_from([{"statecode": s, "statuscode": c} for s, c in ef.TASK_STATUS.values()]),
+        "status": st.sampled_from([{"statecode": s, "statuscode": c} for s, c in ef.TASK_STATUS.values()]
+                                  if entity == "task" else
+                                  [{"statecode": 0, "statuscode": 1},
+                                   {"statecode": 1, "statuscode": ef.COMPLETED_REASON.get(entity, 0)}]),
         "percentcomplete": st.integers(0, 100),
         "scheduledend": midnights,
         "scheduledstart": midnights,
@@ -83,6 +86,37 @@ def test_a_lookup_reaches_exchange_as_its_records_name() -> None:
     assert ef.to_canonical("contact", {"company_name": "Contoso"})["parentcustomerid"] == {"name": "Contoso"}
     with pytest.raises(ef.FieldValueError):
         ef.to_exchange("task", {"regardingobjectid": "a bare id"})
+
+
+@pytest.mark.parametrize(
+    ("entity", "status", "exchange", "back"),
+    [
+        ("phonecall", (0, 1), "NotStarted", (0, 1)),
+        ("phonecall", (1, 2), "Completed", (1, 2)),  # Made
+        ("phonecall", (1, 4), "Completed", (1, 2)),  # Received: completed, read back as Made
+        ("phonecall", (2, 3), "Deferred", (0, 1)),  # Canceled has no Exchange counterpart: the nearest
+        ("letter", (1, 4), "Completed", (1, 4)),  # Sent
+        ("fax", (1, 2), "Completed", (1, 2)),
+        ("fax", (0, 1), "NotStarted", (0, 1)),
+    ],
+)
+def test_phone_call_letter_and_fax_status_maps_to_the_task_status(
+    entity: str, status: tuple[int, int], exchange: str, back: tuple[int, int]
+) -> None:
+    value = {"statecode": status[0], "statuscode": status[1]}
+    write = ef.to_exchange(entity, {"status": value})
+    assert write.attributes == {"status": exchange}
+    assert ef.to_canonical(entity, write.attributes)["status"] == {"statecode": back[0], "statuscode": back[1]}
+    assert ef.to_canonical(entity, {"status": "InProgress"})["status"] == {"statecode": 0, "statuscode": 1}
+    with pytest.raises(ef.FieldValueError):
+        ef.to_exchange(entity, {"status": {"statecode": 5}})
+
+
+@pytest.mark.parametrize("status", [1, 2, 3, 4, 6, 7, 8, 9, 10])
+def test_every_service_activity_status_reason_has_a_free_busy_state(status: int) -> None:
+    state = {1: 0, 2: 0, 3: 3, 4: 3, 6: 3, 7: 3, 8: 1, 9: 2, 10: 2}[status]
+    write = ef.to_exchange("serviceappointment", {"appointment_status": {"statecode": state, "statuscode": status}})
+    assert write.attributes["legacy_free_busy_status"] in ef.FREE_BUSY
 
 
 def test_phone_calls_letters_and_faxes_are_tasks_without_percent_complete() -> None:
