@@ -37,6 +37,12 @@ def extended_properties() -> None:
     register_extended_properties()  # read the Regarding text (an extended property) through exchangelib
 
 
+def subject_now(item: Any) -> str:
+    """The item's subject as Exchange holds it now (refresh() returns the item: never use it as a condition)."""
+    item.refresh()
+    return str(item.subject)
+
+
 def field_of(crm: Crm, entity_set: str, record_id: str, name: str) -> Any:
     return (crm.get(entity_set, record_id) or {}).get(name)
 
@@ -60,7 +66,7 @@ def test_phone_calls_letters_and_faxes_are_tasks_whose_edits_flow_both_ways(
         crm.update(entity_set, made[entity_set][0], ALICE, {"subject": f"{label} v2 {tag}"})
     for entity_set, label in TASK_LIKE:
         item = made[entity_set][1]
-        eventually(lambda i=item, s=f"{label} v2 {tag}": i.refresh() or i.subject == s, timeout=20,
+        eventually(lambda i=item, s=f"{label} v2 {tag}": subject_now(i) == s, timeout=20,
                    what=f"the CRM edit of the {entity_set} in Outlook")  # fmt: skip
 
     for entity_set, label in TASK_LIKE:  # Exchange -> CRM (the letter's notes only to Exchange)
@@ -115,6 +121,6 @@ def test_a_service_activity_reaches_the_calendar_and_outlook_edits_never_reach_c
     assert (row["subject"], row["location"], row["versionnumber"]) == (f"Boiler service {tag}", "Basement", version)
 
     crm.update("serviceappointments", record, ALICE, {"subject": f"Boiler service moved {tag}"})
-    eventually(lambda: item.refresh() or item.subject == f"Boiler service moved {tag}", timeout=20,
+    eventually(lambda: subject_now(item) == f"Boiler service moved {tag}", timeout=20,
                what="the next CRM change overwrites the Outlook edit")  # fmt: skip
     assert crm.find("appointments", "subject", f"Edited in Outlook {tag}") == []  # never a CRM appointment either
