@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from services.exchange_capture.classification import item_entity
 from services.exchange_capture.diff import Change, Observed, Snapshot, diff_delete, diff_item, known_version, to_event
 from services.exchange_capture.resync import vanished
 from services.exchange_capture.state import ExchangeState
@@ -42,7 +43,7 @@ def observe(entity: str, mailbox: str, item: ItemState, own_create: bool = False
     """The pure view of an item read from EWS: canonical values plus tracking and organizer context."""
     attrs = item.attributes
     is_organizer = None
-    if entity == "appointment":
+    if FOLDERS[entity] == "calendar":
         organizer = getattr(attrs.get("organizer"), "email_address", None)
         is_organizer = attrs.get("my_response_type") == "Organizer" or (organizer or "").lower() == mailbox.lower()
     return Observed(
@@ -230,39 +231,42 @@ class CaptureLoop:
         known = {x for x, c in latest.items() if c.kind != "delete" and known_version(previous_of[x], c.changekey)}
         live_ids = [x for x, c in latest.items() if c.kind != "delete" and x not in known]
         items = await self.client.get_items(mailbox, entity, live_ids)
-        pending: list[tuple[str, Change | None, Snapshot | None, Snapshot | None]] = []
+        pending: list[tuple[str, str, Change | None, Snapshot | None, Snapshot | None]] = []
         for exchange_id in latest:
             if exchange_id in known:
                 continue
             previous = previous_of[exchange_id]
             item = items.get(exchange_id)
+            linked_to = await self.state.linked_crm(mailbox, exchange_id)
             if item is None:  # deleted, or gone between the sync and the fetch
-                linked = await self.state.linked_crm(mailbox, exchange_id) is not None
-                pending.append((exchange_id, diff_delete(previous, linked), None, previous))
+                kind = linked_to[0] if linked_to else entity
+                pending.append((exchange_id, kind, diff_delete(previous, linked_to is not None), None, previous))
                 continue
+            # One folder, several entities (the calendar holds appointments and recurring series): see classification.
+            kind = item_entity(entity, linked_to[0] if linked_to else None, item.attributes.get("type"))
             echo = await self.state.echo(mailbox, exchange_id)
             marker = item.attributes.get(CREATION_MARKER)
             own_create = previous is None and bool(marker) and await self.state.is_creating(mailbox, str(marker))
-            result = diff_item(previous, observe(entity, mailbox, item, own_create), echo)
-            pending.append((exchange_id, result.change, result.snapshot, previous))
+            result = diff_item(previous, observe(kind, mailbox, item, own_create), echo)
+            pending.append((exchange_id, kind, result.change, result.snapshot, previous))
         acks: list[Any] = []
         sent = []
-        for exchange_id, change, _, _ in pending:
+        for exchange_id, kind, change, _, _ in pending:
             if change is None:
                 continue
             link = await self.state.linked_crm(mailbox, exchange_id)
-            crm_id = link[1] if link and link[0] == entity else None
-            event = to_event(change, entity, mailbox, exchange_id, crm_id,
+            crm_id = link[1] if link and link[0] == kind else None
+            event = to_event(change, kind, mailbox, exchange_id, crm_id,
                              event_id=self.new_id(), now=self.clock(), position=position)
             # Keyed by the CRM record it is (or would be) linked to: both sides of a pair on one partition.
-            key = merge_key(entity, crm_id, mailbox, exchange_id)
+            key = merge_key(kind, crm_id, mailbox, exchange_id)
             sent.append(event)
             acks.append(await self.producer.send(topics.EXCHANGE_CHANGES.full_name, encode(event), key=key))
         await asyncio.gather(*acks)  # the broker acked every event of this page
         self.metrics.produced(topics.EXCHANGE_CHANGES.full_name, len(sent))
         for event in sent:
             self.metrics.hop("capture", (event.captured_at - event.occurred_at).total_seconds())
-        for exchange_id, _, snapshot, previous in pending:
+        for exchange_id, _, _, snapshot, previous in pending:
             if snapshot is None:
                 await self.state.drop_snapshot(mailbox, exchange_id)
             else:  # not over a newer snapshot the applier recorded while this page was read and sent

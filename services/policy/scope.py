@@ -13,6 +13,7 @@ Deletes reaching Exchange (sync-semantics 4), with owner-scoped filters:
 |             | own copy stays (filters put it only there: in practice  |                                 |
 |             | a CRM contact delete leaves the owner's Outlook contact)|                                 |
 | appointment | linked, mailbox user is the organizer, starts after now | never                           |
+| recurring   | as an appointment; "after now": the series has occurrences to come (its range has not ended) | never |
 | task        | only if the Exchange task is not completed             | only if not completed           |
 
 A CRM delete withheld from a linked mailbox leaves the item there, but the record it was linked to is
@@ -36,7 +37,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.policy.clearance import Clearance, clearance, screen
-from services.policy.readings import is_completed_task, known, starts_after
+from services.policy.readings import MEETINGS, is_completed_task, known, meeting_ahead
 from services.policy.security import Security
 from services.policy.verdict import ACTIVE, Decision, Facts, TargetDecision, outcomes_for
 from shared.catalogue import EntitySpec
@@ -59,7 +60,7 @@ def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, 
         if not logical and (owner is None or owner == mailbox):
             return "owner_keeps_contact"
         return None
-    if entity == "appointment":
+    if entity in MEETINGS:
         if logical:
             return "logical_delete"
         if mailbox not in facts.links:
@@ -67,7 +68,7 @@ def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, 
         organizer = known(change, facts, mailbox, "organizer")
         if not isinstance(organizer, str) or organizer.lower() != mailbox.lower():
             return "not_organizer"
-        if not starts_after(known(change, facts, mailbox, "appointment_time"), now):
+        if not meeting_ahead(entity, change, facts, mailbox, now):
             return "not_in_future"
         return None
     if is_completed_task(facts.exchange_values.get(mailbox, {}).get("status")):

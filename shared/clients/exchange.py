@@ -34,12 +34,15 @@ from shared.clients.exchange_errors import translate_error
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
-ITEM_TYPES: dict[str, type[Any]] = {"contact": Contact, "appointment": CalendarItem, "task": Task}
-FOLDERS = {"contact": "contacts", "appointment": "calendar", "task": "tasks"}
+ITEM_TYPES: dict[str, type[Any]] = {
+    "contact": Contact, "appointment": CalendarItem, "task": Task, "recurringappointmentmaster": CalendarItem,
+}  # fmt: skip
+FOLDERS = {"contact": "contacts", "appointment": "calendar", "task": "tasks", "recurringappointmentmaster": "calendar"}
 # The extended property an item fieldsync creates carries (see FieldsyncId), set once at its creation.
 CREATION_MARKER = "fieldsync_id"
 # Read with every item besides the mapped fields: what capture needs for context and versions.
-CONTEXT_ATTRIBUTES = ("categories", "last_modified_time", "my_response_type", "organizer", CREATION_MARKER)
+# `type` (CalendarItemType) tells a series master from a single appointment (exchange_capture's classification).
+CONTEXT_ATTRIBUTES = ("categories", "last_modified_time", "my_response_type", "organizer", "type", CREATION_MARKER)
 
 
 class GovernmentId(ExtendedProperty):  # type: ignore[misc]
@@ -106,16 +109,23 @@ class ItemState:
     attributes: dict[str, Any]
 
 
+def folder_attributes(entity: str) -> tuple[str, ...]:
+    """The mapped attributes of every entity whose items share `entity`'s folder: a read of a calendar item
+    cannot know yet whether it is an appointment or a series master, so it reads what either needs."""
+    sharing = [other for other, folder in FOLDERS.items() if folder == FOLDERS[entity]]
+    return tuple(dict.fromkeys(a for other in sharing for a in exchange_fields.read_attributes(other)))
+
+
 def read_fields(entity: str) -> list[str]:
     """What a read asks for: the mapped attributes and the context ones the item type has. Without
     only_fields exchangelib asks for every field of every item type, which the server renders and
     exchangelib parses, for nothing."""
     names = {f.name for f in ITEM_TYPES[entity].FIELDS}
-    return [a for a in (*exchange_fields.read_attributes(entity), *CONTEXT_ATTRIBUTES) if a in names]
+    return [a for a in (*folder_attributes(entity), *CONTEXT_ATTRIBUTES) if a in names]
 
 
 def _item_state(entity: str, item: Any) -> ItemState:
-    names = (*exchange_fields.read_attributes(entity), *CONTEXT_ATTRIBUTES)
+    names = (*folder_attributes(entity), *CONTEXT_ATTRIBUTES)
     attributes = {name: getattr(item, name, None) for name in names}
     return ItemState(item.id, item.changekey, item.last_modified_time, attributes)
 
