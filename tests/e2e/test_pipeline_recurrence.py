@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 from exchangelib import CalendarItem
-from exchangelib.recurrence import EndDatePattern, NumberedPattern, Recurrence, WeeklyPattern
+from exchangelib.recurrence import (
+    DailyPattern,
+    EndDatePattern,
+    NumberedPattern,
+    Recurrence,
+    RelativeMonthlyPattern,
+    WeeklyPattern,
+)
 
 from shared.events import TRACKING_CATEGORY
 from tests.e2e.conftest import ALICE, Crm, Mailboxes, settled
@@ -74,3 +81,29 @@ def test_a_weekly_series_reaches_outlook_and_an_outlook_pattern_change_reaches_c
     settled(lambda: (mailboxes.find(ALICE, "calendar", subject=f"Weekly sync {tag}") or [None])[0].changekey)
     (after,) = mailboxes.find(ALICE, "calendar", subject=f"Weekly sync {tag}")
     assert after.recurrence == item.recurrence
+
+
+def test_a_series_made_and_tracked_in_outlook_becomes_a_crm_recurring_appointment(
+    crm: Crm, mailboxes: Mailboxes, tag: str
+) -> None:
+    first = next_monday_at_ten() + timedelta(hours=4)
+    account = mailboxes.account(ALICE)
+    CalendarItem(account=account, folder=account.calendar, subject=f"Untracked series {tag}", start=first,
+                 end=first + timedelta(hours=1), recurrence=Recurrence(pattern=DailyPattern(interval=1),
+                                                                        start=first.date())).save()  # fmt: skip
+    CalendarItem(
+        account=account, folder=account.calendar, subject=f"Monthly review {tag}", start=first,
+        end=first + timedelta(hours=1), categories=[TRACKING_CATEGORY],
+        recurrence=Recurrence(pattern=RelativeMonthlyPattern(interval=1, weekday=1, week_number=1),
+                              boundary=NumberedPattern(start=first.date(), number=6)),
+    ).save()  # fmt: skip
+
+    (row,) = eventually(lambda: crm.find("recurringappointmentmasters", "subject", f"Monthly review {tag}"),
+                        timeout=30, what="the tracked Outlook series in CRM")  # fmt: skip
+    assert {name: row[name] for name in ("recurrencepatterntype", "isnthmonthly", "instance", "daysofweekmask",
+                                         "patternendtype", "occurrences", "duration")} == {
+        "recurrencepatterntype": 2, "isnthmonthly": True, "instance": 1, "daysofweekmask": MONDAY,
+        "patternendtype": 2, "occurrences": 6, "duration": 60}  # fmt: skip
+    # A series, never a single appointment; and the untracked one (saved first, same folder) stays in Outlook.
+    assert crm.find("appointments", "subject", f"Monthly review {tag}") == []
+    assert crm.find("recurringappointmentmasters", "subject", f"Untracked series {tag}") == []
