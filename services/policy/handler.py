@@ -31,8 +31,8 @@ from services.policy.security_store import SecurityStore
 from services.policy.verdict import Facts
 from shared import redis_keys
 from shared.catalogue import Catalogue
-from shared.clients import exchange_fields
 from shared.events import TRACKABLE, ConflictRecord, ItemChanged, Policy, PolicyChanged, SecurityChanged, System
+from shared.exchange import fields as exchange_fields
 from shared.policy_store import PolicyStore
 
 
