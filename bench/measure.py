@@ -207,6 +207,9 @@ class Measurement:
     # "crm->exchange" / "exchange->crm" -> "end to end" and each hop -> spread.
     directions: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
     not_applied_examples: list[str] = field(default_factory=list)
+    # Entity (as the delivering DeltaApplied names it: a phone call's Exchange task is a phone call) -> its
+    # end-to-end latency spread, both directions together.
+    entities: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
@@ -229,10 +232,15 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
                     for d in steady if d.event is not None and d.own]
     hop_values: dict[str, list[float]] = defaultdict(list)
     by_direction: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    by_entity: dict[str, list[float]] = defaultdict(list)
     for d in steady:
         direction = by_direction["crm->exchange" if d.change.side == "crm" else "exchange->crm"]
+        entity = d.event.entity if d.event is not None else d.change.entity
         if d.latency_s is not None:
             direction["end to end"].append(d.latency_s)
+            by_entity[entity].append(d.latency_s)
+        elif not d.delivered:
+            by_entity[entity].append(math.inf)
         for name, value in (d.hops_s() or {}).items():
             hop_values[name].append(value)
             direction[name].append(value)
@@ -255,4 +263,5 @@ def measure(deliveries: Sequence[Delivery], events: Iterable[DeltaApplied],
                     for way, parts in sorted(by_direction.items())},
         not_applied_examples=[f"{d.change.side} {d.change.entity} {d.change.record_id} {d.change.field}"
                               for d in missing[:5]],
+        entities={entity: spread(values) for entity, values in sorted(by_entity.items())},
     )

@@ -91,6 +91,9 @@ def render(result: Result) -> str:
         lines.append(f"  {way}")
         lines += [_row(f"  {name}", parts[name]) for name in ("end to end", "capture", "decide", "apply")
                   if name in parts]
+    if m.entities:
+        lines.append("  by entity (end to end, both directions)")
+        lines += [_row(f"    {entity}", spread) for entity, spread in m.entities.items()]
     lines += [
         "errors",
         f"  traffic errors {result.traffic_errors}, failed deltas {result.failed_deltas}, "

@@ -25,6 +25,17 @@ class FieldPair(BaseModel):
     changeable: bool
     allowed_directions: tuple[Direction, ...]
     note: str | None = None
+    # False: that side can never be written (EWS cannot set the organizer, a name cannot bind a lookup, ...);
+    # `writable_note` says why. The policy then decides that direction `unmapped` and sends nothing there.
+    crm_writable: bool = True
+    exchange_writable: bool = True
+    writable_note: str | None = None
+
+    def writable(self, side: str) -> bool:
+        """Whether fieldsync can write this pair on `side` ("crm" or "exchange") at all."""
+        if side == "crm":
+            return bool(self.crm_attributes) and self.crm_writable
+        return bool(self.exchange_properties) and self.exchange_writable
 
 
 class EntitySpec(BaseModel):

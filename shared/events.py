@@ -36,7 +36,11 @@ Effect = Literal["create", "update", "delete", "unlink"]
 # category; an appointment or task created in Exchange reaches CRM only while it carries it, and removing
 # it untracks the item. The exchange_applier puts it on the items it creates, the policy reads it.
 TRACKING_CATEGORY = "Tracked to Dynamics 365"
-TRACKABLE: frozenset[str] = frozenset({"appointment", "task", "recurringappointmentmaster"})  # never contacts
+# Every activity is tracked (phone calls, letters and faxes as tasks, service activities as calendar items); an
+# unlinked item reaches CRM as its folder's own entity only (appointment, task): never contacts.
+TRACKABLE: frozenset[str] = frozenset(
+    {"appointment", "task", "phonecall", "letter", "fax", "serviceappointment", "recurringappointmentmaster"}
+)
 
 
 class Frozen(BaseModel):

@@ -105,6 +105,29 @@ PROPS = {"Contact": CONTACT_PROPS, "CalendarItem": CALENDAR_PROPS, "Task": TASK_
 # Full Name is one attribute in the tables; in CRM it is computed from these, which are what sync.
 FULLNAME_ATTRIBUTES = ["firstname", "middlename", "lastname"]
 ALL_DIRECTIONS = ["both", "to_exchange", "to_crm", "none"]
+ACTIVITIES = ("appointment", "task", "phonecall", "letter", "fax", "recurringappointmentmaster", "serviceappointment")
+TASK_LIKE = ("task", "phonecall", "letter", "fax")
+CALENDAR = ("appointment", "recurringappointmentmaster", "serviceappointment")
+# Pairs one side can never write, and why: the field view says so, the policy decides that direction
+# `unmapped`, and no delta carries the field to that side (nothing reaches an applier to be dropped).
+ORGANIZER = ("EWS cannot change an item's organizer (the mailbox that creates a calendar item organizes it): "
+             "the CRM organizer never reaches Exchange; Exchange's organizer flows to CRM where the direction allows.")
+COMPLETE_DATE = ("EWS's CompleteDate is read-only (Exchange sets it when the task is marked complete): CRM's actual "
+                 "end never reaches Exchange; the date Exchange sets flows to CRM where the direction allows.")
+REGARDING = ("Exchange holds the regarding record's display name as text (the Regarding field); a name cannot be "
+             "bound to a CRM record, so the regarding record flows CRM to Exchange only (Set Regarding is done in "
+             "CRM).")
+PARENT = ("Outlook's Company is free text, CRM's parent customer a lookup to an account or contact: the parent's "
+          "name becomes the Company, but a typed company name cannot be bound to a record, so it never reaches CRM.")
+ATTACHMENTS = ("Attachment content is not mapped: fieldsync carries field values, not files. The organisation's "
+               "sync_appointment_attachments setting is stored and shown, but no attachment syncs either way.")
+UNWRITABLE: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    ("contact", "parentcustomerid"): (("crm",), PARENT),
+    ("appointment", "attachments"): (("crm", "exchange"), ATTACHMENTS),
+    **{(entity, "organizer"): (("exchange",), ORGANIZER) for entity in CALENDAR},
+    **{(entity, "actualend"): (("exchange",), COMPLETE_DATE) for entity in TASK_LIKE},
+    **{(entity, "regardingobjectid"): (("crm",), REGARDING) for entity in ACTIVITIES},
+}
 
 
 def snake(name: str) -> str:
@@ -139,7 +162,14 @@ def field_entry(entity: str, row: dict[str, Any]) -> dict[str, Any]:
         "changeable": changeable,
         "allowed_directions": [d for d in ALL_DIRECTIONS if d in allowed],
         "note": row.get("note"),
+        **writability(entity, key),
     }
+
+
+def writability(entity: str, key: str) -> dict[str, Any]:
+    """`crm_writable` / `exchange_writable` (False: that side can never be written) and the reason why."""
+    sides, reason = UNWRITABLE.get((entity, key), ((), None))
+    return {"crm_writable": "crm" not in sides, "exchange_writable": "exchange" not in sides, "writable_note": reason}
 
 
 def build(reference: dict[str, Any]) -> dict[str, Any]:

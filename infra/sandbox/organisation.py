@@ -3,7 +3,7 @@ roles and their privileges, role assignments. Every step finds what exists first
 
     Contoso (root)            System Administrator  every privilege, Global
       Sales                   Salesperson           Basic create/read/write/delete/append/appendto on the
-        Sales East                                  synced tables (contacts and every activity)
+        Sales East                                  synced tables (contacts, every activity) and accounts
         Sales West            Sales Manager         Deep read and write on the same
 
 Test fixtures use `ensure_role` / `assign_role` too: a user with no role can do nothing, as in Dynamics.
@@ -18,7 +18,9 @@ from shared.crm.client import CrmClient
 ROOT_UNIT = "Contoso"
 UNITS = (("Sales", ROOT_UNIT), ("Sales East", "Sales"), ("Sales West", "Sales"))
 SYSTEM_ADMINISTRATOR, SALESPERSON, SALES_MANAGER = "System Administrator", "Salesperson", "Sales Manager"
-SYNCED = ("Contact", "Activity")  # every activity table shares the Activity privileges
+# Every activity table shares the Activity privileges; accounts are not synced, but contacts and activities name
+# them (parent customer, regarding), so the sales roles work with them too.
+SYNCED = ("Contact", "Account", "Activity")
 _SALES_VERBS = ("Create", "Read", "Write", "Delete", "Append", "AppendTo")
 ROLE_PRIVILEGES: dict[str, dict[str, str] | None] = {  # role -> privilege name -> depth (None: all, Global)
     SYSTEM_ADMINISTRATOR: None,

@@ -98,16 +98,30 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Records are created in this order: what a lookup binds exists before the record that binds it.
+ENTITY_SETS = ("accounts", "contacts", "appointments", "tasks", "phonecalls", "letters", "faxes",
+               "serviceappointments")  # fmt: skip
+KEYS = {"accounts": "accountid", "contacts": "contactid"}  # the others: activityid
+
+
 def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[str, Any]]]:
-    """(entity set, body) of the records one user owns: 2 contacts, 2 appointments, 2 tasks (canonical
-    shapes: ISO UTC datetimes with Z, date-only birthdays, option-set ints, attendees as email lists)."""
+    """(entity set, body) of the records one user owns, in ENTITY_SETS order: 1 account, 2 contacts (the first
+    a person of the account: parentcustomerid), 2 appointments, 2 tasks, a phone call, a letter and a fax
+    (regarding the first contact) and a service activity (canonical shapes: ISO UTC datetimes with Z,
+    date-only birthdays, option-set ints, attendees as email lists)."""
     day = now.replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
     mailbox = address_of(name)
     records: list[tuple[str, dict[str, Any]]] = []
+    account_id = _record_id(name, "account", 0)
+    company = _PEOPLE[(number * 2) % len(_PEOPLE)][3]
+    records.append(("accounts", {"accountid": account_id, "name": f"{company} ({name})",
+                                 "telephone1": f"+1 206 555 09{number % 10}0"}))
     for index in range(2):
         first, last, title, company = _PEOPLE[(number * 2 + index) % len(_PEOPLE)]
         city, state, postcode = _CITIES[(number + index) % len(_CITIES)]
+        parent = {"parentcustomerid_account@odata.bind": f"/accounts({account_id})"} if index == 0 else {}
         records.append(("contacts", {
+            **parent,
             "contactid": _record_id(name, "contact", index),
             "firstname": first, "lastname": last, "jobtitle": title, "department": "Purchasing",
             "emailaddress1": f"{first}.{last}@example.com".lower(),
@@ -137,6 +151,27 @@ def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[s
             "prioritycode": 2 if index == 0 else 1, "percentcomplete": 0,
             "description": "Created by the sandbox seed.",
         }))
+    regarding = {"regardingobjectid_contact@odata.bind": f"/contacts({_record_id(name, 'contact', 0)})"}
+    for entity_set, kind, extra in (
+        ("phonecalls", "phonecall", {"phonenumber": f"+1 206 555 03{number % 10}0", "directioncode": True}),
+        ("letters", "letter", {"address": f"{100 + number * 10} Main Street"}),
+        ("faxes", "fax", {"faxnumber": f"+1 206 555 04{number % 10}0", "numberofpages": 2}),
+    ):
+        due = day + timedelta(days=2)
+        records.append((entity_set, {
+            "activityid": _record_id(name, kind, 0), **regarding, **extra,
+            "subject": f"{kind.capitalize()}: {_TASKS[number % len(_TASKS)].lower()} ({name})",
+            "scheduledstart": _iso(due - timedelta(days=1)), "scheduledend": _iso(due), "prioritycode": 1,
+            "description": f"A {kind} created by the sandbox seed.",
+        }))
+    visit = day + timedelta(days=5, hours=number % 6)
+    records.append(("serviceappointments", {
+        "activityid": _record_id(name, "serviceappointment", 0),
+        "subject": f"Service visit ({name})", "location": f"Site {number + 1}",
+        "scheduledstart": _iso(visit), "scheduledend": _iso(visit + timedelta(minutes=90)),
+        "scheduleddurationminutes": 90, "isalldayevent": False, "prioritycode": 1,
+        "description": "Annual maintenance.",
+    }))
     return records
 
 
@@ -169,7 +204,7 @@ async def _mailbox(http: httpx.AsyncClient, url: str, name: str) -> None:
 
 
 async def _record(crm: CrmClient, entity_set: str, body: dict[str, Any], user_id: str, report: SeedReport) -> None:
-    key = "contactid" if entity_set == "contacts" else "activityid"
+    key = KEYS.get(entity_set, "activityid")
     try:
         await crm.get(entity_set, body[key], [key])
         report.existing += 1
@@ -183,7 +218,9 @@ async def _record(crm: CrmClient, entity_set: str, body: dict[str, Any], user_id
 async def _owned_records(settings: CrmSettings, name: str, number: int, user_id: str, report: SeedReport) -> None:
     async with CrmClient.from_settings(settings, caller_id=user_id) as crm:
         records = records_for(name, number, datetime.now(UTC))
-        await asyncio.gather(*(_record(crm, entity_set, body, user_id, report) for entity_set, body in records))
+        for entity_set in ENTITY_SETS:  # one table at a time: the lookups' targets first
+            await asyncio.gather(*(_record(crm, kind, body, user_id, report) for kind, body in records
+                                   if kind == entity_set))  # fmt: skip
 
 
 async def seed(settings: SandboxClientSettings, users: list[str] | tuple[str, ...] = DEFAULT_USERS,

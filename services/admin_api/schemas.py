@@ -38,6 +38,9 @@ class FieldView(Body):
     changeable: bool
     allowed_directions: list[Direction]
     note: str | None = None
+    crm_writable: bool = Field(True, description="False: fieldsync can never write this field in CRM")
+    exchange_writable: bool = Field(True, description="False: fieldsync can never write this field in Exchange")
+    writable_note: str | None = Field(None, description="Why a side can never be written")
 
 
 class DirectionRequest(Body):

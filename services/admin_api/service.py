@@ -125,6 +125,9 @@ def field_view(pair: FieldPair, policy: Policy, entity: str) -> FieldView:
         changeable=pair.changeable,
         allowed_directions=list(pair.allowed_directions),
         note=pair.note,
+        crm_writable=pair.crm_writable,
+        exchange_writable=pair.exchange_writable,
+        writable_note=pair.writable_note,
     )
 
 

@@ -56,7 +56,8 @@ class Findings:
 
 def flows(spec: EntitySpec, policy: Policy) -> dict[str, Flow]:
     """The fields to compare and how each flows: mapped on both sides and not `none` under the policy. A
-    field Exchange cannot write reaches Exchange from CRM in no direction, so `both` becomes `to_crm`."""
+    field Exchange cannot write reaches Exchange from CRM in no direction, so `both` becomes `to_crm` (and one
+    CRM cannot write, `to_exchange`: shared.catalogue's crm_writable / exchange_writable)."""
     codecs = exchange_fields.CODECS.get(spec.name, {})
     found: dict[str, Flow] = {}
     for pair in spec.fields:
@@ -64,9 +65,11 @@ def flows(spec: EntitySpec, policy: Policy) -> dict[str, Flow]:
         if not pair.crm_attributes or codec is None:
             continue
         direction = effective_direction(pair, policy, spec.name)
-        writable = codec.write is not None
+        writable = codec.write is not None and pair.exchange_writable
         if not writable:
             direction = "to_crm" if direction in ("both", "to_crm") else "none"
+        if not pair.crm_writable:  # CRM can never take it (a name for a lookup): it flows to Exchange at most
+            direction = "to_exchange" if direction in ("both", "to_exchange") else "none"
         if direction != "none":
             found[pair.key] = Flow(direction, writable)
     return found

@@ -9,7 +9,10 @@ from shared.settings import BusSettings, CrmSettings
 
 class CrmCaptureSettings(BusSettings, CrmSettings):
     # Entities followed through change tracking (catalogue names); the others come later.
-    crm_capture_entities: list[str] = ["contact", "appointment", "task", "recurringappointmentmaster"]
+    crm_capture_entities: list[str] = [
+        "contact", "appointment", "task", "phonecall", "letter", "fax", "recurringappointmentmaster",
+        "serviceappointment",
+    ]
     crm_capture_poll_interval_s: float = 1.0
     crm_capture_backoff_max_s: float = 30.0
     # The security tables (roles, privileges, teams, shares, field security) are read this often, each round

@@ -27,7 +27,7 @@ from services.exchange_applier.apply import (
 from services.exchange_applier.records import AppliedRecords
 from shared.events import ApplyResult, ItemDelta
 from shared.exchange import fields as exchange_fields
-from shared.exchange.client import CREATION_MARKER, ExchangeClient, ItemState
+from shared.exchange.client import CREATION_MARKER, ExchangeClient, ItemState, entity_stamp
 from shared.exchange.errors import Conflict, ExchangeError, ItemNotFound, Transient
 from shared.exchange.snapshot import EXACT, VERSION, fields_of
 from shared.exchange.state import ExchangeState
@@ -140,7 +140,7 @@ class ExchangeWriter:
         mailbox, entity = str(delta.mailbox), delta.entity
         write = exchange_fields.to_exchange(entity, delta.changed)
         marker = creation_marker(delta)
-        attributes = {**with_tracking(entity, write.attributes), CREATION_MARKER: marker}
+        attributes = {**with_tracking(entity, write.attributes), CREATION_MARKER: marker, **entity_stamp(entity)}
         await self.state.announce_create(mailbox, marker)  # a capture finding the item first knows it for ours
         for attempt in range(1, self.retry_attempts + 1):
             found = await self._call(self.client.find_created, mailbox, entity, marker)

@@ -1,4 +1,6 @@
-"""The capture loop: per mailbox and folder, SyncFolderItems page by page; publish, then advance the sync state."""
+"""The capture loop: per mailbox and folder, SyncFolderItems page by page; publish, then advance the sync state.
+
+One sync state per mailbox folder, never per entity: the folder's items are classified by folder.py."""
 
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from services.exchange_capture.classification import item_entity
 from services.exchange_capture.diff import Change, diff_delete, diff_item, known_version, to_event
+from services.exchange_capture.folder import entity_of, field_sets, folders_of, series_or
 from services.exchange_capture.resync import vanished
 from shared import topics
 from shared.exchange import fields as exchange_fields
-from shared.exchange.client import CREATION_MARKER, FOLDERS, ExchangeClient, ItemState
+from shared.exchange.client import CREATION_MARKER, FOLDERS, NATIVE, ExchangeClient, ItemState
 from shared.exchange.errors import ExchangeError, InvalidCursor, NoMailbox
 from shared.exchange.snapshot import Observed, Snapshot
 from shared.exchange.state import ExchangeState
@@ -32,8 +34,8 @@ from shared.metrics import Metrics, failure_status
 from shared.pacing import Pacer
 
 log = logging.getLogger("fieldsync.exchange_capture")
-# Each entity's canonical field names: how a never-linked item's snapshot tells its folder (resync.py).
-FIELD_SETS = {entity: frozenset(codecs) for entity, codecs in exchange_fields.CODECS.items()}
+# Each folder's canonical field names: how a never-linked item's snapshot tells its folder (resync.py).
+FIELD_SETS = field_sets(exchange_fields.CODECS, FOLDERS)
 
 
 def _now() -> datetime:
@@ -44,7 +46,7 @@ def observe(entity: str, mailbox: str, item: ItemState, own_create: bool = False
     """The pure view of an item read from EWS: canonical values plus tracking and organizer context."""
     attrs = item.attributes
     is_organizer = None
-    if FOLDERS[entity] == "calendar":
+    if FOLDERS.get(entity) == "calendar":
         organizer = getattr(attrs.get("organizer"), "email_address", None)
         is_organizer = attrs.get("my_response_type") == "Organizer" or (organizer or "").lower() == mailbox.lower()
     return Observed(
@@ -59,11 +61,13 @@ def observe(entity: str, mailbox: str, item: ItemState, own_create: bool = False
 
 @dataclass
 class CaptureLoop:
-    """Follows SyncFolderItems for every watched mailbox and entity folder, publishing to exchange.changes.
+    """Follows SyncFolderItems for every watched mailbox and folder, publishing to exchange.changes.
 
     Lifecycle:
     - start: `run(stop)` after the producer started; the mailbox list comes from `mailboxes()` (settings
       or CRM systemusers) and is refreshed every `mailbox_refresh_s`; each mailbox gets one watcher task.
+      The folders are those of the watched entities, each once (the tasks folder holds tasks, phone calls,
+      letters and faxes): one sync state per folder, each item classified by its link (folder.py).
       A folder without a stored sync state is synced afresh with a full read (resync.py).
     - each round, per mailbox (at most `concurrency` mailboxes at once; the client's worker pool bounds
       EWS requests), per folder on its own schedule, page by page: fetch the changed items, diff them
@@ -120,41 +124,44 @@ class CaptureLoop:
         finally:
             await asyncio.gather(*self.watching.values(), return_exceptions=True)
 
+    @property
+    def folders(self) -> list[str]:
+        return folders_of(self.entities, FOLDERS)
+
     async def watch(self, mailbox: str, stop: asyncio.Event, gate: asyncio.Semaphore) -> None:
         pacer = Pacer(self.poll_interval_s, self.backoff_cap_s)
+        folders = self.folders
         while not stop.is_set():
             async with gate:
-                for entity in self.entities:
-                    if stop.is_set() or not pacer.is_due(entity, time.monotonic()):
+                for folder in folders:
+                    if stop.is_set() or not pacer.is_due(folder, time.monotonic()):
                         continue
                     try:
-                        synced = await self.poll(mailbox, entity)
+                        synced = await self.poll(mailbox, folder)
                     except NoMailbox as exc:  # not a failure to retry: nothing to watch until the list is refreshed
-                        self._failing(mailbox, FOLDERS[entity], exc)
-                        await self._record(self.health.failed(mailbox, FOLDERS[entity], exc, self.clock()))
+                        self._failing(mailbox, folder, exc)
+                        await self._record(self.health.failed(mailbox, folder, exc, self.clock()))
                         if mailbox not in self.without_mailbox:
                             self.without_mailbox.add(mailbox)
                             log.warning("exchange_capture skips %s: it has no mailbox (%s)", mailbox, exc)
                         return
                     except Exception as exc:  # any failure: retry this folder later, never crash the service
                         self.metrics.retried("exchange", failure_status(exc))
-                        self._failing(mailbox, FOLDERS[entity], exc)
-                        await self._record(self.health.failed(mailbox, FOLDERS[entity], exc, self.clock()))
-                        if pacer.failed(entity, time.monotonic(), retry_after(exc)) == 1:
-                            log.warning("exchange_capture poll of %s %s failed, backing off: %r",
-                                        mailbox, FOLDERS[entity], exc)
+                        self._failing(mailbox, folder, exc)
+                        await self._record(self.health.failed(mailbox, folder, exc, self.clock()))
+                        if pacer.failed(folder, time.monotonic(), retry_after(exc)) == 1:
+                            log.warning("exchange_capture poll of %s %s failed, backing off: %r", mailbox, folder, exc)
                         continue
-                    self.metrics.cursor_ok("exchange", mailbox, FOLDERS[entity])
-                    self._failing(mailbox, FOLDERS[entity], None)
-                    await self._record(self.health.succeeded(mailbox, FOLDERS[entity], synced, self.clock()))
-                    if streak := pacer.succeeded(entity, time.monotonic()):
-                        log.info("exchange_capture recovered %s %s after %d failed polls",
-                                 mailbox, FOLDERS[entity], streak)
+                    self.metrics.cursor_ok("exchange", mailbox, folder)
+                    self._failing(mailbox, folder, None)
+                    await self._record(self.health.succeeded(mailbox, folder, synced, self.clock()))
+                    if streak := pacer.succeeded(folder, time.monotonic()):
+                        log.info("exchange_capture recovered %s %s after %d failed polls", mailbox, folder, streak)
                     if mailbox in self.without_mailbox:
                         self.without_mailbox.discard(mailbox)
                         log.info("exchange_capture watches %s: it has a mailbox now", mailbox)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=pacer.wait(self.entities, time.monotonic()))
+                await asyncio.wait_for(stop.wait(), timeout=pacer.wait(folders, time.monotonic()))
 
     def _failing(self, mailbox: str, folder: str, exc: BaseException | None) -> None:
         """Keep the gauge of failing folders by kind of error current (in memory: this process's own polls)."""
@@ -173,32 +180,31 @@ class CaptureLoop:
         except Exception as exc:  # the next poll records again
             log.debug("exchange_capture could not record mailbox health: %r", exc)
 
-    async def poll(self, mailbox: str, entity: str) -> int:
+    async def poll(self, mailbox: str, folder: str) -> int:
         """Every page of one folder's changes; returns the number of events published."""
-        folder = FOLDERS[entity]
         sync_state = await self.state.cursor(mailbox, folder)
         if sync_state is None:
-            return await self.resync(mailbox, entity)
+            return await self.resync(mailbox, folder)
         try:
-            return await self.follow(mailbox, entity, sync_state)
+            return await self.follow(mailbox, folder, sync_state)
         except InvalidCursor as exc:
             log.warning("exchange_capture: the sync state of %s %s is no longer accepted (%s): reading the folder "
                         "afresh", mailbox, folder, exc)
-            return await self.resync(mailbox, entity)
+            return await self.resync(mailbox, folder)
 
-    async def follow(self, mailbox: str, entity: str, sync_state: str) -> int:
+    async def follow(self, mailbox: str, folder: str, sync_state: str) -> int:
         """The folder's changes since `sync_state`, page by page, each page's state stored once it is published."""
-        folder, published = FOLDERS[entity], 0
+        published = 0
         while True:
-            page = await self.client.sync_page(mailbox, entity, sync_state, self.page_size)
-            published += await self.publish(mailbox, entity, page, sync_state)
+            page = await self.client.sync_page(mailbox, NATIVE[folder], sync_state, self.page_size)
+            published += await self.publish(mailbox, folder, page, sync_state)
             if page.sync_state != sync_state:
                 await self.state.store_cursor(mailbox, folder, page.sync_state)
             if page.complete or page.sync_state == sync_state:
                 return published
             sync_state = page.sync_state
 
-    async def resync(self, mailbox: str, entity: str) -> int:
+    async def resync(self, mailbox: str, folder: str) -> int:
         """The folder afresh: every item against its snapshot, then its known items the read lacks as deletes.
 
         The sync state is stored only at the end: a crash replays the whole read, which finds its items known."""
@@ -207,60 +213,64 @@ class CaptureLoop:
         sync_state: str | None = None
         published = 0
         while True:
-            page = await self.client.sync_page(mailbox, entity, sync_state, self.page_size)
+            page = await self.client.sync_page(mailbox, NATIVE[folder], sync_state, self.page_size)
             seen.update(change.exchange_id for change in page.changes)
-            published += await self.publish(mailbox, entity, page, None)
+            published += await self.publish(mailbox, folder, page, None)
             if page.complete:
                 break
             if page.sync_state == sync_state:  # no progress: deletes cannot be told from an unfinished read
-                raise ExchangeError(f"SyncFolderItems of {mailbox} {FOLDERS[entity]} made no progress")
+                raise ExchangeError(f"SyncFolderItems of {mailbox} {folder} made no progress")
             sync_state = page.sync_state
         candidates = [(x, await self.state.snapshot(mailbox, x), await self.state.linked_crm(mailbox, x))
                       for x in sorted(known - seen)]  # fmt: skip
-        linked = [(x, snapshot, link[0] if link else None) for x, snapshot, link in candidates]
-        gone = vanished(entity, linked, seen, FIELD_SETS)
+        linked = [(x, snapshot, FOLDERS.get(link[0], "") if link else None) for x, snapshot, link in candidates]
+        gone = vanished(folder, linked, seen, FIELD_SETS)
         if gone:
             deletes = tuple(SyncChange("delete", x, None) for x in gone)
-            published += await self.publish(mailbox, entity, SyncPage(deletes, page.sync_state, True), None)
-        await self.state.store_cursor(mailbox, FOLDERS[entity], page.sync_state)
+            published += await self.publish(mailbox, folder, SyncPage(deletes, page.sync_state, True), None)
+        await self.state.store_cursor(mailbox, folder, page.sync_state)
         return published
 
-    async def publish(self, mailbox: str, entity: str, page: SyncPage, position: str | None) -> int:
+    async def publish(self, mailbox: str, folder: str, page: SyncPage, position: str | None) -> int:
         latest = {c.exchange_id: c for c in page.changes}  # the last change of each item in the page
         previous_of = {x: await self.state.snapshot(mailbox, x) for x in latest}
+        links = {x: await self.state.linked_crm(mailbox, x) for x in latest}
+        # Each item is the entity its link names, else the folder's own (folder.py); None: not ours to capture.
+        entity_for = {x: entity_of(folder, link[0] if link else None, self.entities, NATIVE, FOLDERS)
+                      for x, link in links.items()}  # fmt: skip
         # Items still at the ChangeKey last seen or written (fieldsync's own writes, above all) are not fetched.
         known = {x for x, c in latest.items() if c.kind != "delete" and known_version(previous_of[x], c.changekey)}
-        live_ids = [x for x, c in latest.items() if c.kind != "delete" and x not in known]
-        items = await self.client.get_items(mailbox, entity, live_ids)
+        live_ids = [x for x, c in latest.items() if c.kind != "delete" and x not in known and entity_for[x]]
+        items = await self.client.get_items(mailbox, NATIVE[folder], live_ids)
         pending: list[tuple[str, str, Change | None, Snapshot | None, Snapshot | None]] = []
         for exchange_id in latest:
-            if exchange_id in known:
+            entity = entity_for[exchange_id]
+            if exchange_id in known or entity is None:
                 continue
             previous = previous_of[exchange_id]
             item = items.get(exchange_id)
-            linked_to = await self.state.linked_crm(mailbox, exchange_id)
             if item is None:  # deleted, or gone between the sync and the fetch
-                kind = linked_to[0] if linked_to else entity
-                pending.append((exchange_id, kind, diff_delete(previous, linked_to is not None), None, previous))
+                linked = links[exchange_id] is not None
+                pending.append((exchange_id, entity, diff_delete(previous, linked), None, previous))
                 continue
-            # One folder, several entities (the calendar holds appointments and recurring series): see classification.
-            kind = item_entity(entity, linked_to[0] if linked_to else None, item.attributes.get("type"))
+            # An unlinked series master in the calendar is a recurring appointment (folder.py).
+            entity = series_or(entity, links[exchange_id] is not None, item.attributes.get("type"), self.entities)
             echo = await self.state.echo(mailbox, exchange_id)
             marker = item.attributes.get(CREATION_MARKER)
             own_create = previous is None and bool(marker) and await self.state.is_creating(mailbox, str(marker))
-            result = diff_item(previous, observe(kind, mailbox, item, own_create), echo)
-            pending.append((exchange_id, kind, result.change, result.snapshot, previous))
+            result = diff_item(previous, observe(entity, mailbox, item, own_create), echo)
+            pending.append((exchange_id, entity, result.change, result.snapshot, previous))
         acks: list[Any] = []
         sent = []
-        for exchange_id, kind, change, _, _ in pending:
+        for exchange_id, entity, change, _, _ in pending:
             if change is None:
                 continue
-            link = await self.state.linked_crm(mailbox, exchange_id)
-            crm_id = link[1] if link and link[0] == kind else None
-            event = to_event(change, kind, mailbox, exchange_id, crm_id,
+            link = links[exchange_id]
+            crm_id = link[1] if link and link[0] == entity else None
+            event = to_event(change, entity, mailbox, exchange_id, crm_id,
                              event_id=self.new_id(), now=self.clock(), position=position)
             # Keyed by the CRM record it is (or would be) linked to: both sides of a pair on one partition.
-            key = merge_key(kind, crm_id, mailbox, exchange_id)
+            key = merge_key(entity, crm_id, mailbox, exchange_id)
             sent.append(event)
             acks.append(await self.producer.send(topics.EXCHANGE_CHANGES.full_name, encode(event), key=key))
         await asyncio.gather(*acks)  # the broker acked every event of this page

@@ -5,10 +5,11 @@ ErrorInvalidSyncStateData), SyncFolderItems returns every item of the folder as 
 Each item is diffed against its snapshot as usual (a known item is an update at most, never a create);
 an item of this folder that has a snapshot but is absent from the read was deleted (or moved out) while
 fieldsync could not see it. Snapshots are keyed by mailbox, not folder, so which folder a snapshot
-belongs to is told by its link (a linked item names its entity) or, for an item never linked, by its
-fields: a captured snapshot holds every mapped field of its entity, and the entities' field sets differ.
-A snapshot that fits no single entity is left alone. The snapshots are listed *before* the read, so an
-item the applier creates during it is never mistaken for one that vanished.
+belongs to is told by its link (a linked item names its entity, and so its folder) or, for an item never
+linked, by its fields: a captured snapshot holds every mapped field of its folder's own entity, and the
+folders' field sets (folder.field_sets) differ. A snapshot that fits no single folder is left alone.
+The snapshots are listed *before* the read, so an item the applier creates during it is never mistaken for
+one that vanished.
 """
 
 from __future__ import annotations
@@ -16,29 +17,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# An entity's canonical field names (exchange_fields.CODECS), by entity: the shapes snapshots are told apart by.
+# A folder's canonical field names (folder.field_sets), by folder: the shapes snapshots are told apart by.
 FieldSets = Mapping[str, frozenset[str]]
 
 
-def in_folder(entity: str, snapshot: Mapping[str, Any], linked_entity: str | None, fields: FieldSets) -> bool:
-    """True when the snapshot is of an item of `entity`'s folder."""
-    if linked_entity is not None:
-        return linked_entity == entity
+def in_folder(folder: str, snapshot: Mapping[str, Any], linked_folder: str | None, fields: FieldSets) -> bool:
+    """True when the snapshot is of an item of `folder` (`linked_folder`: the folder of the linked entity)."""
+    if linked_folder is not None:
+        return linked_folder == folder
     names = {key for key in snapshot if not key.startswith("@")}
     fitting = [name for name, known in fields.items() if names <= known]
-    return bool(names) and fitting == [entity]
+    return bool(names) and fitting == [folder]
 
 
 def vanished(
-    entity: str,
+    folder: str,
     candidates: Iterable[tuple[str, Mapping[str, Any] | None, str | None]],
     read: set[str],
     fields: FieldSets,
 ) -> list[str]:
-    """Of (exchange_id, snapshot, linked entity) known before the read, the ids of this folder's items the
-    read did not return and whose snapshot still exists, in a stable order."""
+    """Of (exchange_id, snapshot, linked entity's folder) known before the read, the ids of this folder's items
+    the read did not return and whose snapshot still exists, in a stable order."""
     return sorted(
         exchange_id
         for exchange_id, snapshot, linked in candidates
-        if exchange_id not in read and snapshot is not None and in_folder(entity, snapshot, linked, fields)
+        if exchange_id not in read and snapshot is not None and in_folder(folder, snapshot, linked, fields)
     )

@@ -8,7 +8,11 @@ from shared.settings import BusSettings, CrmSettings, ExchangeSettings
 class ExchangeCaptureSettings(BusSettings, ExchangeSettings, CrmSettings):
     # Mailboxes to watch (comma list); empty: the CRM systemusers' internalemailaddress, refreshed periodically.
     mailboxes: str = ""
-    exchange_capture_entities: list[str] = ["contact", "appointment", "task"]
+    # Entities, not folders: their folders are followed, each once (the tasks folder for the four task entities).
+    exchange_capture_entities: list[str] = [
+        "contact", "appointment", "task", "phonecall", "letter", "fax", "recurringappointmentmaster",
+        "serviceappointment",
+    ]
     exchange_capture_poll_interval_s: float = 1.0
     exchange_capture_backoff_max_s: float = 30.0
     exchange_capture_mailbox_refresh_s: float = 300.0

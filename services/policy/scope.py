@@ -13,8 +13,12 @@ Deletes reaching Exchange (sync-semantics 4), with owner-scoped filters:
 |             | own copy stays (filters put it only there: in practice  |                                 |
 |             | a CRM contact delete leaves the owner's Outlook contact)|                                 |
 | appointment | linked, mailbox user is the organizer, starts after now | never                           |
-| recurring   | as an appointment; "after now": the series has occurrences to come (its range has not ended) | never |
-| task        | only if the Exchange task is not completed             | only if not completed           |
+| recurring   | as an appointment; "starts after now": the series has  | never                           |
+|             | occurrences to come (its range has not ended)          |                                 |
+| task, phone | only if the Exchange task is not completed             | only if not completed           |
+| call, letter, fax |                                                  |                                 |
+| service     | linked and starts after now (Exchange's organizer is   | never                           |
+| activity    | the mailbox that synchronizes it: no organizer check)  |                                 |
 
 A CRM delete withheld from a linked mailbox leaves the item there, but the record it was linked to is
 gone: that mailbox gets an unlink (a delete delta with keep_item), so a later Outlook edit is not sent to
@@ -37,7 +41,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.policy.clearance import Clearance, clearance, screen
-from services.policy.readings import MEETINGS, is_completed_task, known, meeting_ahead
+from services.policy.readings import MEETINGS, is_completed_task, known, meeting_ahead, starts_after
 from services.policy.security import Security
 from services.policy.verdict import ACTIVE, Decision, Facts, TargetDecision, outcomes_for
 from shared.catalogue import EntitySpec
@@ -71,6 +75,12 @@ def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, 
         if not meeting_ahead(entity, change, facts, mailbox, now):
             return "not_in_future"
         return None
+    if entity == "serviceappointment":
+        if logical:
+            return "logical_delete"
+        if mailbox not in facts.links:
+            return "not_linked"
+        return None if starts_after(known(change, facts, mailbox, "appointment_time"), now) else "not_in_future"
     if is_completed_task(facts.exchange_values.get(mailbox, {}).get("status")):
         return "task_completed"
     return None

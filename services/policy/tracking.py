@@ -28,7 +28,11 @@ Deletes reaching CRM (sync-semantics 4):
 |             | owner's mailbox under the owner filter, unless the context says otherwise)|
 | appointment | not if completed/canceled, in the past (or unknown), or not the organizer |
 | recurring   | as an appointment; "in the past": the series' range has ended             |
-| task        | yes (the organisation default)                                           |
+| task, phone | yes (the organisation default); no when the organisation setting        |
+| call, letter| delete_exchange_tasks_in_crm is off                                      |
+| fax         |                                                                          |
+| service     | never: every field is fixed CRM to Exchange, an Outlook edit or delete  |
+| activity    | never reaches CRM (the next CRM change writes the item again)            |
 | any         | never for an unlinked item                                               |
 
 Security (security.py, sync-semantics 7): every CRM write acts as the mailbox's user (`acting_user`, the
@@ -92,13 +96,21 @@ def with_snapshot_fields(change: ItemChanged, facts: Facts) -> ItemChanged:
     return change.model_copy(update={"changed": {**known, **change.changed}}) if known else change
 
 
-def delete_note(change: ItemChanged, facts: Facts, now: datetime) -> str | None:
-    """None when the Exchange delete reaches CRM, else why it is withheld."""
+TASK_LIKE = frozenset({"task", "phonecall", "letter", "fax"})  # Exchange tasks, one delete rule (sync-semantics 4)
+
+
+def delete_note(change: ItemChanged, facts: Facts, now: datetime, keep_tasks: bool = False) -> str | None:
+    """None when the Exchange delete reaches CRM, else why it is withheld (`keep_tasks`: the organisation
+    setting delete_exchange_tasks_in_crm is off)."""
     mailbox = change.mailbox
     if change.crm_id is None:
         return "not_linked"
     if not syncs(change, facts):
         return "untracked"  # removing the category untracks, never deletes
+    if change.entity == "serviceappointment":
+        return "fixed_to_exchange"  # CRM owns a service activity: an Outlook delete never reaches it
+    if change.entity in TASK_LIKE and keep_tasks:
+        return "tasks_kept_in_crm"
     if change.entity == "contact":
         owner = change.context.get("owner_mailbox")
         return "not_owner" if owner is not None and owner != mailbox else None
@@ -152,7 +164,8 @@ def decide_from_exchange(
     seen = clearance(security, mailbox, spec, change, facts, verb)
     acting = seen.user
     if change.op == "delete":
-        note = delete_note(change, facts, now) or (None if seen.record.allowed else seen.record.reason)
+        keep_tasks = not policy.settings.delete_exchange_tasks_in_crm
+        note = delete_note(change, facts, now, keep_tasks) or (None if seen.record.allowed else seen.record.reason)
         return Decision((TargetDecision("crm", mailbox, None if note else "delete", {}, (), change.exchange_id,
                                         note or "delete", acting_user=acting),))  # fmt: skip
     tracking = transition(change, facts) if linked else None

@@ -89,8 +89,8 @@ class Decision:
 def field_reason(spec: EntitySpec, policy: Policy, key: str, target: System) -> Reason | None:
     """None when the field flows to `target`, else why it does not."""
     pair = spec.field(key)
-    if pair is None or not (pair.crm_attributes if target == "crm" else pair.exchange_properties):
-        return "unmapped"
+    if pair is None or not pair.writable(target):
+        return "unmapped"  # no counterpart, or one that side can never be written (shared.catalogue)
     if effective_direction(pair, policy, spec.name) in FLOWS[target]:
         return None
     return "direction" if pair.changeable else "fixed"

@@ -80,6 +80,11 @@ class ChangePage:
     delta_link: str = ""
 
 
+LOOKUP_ANNOTATIONS = (
+    'odata.include-annotations="OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.lookuplogicalname"'
+)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After in seconds (the Web API sends delta-seconds); None when absent or unreadable."""
     try:
@@ -205,6 +210,8 @@ class CrmClient:
         `caller_id` impersonates that systemuser for this request (MSCRMCallerID), over the client's own."""
         target = url if url.startswith("http") else self.base_url + url
         extra = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json", **(headers or {})}
+        # Every read carries each lookup's table and name (crm_fields reads them into the canonical lookup value).
+        extra["Prefer"] = ",".join(p for p in (extra.get("Prefer"), LOOKUP_ANNOTATIONS) if p)
         if caller_id or self.caller_id:
             extra["MSCRMCallerID"] = str(caller_id or self.caller_id)
         attempt, refreshed = 0, False

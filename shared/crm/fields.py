@@ -10,11 +10,14 @@ from shared.catalogue import EntitySpec, FieldPair
 
 Row = dict[str, Any]
 
-# Lookups are read as `_<name>_value` and written with `<name>_<target>@odata.bind`.
+# Lookups are read as `_<name>_value` with its annotations (the table it points to, that record's name) and
+# written with `<name>_<table>@odata.bind`. Canonical value: {"id", "logicalname", "name"}, or None. Exchange
+# shows the name (a contact's Company, an activity's Regarding text); the id and table say what to bind.
 LOOKUPS = frozenset({"regardingobjectid", "parentcustomerid"})
-# Where a lookup points when written: the canonical value is only a guid, and the sandbox's
-# lookups of the synced entities resolve to contacts (a documented limitation, see the report).
-LOOKUP_TARGETS = {"regardingobjectid": ("contact", "contacts"), "parentcustomerid": ("contact", "contacts")}
+LOGICAL_NAME = "@Microsoft.Dynamics.CRM.lookuplogicalname"
+FORMATTED_VALUE = "@OData.Community.Display.V1.FormattedValue"
+# The tables the synced lookups may point to, and their entity sets.
+LOOKUP_SETS = {"account": "accounts", "contact": "contacts"}
 DATETIMES = frozenset({"scheduledstart", "scheduledend", "actualend", "actualstart", "modifiedon", "createdon"})
 DATES = frozenset({"birthdate", "anniversary"})
 INTEGERS = frozenset({"prioritycode", "percentcomplete", "scheduleddurationminutes", "statecode", "statuscode"})
@@ -71,12 +74,24 @@ def canonical_attribute(name: str, value: Any) -> Any:
         return int(value)
     if name in LOOKUPS and isinstance(value, str):
         return value.lower()
+    if name in LOOKUPS and isinstance(value, dict):
+        return {**value, "id": str(value.get("id") or "").lower() or None}
     return value
 
 
+def lookup_value(row: Row, name: str) -> dict[str, Any] | None:
+    """A lookup as the Web API reads it (`_<name>_value` and its annotations) -> the canonical value."""
+    record_id = row.get(f"_{name}_value")
+    if not record_id:
+        return None
+    return {"id": str(record_id).lower(), "logicalname": row.get(f"_{name}_value{LOGICAL_NAME}"),
+            "name": row.get(f"_{name}_value{FORMATTED_VALUE}")}  # fmt: skip
+
+
 def _attribute(row: Row, name: str) -> Any:
-    raw = row.get(f"_{name}_value") if name in LOOKUPS else row.get(name)
-    return canonical_attribute(name, raw)
+    if name in LOOKUPS:
+        return lookup_value(row, name)
+    return canonical_attribute(name, row.get(name))
 
 
 def _pattern(value: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +145,16 @@ def write_body(spec: EntitySpec, changed: dict[str, Any]) -> Row:
 
 def _write_attribute(name: str, value: Any) -> Row:
     if name in LOOKUPS:
-        logical, entity_set = LOOKUP_TARGETS[name]
-        return {f"{name}_{logical}@odata.bind": f"/{entity_set}({value})" if value else None}
+        return _bind(name, value)
     return {name: value}
+
+
+def _bind(name: str, value: Any) -> Row:
+    """A lookup written through the navigation property of the table it names: `parentcustomerid_account`.
+    A bare id names no table, so it cannot be bound (ValueError); None clears the lookup."""
+    if value is None:
+        return {f"{name}@odata.bind": None}
+    logical = value.get("logicalname") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or not value.get("id") or logical not in LOOKUP_SETS:
+        raise ValueError(f"{name} needs an id and the table it points to ({sorted(LOOKUP_SETS)}), got {value!r}")
+    return {f"{name}_{logical}@odata.bind": f"/{LOOKUP_SETS[logical]}({value['id']})"}

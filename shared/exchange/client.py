@@ -34,15 +34,33 @@ from shared.exchange.sync import EwsSync, SyncPage
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
+# What each CRM entity is in Exchange and the folder it lives in (catalogue: exchange_item_class / _folder).
+# Phone calls, letters and faxes are tasks, service activities and recurring series (their masters) calendar
+# items, as Dynamics syncs them.
 ITEM_TYPES: dict[str, type[Any]] = {
-    "contact": Contact, "appointment": CalendarItem, "task": Task, "recurringappointmentmaster": CalendarItem,
+    "contact": Contact, "appointment": CalendarItem, "task": Task,
+    "phonecall": Task, "letter": Task, "fax": Task, "serviceappointment": CalendarItem,
+    "recurringappointmentmaster": CalendarItem,
 }  # fmt: skip
-FOLDERS = {"contact": "contacts", "appointment": "calendar", "task": "tasks", "recurringappointmentmaster": "calendar"}
+FOLDERS = {
+    "contact": "contacts", "appointment": "calendar", "task": "tasks",
+    "phonecall": "tasks", "letter": "tasks", "fax": "tasks", "serviceappointment": "calendar",
+    "recurringappointmentmaster": "calendar",
+}  # fmt: skip
+# The entity an item of a folder is when no link says otherwise: a task created and tracked in Outlook becomes
+# a CRM task, never a phone call (an item's link names its entity: exchange_capture classifies by it).
+NATIVE = {"contacts": "contact", "calendar": "appointment", "tasks": "task"}
 # The extended property an item fieldsync creates carries (see FieldsyncId), set once at its creation.
 CREATION_MARKER = "fieldsync_id"
-# Read with every item besides the mapped fields: what capture needs for context and versions.
-# `type` (CalendarItemType) tells a series master from a single appointment (exchange_capture's classification).
-CONTEXT_ATTRIBUTES = ("categories", "last_modified_time", "my_response_type", "organizer", "type", CREATION_MARKER)
+# The CRM entity an item fieldsync creates in a folder of several entities stands for (see CrmEntity), as
+# Dynamics stamps the items it synchronizes: what a person's client (the traffic generator) can tell them by.
+# The capture classifies by the link, never by this stamp (exchange_capture/folder.py).
+ENTITY_MARKER = "crm_entity"
+# Read with every item besides the mapped fields: what capture needs for context and versions; `type`
+# (CalendarItemType) tells an unlinked series master from a single appointment (exchange_capture/folder.py).
+CONTEXT_ATTRIBUTES = (
+    "categories", "last_modified_time", "my_response_type", "organizer", "type", CREATION_MARKER, ENTITY_MARKER,
+)  # fmt: skip
 
 
 class GovernmentId(ExtendedProperty):  # type: ignore[misc]
@@ -79,6 +97,17 @@ class FieldsyncId(ExtendedProperty):  # type: ignore[misc]
     property_type = "String"
 
 
+class CrmEntity(ExtendedProperty):  # type: ignore[misc]
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "crm_entity"
+    property_type = "String"
+
+
+def entity_stamp(entity: str) -> dict[str, str]:
+    """The attributes that say which CRM entity a created item is, where its folder holds several."""
+    return {ENTITY_MARKER: entity} if ITEM_TYPES.get(entity) in (Task, CalendarItem) else {}
+
+
 # The attribute every item fieldsync creates carries: a deterministic id, so a retried create finds its item.
 _register_lock = threading.Lock()
 
@@ -94,6 +123,7 @@ def register_extended_properties() -> None:
             (CalendarItem, "crm_regarding", CrmRegarding),
             (Task, "crm_regarding", CrmRegarding),
             *((item_type, CREATION_MARKER, FieldsyncId) for item_type in (Contact, CalendarItem, Task)),
+            *((item_type, ENTITY_MARKER, CrmEntity) for item_type in (CalendarItem, Task)),
         ):
             if name not in {f.name for f in item_type.FIELDS}:
                 item_type.register(name, prop)
@@ -109,11 +139,13 @@ class ItemState:
     attributes: dict[str, Any]
 
 
-def folder_attributes(entity: str) -> tuple[str, ...]:
-    """The mapped attributes of every entity whose items share `entity`'s folder: a read of a calendar item
-    cannot know yet whether it is an appointment or a series master, so it reads what either needs."""
-    sharing = [other for other, folder in FOLDERS.items() if folder == FOLDERS[entity]]
-    return tuple(dict.fromkeys(a for other in sharing for a in exchange_fields.read_attributes(other)))
+def _folder_attributes(entity: str) -> tuple[str, ...]:
+    """The attributes every entity of `entity`'s folder maps, and the context ones: an item of a folder is read
+    before the capture knows which of the folder's entities it is (a phone call's task, a tracked task)."""
+    folder = FOLDERS[entity]
+    mapped = (a for e, f in FOLDERS.items() if f == folder and e in exchange_fields.CODECS
+              for a in exchange_fields.read_attributes(e))  # fmt: skip
+    return tuple(dict.fromkeys((*mapped, *CONTEXT_ATTRIBUTES)))
 
 
 def read_fields(entity: str) -> list[str]:
@@ -121,12 +153,11 @@ def read_fields(entity: str) -> list[str]:
     only_fields exchangelib asks for every field of every item type, which the server renders and
     exchangelib parses, for nothing."""
     names = {f.name for f in ITEM_TYPES[entity].FIELDS}
-    return [a for a in (*folder_attributes(entity), *CONTEXT_ATTRIBUTES) if a in names]
+    return [a for a in _folder_attributes(entity) if a in names]
 
 
 def _item_state(entity: str, item: Any) -> ItemState:
-    names = (*folder_attributes(entity), *CONTEXT_ATTRIBUTES)
-    attributes = {name: getattr(item, name, None) for name in names}
+    attributes = {name: getattr(item, name, None) for name in _folder_attributes(entity)}
     return ItemState(item.id, item.changekey, item.last_modified_time, attributes)
 
 

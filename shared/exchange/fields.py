@@ -220,6 +220,25 @@ CONTACT_TEXTS = {
     "governmentid": "government_id", "jobtitle": "job_title", "managername": "manager", "nickname": "nickname",
     "spousesname": "spouse_name", "websiteurl": "business_homepage",
 }
+def lookup_name(attr: str) -> Codec:
+    """A CRM lookup shown in Exchange by its record's name (an activity's Regarding text, a contact's Company).
+
+    Exchange holds the name only: read back it is {"name": ...}, which is what stored_as says a written lookup
+    becomes. A typed name cannot be bound to a record, so the catalogue declares these pairs not writable in CRM.
+    """
+
+    def read(attrs: Attrs) -> dict[str, Any] | None:
+        name = _text(attrs.get(attr))
+        return {"name": name} if name else None
+
+    def write(value: Any, _current: Attrs) -> dict[str, Any]:
+        if value is not None and not isinstance(value, dict):
+            raise FieldValueError(f"a lookup is an object with id, logicalname and name, got {value!r}")
+        return {attr: _text((value or {}).get("name"))}
+
+    return Codec((attr,), read, write)
+
+
 PRIORITY = simple("importance", lambda v: {n: k for k, n in IMPORTANCE.items()}.get(v or "Normal"),
                   lambda v: _choice(IMPORTANCE, v, "prioritycode"))
 TEXT_BODY = simple("body", _body_text, lambda v: Body(_text(v)))
@@ -236,6 +255,7 @@ CODECS: dict[str, dict[str, Codec]] = {
         "description": TEXT_BODY,
         "yomifirstname": _yomi("first"),
         "yomilastname": _yomi("last"),
+        "parentcustomerid": lookup_name("company_name"),
     },
     "appointment": {
         "appointment_time": Codec(("start", "end", "is_all_day"), _appointment_time_read, _appointment_time_write),
@@ -244,7 +264,7 @@ CODECS: dict[str, dict[str, Codec]] = {
         "location": simple("location"),
         "optionalattendees": _attendees("optional_attendees"),
         "organizer": Codec(("organizer",), lambda a: getattr(a.get("organizer"), "email_address", None)),
-        "regardingobjectid": simple("crm_regarding"),
+        "regardingobjectid": lookup_name("crm_regarding"),
         "requiredattendees": _attendees("required_attendees"),
         "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", {3: "Busy", 4: "Free"}),
         "subject": simple("subject"),
@@ -256,12 +276,19 @@ CODECS: dict[str, dict[str, Codec]] = {
         "scheduledend": simple("due_date", _format_datetime, lambda v: _parse_datetime(v).date()),
         "scheduledstart": simple("start_date", _format_datetime, lambda v: _parse_datetime(v).date()),
         "description": TEXT_BODY,
-        "regardingobjectid": simple("crm_regarding"),
+        "regardingobjectid": lookup_name("crm_regarding"),
         "status": _state_codec("status", TASK_STATUS, "NotStarted", {6: "Deferred"}),
         "prioritycode": PRIORITY,
         "subject": simple("subject"),
     },
 }
+
+
+# Phone calls, letters and faxes are Exchange tasks (as Dynamics syncs them): the task's pairs but % Complete.
+for _entity in ("phonecall", "letter", "fax"):
+    CODECS[_entity] = {key: codec for key, codec in CODECS["task"].items() if key != "percentcomplete"}
+# Service activities are calendar items with the appointment's pairs (but attachments); all fixed to_exchange.
+CODECS["serviceappointment"] = dict(CODECS["appointment"])
 
 
 def _pattern_write(value: Any, _current: Attrs) -> dict[str, Any]:

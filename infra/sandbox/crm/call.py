@@ -10,7 +10,7 @@ from fastapi import Request
 from infra.sandbox.crm.guard import Caller, SecurityCache
 from infra.sandbox.crm.odata import NOT_FOUND, ODataError, bad_request
 from infra.sandbox.crm.records import parse_guid
-from infra.sandbox.crm.schema import EntitySet, entity_sets
+from infra.sandbox.crm.schema import PRIMARY_NAMES, EntitySet, entity_sets, set_of_logical_name
 from infra.sandbox.crm.settings import CrmSandboxSettings
 from infra.sandbox.crm.store import Store
 
@@ -28,6 +28,15 @@ class Org:
 
     def exists(self, entity_set: str, record_id: str) -> bool:
         return self.store.get(entity_set, record_id) is not None
+
+    def name_of(self, logical_name: str, record_id: str) -> str | None:
+        """The primary name of a record as it is now (a lookup's FormattedValue); None when it is gone."""
+        spec = set_of_logical_name(logical_name)
+        row = self.store.get(spec.name, record_id) if spec is not None else None
+        if spec is None or row is None:
+            return None
+        value = {**row, **spec.computed_values(row)}.get(PRIMARY_NAMES.get(logical_name, "subject"))
+        return str(value) if value is not None else None
 
     def existing(self, spec: EntitySet, record_id: str) -> Row:
         row = self.store.get(spec.name, record_id)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.sandbox.crm.annotations import Names
 from infra.sandbox.crm.odata import (
     EXPIRED_VERSION_STAMP,
     EXPIRED_VERSION_STAMP_MESSAGE,
@@ -50,9 +51,10 @@ class CollectionQuery:
         tracking: bool,
         page: int,
         view: View = lambda row: row,
+        names: Names | None = None,
     ):
         self.store, self.spec, self.query, self.select, self.page = store, spec, query, select, page
-        self.view = view
+        self.view, self.names = view, names  # names: the lookups' annotations were asked for (annotations.py)
         self.collection_url = f"{api_url}{spec.name}"
         self.api_url = api_url
         skiptoken = query.get("$skiptoken")
@@ -80,7 +82,7 @@ class CollectionQuery:
         after = self.cursor if isinstance(self.cursor, str) else ""
         rows = self._scan(predicate, after, limit + 1)
         body: dict[str, Any] = {"@odata.context": context(self.api_url, self.spec.name, self.select)}
-        body["value"] = [show(self.spec, r, self.select) for r in rows[:limit]]
+        body["value"] = [show(self.spec, r, self.select, self.names) for r in rows[:limit]]
         if len(rows) > limit and not top:
             params = {**self._base_params(), "$skiptoken": f"p!{rows[limit - 1][self.spec.key]}"}
             body["@odata.nextLink"] = link(self.collection_url, params)
@@ -130,7 +132,7 @@ class CollectionQuery:
 
     def _entry(self, id_: str, seen: Row | None, stored: Row | None) -> Row | None:
         if seen is not None:
-            return show(self.spec, seen, self.select)
+            return show(self.spec, seen, self.select, self.names)
         if stored is not None:
             return None  # a live row the caller may not read
         return {

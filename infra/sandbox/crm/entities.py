@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Response
 
+from infra.sandbox.crm.annotations import Names, wanted
 from infra.sandbox.crm.call import Call, Org
 from infra.sandbox.crm.collection import CollectionQuery
 from infra.sandbox.crm.guard import masked
@@ -28,7 +29,8 @@ async def entity_set(org: Org, call: Call, spec: EntitySet, record_id: str | Non
         page = page_size(call.prefer, org.settings.crm_sandbox_page_size)
         tracking = "odata.track-changes" in call.prefer
         view = call.caller.view(spec)
-        query = CollectionQuery(org.store, spec, call.api_url, call.query, select, tracking, page, view)
+        query = CollectionQuery(org.store, spec, call.api_url, call.query, select, tracking, page, view,
+                                _names(org, call))  # fmt: skip
         body, headers = query.answer()
         return json_reply(body, headers=headers)
     if method in ("POST", "PATCH", "DELETE") and spec.read_only:
@@ -39,13 +41,19 @@ async def entity_set(org: Org, call: Call, spec: EntitySet, record_id: str | Non
         raise ODataError(405, NOT_FOUND, f"{method} is not supported on the collection '{spec.name}'.")
     if method == "GET":
         row = call.caller.readable(spec, org.existing(spec, record_id))
-        body = {"@odata.context": context(call.api_url, spec.name, select, "/$entity"), **show(spec, row, select)}
+        shown = show(spec, row, select, _names(org, call))
+        body = {"@odata.context": context(call.api_url, spec.name, select, "/$entity"), **shown}
         return json_reply(body, headers={"ETag": etag(row)})
     if method == "PATCH":
         return await _update(org, call, spec, record_id, select)
     if method == "DELETE":
         return _delete(org, call, spec, record_id)
     raise ODataError(405, NOT_FOUND, f"{method} is not supported on a record of '{spec.name}'.")
+
+
+def _names(org: Org, call: Call) -> Names | None:
+    """The lookup names resolver when the caller asked for annotations (Prefer: odata.include-annotations)."""
+    return org.name_of if wanted(call.prefer) else None
 
 
 def _check_etag(call: Call, row: Row) -> None:
@@ -69,7 +77,7 @@ async def _create(org: Org, call: Call, spec: EntitySet, select: list[str] | Non
     if org.store.get(spec.name, row[spec.key]) is not None:
         raise ODataError(412, DUPLICATE, "A record with matching key values already exists.")
     row = org.store.put(spec.name, row[spec.key], row)
-    return _written(call, spec, row, select, created=True)
+    return _written(org, call, spec, row, select, created=True)
 
 
 async def _update(org: Org, call: Call, spec: EntitySet, record_id: str, select: list[str] | None) -> Response:
@@ -86,7 +94,7 @@ async def _update(org: Org, call: Call, spec: EntitySet, record_id: str, select:
         on_behalf_of=caller.on_behalf_of,
     )  # fmt: skip
     row = org.store.put(spec.name, record_id, prepare(spec, row, existing, caller.state, None))
-    return _written(call, spec, row, select, created=False)
+    return _written(org, call, spec, row, select, created=False)
 
 
 def _delete(org: Org, call: Call, spec: EntitySet, record_id: str) -> Response:
@@ -120,11 +128,12 @@ def dependants(org: Org, spec: EntitySet, record_id: str) -> list[tuple[str, str
     return found
 
 
-def _written(call: Call, spec: EntitySet, row: Row, select: list[str] | None, created: bool) -> Response:
+def _written(org: Org, call: Call, spec: EntitySet, row: Row, select: list[str] | None, created: bool) -> Response:
     headers = {"OData-EntityId": f"{call.api_url}{spec.name}({row[spec.key]})", "ETag": etag(row)}
     if call.prefer.get("return") == "representation":
         headers["Preference-Applied"] = "return=representation"
         seen = masked(row, call.caller.fields(spec).hidden)
-        body = {"@odata.context": context(call.api_url, spec.name, select, "/$entity"), **show(spec, seen, select)}
+        shown = show(spec, seen, select, _names(org, call))
+        body = {"@odata.context": context(call.api_url, spec.name, select, "/$entity"), **shown}
         return json_reply(body, status=201 if created else 200, headers=headers)
     return no_content(headers)

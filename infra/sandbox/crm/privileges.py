@@ -38,6 +38,7 @@ USER, BUSINESS, ORGANIZATION = "user", "business", "organization"
 # Privilege entity (schema name in the privilege names) -> ownership of its records.
 PRIVILEGE_ENTITIES: dict[str, str] = {
     "Contact": USER,
+    "Account": USER,
     "Activity": USER,
     "User": BUSINESS,
     "BusinessUnit": BUSINESS,

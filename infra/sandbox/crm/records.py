@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from infra.sandbox.crm.annotations import LOGICAL, Names, annotate
 from infra.sandbox.crm.odata import BAD_PAYLOAD, Row, bad_request
 from infra.sandbox.crm.recurrence_values import check_recurrence_values
-from infra.sandbox.crm.schema import DEFAULT_STATE, EntitySet, bind_targets
+from infra.sandbox.crm.schema import DEFAULT_STATE, EntitySet, bind_targets, entity_sets
 
 BIND_SUFFIX = "@odata.bind"
 _BIND_VALUE = re.compile(r"^(?:.*/)?(?P<set>\w+)\((?P<id>[0-9a-fA-F-]{36})\)$")
@@ -20,6 +21,10 @@ _CHECKED_BINDS = {
     "businessunitid": ("businessunits",),
     "parentbusinessunitid": ("businessunits",),
     "fieldsecurityprofileid": ("fieldsecurityprofiles",),
+    # A customer lookup names an account or a contact; the synced activities' regarding, the same two here.
+    "parentcustomerid": ("accounts", "contacts"),
+    "regardingobjectid": ("accounts", "contacts"),
+    "parentaccountid": ("accounts",),
 }
 
 
@@ -48,20 +53,31 @@ def _lookup_for(spec: EntitySet, name: str) -> str:
     )
 
 
-def _bind(spec: EntitySet, name: str, value: Any, exists: Callable[[str, str], bool]) -> tuple[str, Any]:
+def _bind(
+    spec: EntitySet, name: str, value: Any, exists: Callable[[str, str], bool]
+) -> tuple[str, Any, str | None]:
+    """(`_<lookup>_value`, the target's guid or None, the target's logical name): `<lookup>_<table>` must bind
+    a record of that table (`parentcustomerid_account` an account), which must exist."""
     lookup = _lookup_for(spec, name)
     if value is None:
-        return f"_{lookup}_value", None
+        return f"_{lookup}_value", None, None
     match = _BIND_VALUE.match(value) if isinstance(value, str) else None
     target_id = parse_guid(match.group("id")) if match else None
     if not match or target_id is None or match.group("set") not in bind_targets():
         raise bad_request(f"Invalid @odata.bind value for '{name}': '{value}'.", BAD_PAYLOAD)
     allowed = _CHECKED_BINDS.get(lookup)
     target_set = match.group("set")
+    logical = entity_sets()[target_set].logical_name
+    named = name[len(lookup) + 1:] if name != lookup else None  # the table the navigation property names
+    if named is not None and allowed and named not in {entity_sets()[t].logical_name for t in allowed}:
+        raise bad_request(f"No such navigation property '{name}' on '{spec.type_name}'.", BAD_PAYLOAD)
+    if named is not None and named != logical:
+        raise bad_request(f"Invalid @odata.bind value for '{name}': '{value}' is not a record of '{named}'.",
+                          BAD_PAYLOAD)  # fmt: skip
     if allowed and (target_set not in allowed or not exists(target_set, target_id)):
         raise bad_request(f"{(target_set if target_set in allowed else allowed[0])[:-1]} With Id = {target_id} "
                           "Does Not Exist", BAD_PAYLOAD)  # fmt: skip
-    return f"_{lookup}_value", target_id
+    return f"_{lookup}_value", target_id, logical
 
 
 def apply_body(
@@ -85,8 +101,9 @@ def apply_body(
     writable = spec.writable | ({"statecode", "statuscode"} if spec.has_state else set())
     for name, value in body.items():
         if name.endswith(BIND_SUFFIX):
-            attribute, target = _bind(spec, name[: -len(BIND_SUFFIX)], value, exists)
+            attribute, target, logical = _bind(spec, name[: -len(BIND_SUFFIX)], value, exists)
             row[attribute] = target
+            row[attribute + LOGICAL] = logical  # the table it points to: annotations.py
         elif name.startswith("@"):
             continue  # instance annotations such as @odata.type carry no data
         elif name == spec.key:
@@ -122,11 +139,12 @@ def etag(row: Row) -> str:
     return f'W/"{row["versionnumber"]}"'
 
 
-def show(spec: EntitySet, row: Row, select: list[str] | None) -> Row:
-    """A row as the Web API returns it: etag first, the selected (or all) attributes, key always."""
+def show(spec: EntitySet, row: Row, select: list[str] | None, names: Names | None = None) -> Row:
+    """A row as the Web API returns it: etag first, the selected (or all) attributes, key always; with `names`
+    (the caller asked for annotations), each lookup's annotations beside it (annotations.py)."""
     full = {**row, **spec.computed_values(row)}
-    names = [*select, spec.key] if select else sorted(spec.readable)
+    attributes = [*select, spec.key] if select else sorted(spec.readable)
     shown: Row = {"@odata.etag": etag(row)}
-    for name in names:
+    for name in attributes:
         shown[name] = full.get(name)
-    return shown
+    return annotate(shown, row, names) if names is not None else shown

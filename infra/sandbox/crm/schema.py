@@ -30,6 +30,16 @@ DEFAULT_STATE = {
 }
 
 
+# Attributes of the activity tables that are not synced but that their records carry (entity references:
+# phonecall, letter, fax, serviceappointment), so that seeds and tests write what Dynamics would hold.
+EXTRA_ATTRIBUTES = {
+    "phonecall": {"phonenumber", "directioncode", "actualdurationminutes"},
+    "letter": {"address", "directioncode"},
+    "fax": {"faxnumber", "numberofpages", "coverpagename", "directioncode"},
+    "serviceappointment": {"isalldayevent", "actualstart", "actualend"},
+}
+
+
 def _from_catalogue() -> dict[str, EntitySet]:
     sets: dict[str, EntitySet] = {}
     for logical_name, spec in load_catalogue().entities.items():
@@ -38,6 +48,7 @@ def _from_catalogue() -> dict[str, EntitySet]:
             attributes.update(pair.crm_attributes)
             if len(pair.crm_attributes) <= 1:
                 attributes.add(pair.key)
+        attributes.update(EXTRA_ATTRIBUTES.get(logical_name, ()))
         computed: set[str] = set()
         if logical_name == "contact":
             attributes.update(CONTACT_NAME_PARTS)
@@ -56,6 +67,19 @@ def _from_catalogue() -> dict[str, EntitySet]:
     return sets
 
 
+# Accounts are not synced, but the synced tables' lookups name them: a contact's parent customer, an activity's
+# regarding. Their attributes are the Web API's (account entity reference), a few of them.
+ACCOUNTS = EntitySet(
+    name="accounts", logical_name="account", key="accountid",
+    writable=frozenset({"name", "accountnumber", "telephone1", "emailaddress1", "websiteurl", "description",
+                        "address1_city", "address1_country"}),
+    lookups=frozenset({"ownerid", "parentaccountid"}), privilege_entity="Account",
+)  # fmt: skip
+# The primary name attribute of each table a lookup may point to: its FormattedValue (annotations.py).
+PRIMARY_NAMES = {"account": "name", "contact": "fullname", "systemuser": "fullname", "team": "name",
+                 "businessunit": "name"}  # fmt: skip
+
+
 @cache
 def record_sets() -> dict[str, EntitySet]:
     """The entity sets of the synced tables (contacts and the activities), by entity set name."""
@@ -65,7 +89,7 @@ def record_sets() -> dict[str, EntitySet]:
 @cache
 def entity_sets() -> dict[str, EntitySet]:
     """Every entity set the sandbox serves, by entity set name."""
-    return {**record_sets(), **security_sets()}
+    return {**record_sets(), ACCOUNTS.name: ACCOUNTS, **security_sets()}
 
 
 def set_of_logical_name(logical_name: str) -> EntitySet | None:

@@ -25,6 +25,7 @@ SAMPLES = {
     "faxes": ("subject", "Signed form"),
     "recurringappointmentmasters": ("subject", "Weekly sync"),
     "serviceappointments": ("subject", "Boiler service"),
+    "accounts": ("name", "Fabrikam"),
     "systemusers": ("lastname", "Ng"),
     "businessunits": ("name", "North"),
     "teams": ("name", "Key accounts"),
@@ -258,7 +259,7 @@ def test_bad_input_is_a_400_with_an_odata_error(
 
 
 def test_unknown_entity_sets_and_bad_keys(api: httpx.Client) -> None:
-    assert api.get("accounts").status_code == 404
+    assert api.get("opportunities").status_code == 404
     assert api.get("contacts(not-a-guid)").status_code == 400
     assert api.get(f"contacts({uuid.uuid4()})").status_code == 404
 

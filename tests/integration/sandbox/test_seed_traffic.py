@@ -33,6 +33,7 @@ from infra.sandbox.exchange.server import serve_exchange
 from infra.sandbox.exchange.settings import ExchangeSandboxSettings
 from infra.sandbox.seed import SandboxClientSettings, address_of, seed, user_names
 from infra.sandbox.traffic import TrafficChange, run_traffic
+from infra.sandbox.traffic_crm import CRM_FIELDS
 from infra.sandbox.traffic_exchange import EXCHANGE_FIELDS, ExchangeSide, sandbox_mailboxes
 from infra.sandbox.traffic_pairs import LinkedPair, paired_fields
 from shared.crm.client import CrmClient
@@ -64,7 +65,8 @@ async def test_seed_makes_users_mailboxes_and_owned_records_once(sandbox: Sandbo
     first = await seed(sandbox, names, progress=quiet)
     again = await seed(sandbox, names, progress=quiet)
 
-    assert first.created == 4 * 6 and again.created == 0 and again.existing == 4 * 6
+    per_user = 11  # an account, 2 contacts, 2 appointments, 2 tasks, a phone call, a letter, a fax, a service activity
+    assert first.created == 4 * per_user and again.created == 0 and again.existing == 4 * per_user
     assert again.users == first.users
     async with CrmClient.from_settings(sandbox) as crm:
         users = await crm.query("systemusers", select=["systemuserid", "internalemailaddress"])
@@ -80,6 +82,16 @@ async def test_seed_makes_users_mailboxes_and_owned_records_once(sandbox: Sandbo
         assert all(a["scheduledstart"].endswith("Z") and a["organizer"] == address_of("alice") for a in appointments)
         assert all(t["prioritycode"] in (1, 2) and t["statecode"] == 0 for t in tasks)
         assert await owned(crm, "contacts", first.users["admin"]) == []
+        # All eight entities, and lookups bound to the table they name (read back with their names).
+        [account] = await owned(crm, "accounts", alice)
+        assert contacts[0]["_parentcustomerid_value"] == account["accountid"] or \
+            contacts[1]["_parentcustomerid_value"] == account["accountid"]
+        for entity_set in ("phonecalls", "letters", "faxes"):
+            [activity] = await owned(crm, entity_set, alice)
+            assert activity["_regardingobjectid_value"] in {c["contactid"] for c in contacts}
+            assert activity["_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "contact"
+        [visit] = await owned(crm, "serviceappointments", alice)
+        assert visit["scheduledstart"].endswith("Z") and visit["statecode"] == 0
     listed = await sandbox_mailboxes(sandbox)
     assert sorted(listed) == sorted(address_of(n) for n in ["admin", *names])
 
@@ -95,7 +107,7 @@ def ews_account(settings: SandboxClientSettings, mailbox: str) -> Account:
 
 def stored_value(settings: SandboxClientSettings, mailbox: str, entity: str, item_id: str, key: str) -> Any:
     """The field as exchangelib reads it back: the generator's own writes bypass exchangelib."""
-    folder = next(f for f, (name, _, _) in EXCHANGE_FIELDS.items() if name == entity)
+    folder = next((f for f, (name, _, _) in EXCHANGE_FIELDS.items() if name == entity), "tasks")  # a stamped task
     attribute = next(a for a, field in EXCHANGE_FIELDS[folder][2].items() if field == key)
     return getattr(getattr(ews_account(settings, mailbox), folder).get(id=item_id), attribute)
 
@@ -117,7 +129,7 @@ async def test_traffic_changes_both_sides_visibly(sandbox: SandboxClientSettings
     for change in report.changes:
         written[(change.side, change.record_id, change.field)].add(change.value)
         assert change.sent_at <= change.acked_at
-    entity_sets = {"contact": "contacts", "appointment": "appointments", "task": "tasks"}
+    entity_sets = {entity: entity_set for entity_set, (entity, _, _) in CRM_FIELDS.items()}
     async with CrmClient.from_settings(sandbox) as crm:
         for change in report.on("crm"):
             row = await crm.get(entity_sets[change.entity], change.record_id, [change.field])
@@ -223,7 +235,7 @@ async def test_paired_edits_change_one_field_of_a_pair_on_both_sides_within_a_se
         assert (two.mailbox, two.record_id) == (pair.mailbox, pair.exchange_id)
         assert one.value != two.value
         assert abs((one.sent_at - two.sent_at).total_seconds()) < 1.0
-    entity_sets = {"contact": "contacts", "appointment": "appointments", "task": "tasks"}
+    entity_sets = {entity: entity_set for entity_set, (entity, _, _) in CRM_FIELDS.items()}
     last = {(c.side, c.record_id, c.field): c for c in sorted(report.changes, key=lambda c: c.acked_at)}
     async with CrmClient.from_settings(sandbox) as crm:
         for (side, record_id, key), change in last.items():

@@ -65,7 +65,12 @@ def outcome(entity: str, crm: dict[str, Any], exchange: dict[str, Any],
         ("contact", {"nickname": "A"}, {"nickname": "B"}, {"nickname": "to_exchange"}, {"nickname": "one_way"}),
         ("contact", {"jobtitle": "A"}, {"jobtitle": "B"}, {"jobtitle": "to_crm"}, {"jobtitle": "one_way"}),
         ("contact", {"department": "A"}, {"department": "B"}, {"department": "none"}, {}),
-        ("contact", {"parentcustomerid": "5f0c0000-0000-0000-0000-000000000001"}, {}, None, {}),
+        # a lookup: Exchange holds its record's name; the same name is no difference, another one flows CRM to
+        # Exchange only (CRM cannot take a typed name)
+        ("contact", {"parentcustomerid": {"id": "5f0c", "logicalname": "account", "name": "Contoso"}},
+         {"parentcustomerid": {"name": "Contoso"}}, None, {}),
+        ("contact", {"parentcustomerid": {"id": "5f0c", "logicalname": "account", "name": "Contoso"}},
+         {"parentcustomerid": {"name": "Fabrikam"}}, None, {"parentcustomerid": "one_way"}),
         # task dates are date-only in EWS: the time of day is not a difference, the day is
         ("task", {"scheduledend": "2030-05-01T15:30:00Z"}, {"scheduledend": "2030-05-01T00:00:00Z"}, None, {}),
         ("task", {"scheduledstart": "2030-04-01T23:59:59Z"}, {"scheduledstart": "2030-04-01T00:00:00Z"}, None, {}),
@@ -147,14 +152,17 @@ def test_an_untracked_item_is_not_compared() -> None:
 
 def test_flows_follow_the_policy_and_what_each_side_can_hold() -> None:
     contact = flows(CATALOGUE.entities["contact"], policy({"contact": {"department": "none", "nickname": "to_crm"}}))
-    assert "department" not in contact and "parentcustomerid" not in contact  # none; no Exchange property
+    assert "department" not in contact  # none
+    assert contact["parentcustomerid"] == Flow("to_exchange")  # CRM cannot bind a typed company name
     assert contact["nickname"] == Flow("to_crm") and contact["fullname"] == Flow("both")
     appointment = flows(CATALOGUE.entities["appointment"], policy())
     assert "attachments" not in appointment  # no CRM attribute
     assert appointment["organizer"] == Flow("to_crm", exchange_writable=False)
     task = flows(CATALOGUE.entities["task"], policy({"task": {"actualend": "to_exchange"}}))
     assert "actualend" not in task  # CRM to Exchange only, and Exchange cannot write it: it flows nowhere
-    assert flows(CATALOGUE.entities["fax"], policy()) == {}  # no Exchange mapping yet
+    fax = flows(CATALOGUE.entities["fax"], policy())  # a task in Exchange: the task's pairs but % Complete
+    assert fax["subject"] == Flow("both") and fax["regardingobjectid"] == Flow("to_exchange")
+    assert fax["actualend"] == Flow("to_crm", exchange_writable=False)
 
 
 def test_exchange_view_is_what_exchange_reads_back() -> None:

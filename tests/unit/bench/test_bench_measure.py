@@ -148,3 +148,16 @@ def test_nearest_rank_percentile():
     assert percentile([], 50) is None
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([float(v) for v in range(1, 101)], 99) == 99.0
+
+
+def test_latency_per_entity_follows_the_delivering_event():
+    """An Exchange task changed in Outlook is whatever the DeltaApplied says (a phone call's task is a phone call);
+    a change never delivered counts under the entity its change names, infinitely late."""
+    made = [change("crm", "c1", "jobtitle", "a", 1.0), change("exchange", "x2", "subject", "b", 1.0),
+            change("crm", "c3", "subject", "lost", 1.0)]
+    call = applied("crm", {"subject": "b"}, 3.0, crm_id="p2", exchange_id="x2")
+    call = call.model_copy(update={"entity": "phonecall"})
+    deliveries = match(made, [applied("exchange", {"jobtitle": "a"}, 2.0), call])
+    result = measure(deliveries, [], (at(0), at(10)))
+    assert result.entities["contact"]["p50"] == 1.0 and result.entities["contact"]["p99"] == math.inf  # c3: never
+    assert result.entities["contact"]["n"] == 2 and result.entities["phonecall"]["p50"] == 2.0

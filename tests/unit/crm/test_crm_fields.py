@@ -43,8 +43,13 @@ def test_contact_fullname_and_address_are_whole_dicts() -> None:
     assert "attachments" not in canonical_fields(APPOINTMENT, {})
 
 
-def test_lookup_is_read_from_its_value_attribute() -> None:
-    assert canonical_fields(TASK, {"_regardingobjectid_value": "A-B"})["regardingobjectid"] == "a-b"
+def test_lookup_is_read_from_its_value_attribute_and_annotations() -> None:
+    row = {"_regardingobjectid_value": "A-B",
+           "_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "account",
+           "_regardingobjectid_value@OData.Community.Display.V1.FormattedValue": "Contoso"}  # fmt: skip
+    expected = {"id": "a-b", "logicalname": "account", "name": "Contoso"}
+    assert canonical_fields(TASK, row)["regardingobjectid"] == expected
+    assert canonical_fields(TASK, {"_regardingobjectid_value": None})["regardingobjectid"] is None
     assert "_regardingobjectid_value" in read_attributes(TASK)
     assert {"versionnumber", "modifiedon", "_ownerid_value", "_modifiedby_value"} <= set(read_attributes(TASK))
 
@@ -52,15 +57,18 @@ def test_lookup_is_read_from_its_value_attribute() -> None:
 def test_write_body_spreads_composites_and_binds_lookups() -> None:
     body = write_body(
         TASK,
-        {"status": {"statecode": 1, "statuscode": 5}, "regardingobjectid": "1234", "subject": "S"},
-    )
+        {"status": {"statecode": 1, "statuscode": 5}, "subject": "S",
+         "regardingobjectid": {"id": "1234", "logicalname": "account", "name": "Contoso"}},
+    )  # fmt: skip
     assert body == {
         "statecode": 1,
         "statuscode": 5,
-        "regardingobjectid_contact@odata.bind": "/contacts(1234)",
+        "regardingobjectid_account@odata.bind": "/accounts(1234)",
         "subject": "S",
     }
-    assert write_body(TASK, {"regardingobjectid": None}) == {"regardingobjectid_contact@odata.bind": None}
+    contact = {"id": "9", "logicalname": "contact", "name": None}
+    assert write_body(CONTACT, {"parentcustomerid": contact}) == {"parentcustomerid_contact@odata.bind": "/contacts(9)"}
+    assert write_body(TASK, {"regardingobjectid": None}) == {"regardingobjectid@odata.bind": None}
 
 
 @pytest.mark.parametrize(
@@ -70,6 +78,8 @@ def test_write_body_spreads_composites_and_binds_lookups() -> None:
         ({"attachments": []}, KeyError),
         ({"status": 1}, ValueError),
         ({"status": {"statecode": 1, "other": 2}}, ValueError),
+        ({"regardingobjectid": "1234"}, ValueError),  # a bare id names no table to bind
+        ({"regardingobjectid": {"id": "1", "logicalname": "opportunity"}}, ValueError),
     ],
 )
 def test_write_body_refuses_unknown_fields_and_bad_composites(changed: dict[str, object], error: type) -> None:

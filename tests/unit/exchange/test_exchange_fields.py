@@ -67,22 +67,46 @@ def canonical_values(entity: str) -> st.SearchStrategy[dict[str, Any]]:
         "scheduledend": midnights,
         "scheduledstart": midnights,
         "recurrence_pattern": st.sampled_from(SERIES),
+        # A lookup reaches Exchange as its record's name only: {"name": ...} is what Exchange holds (stored_as).
+        "regardingobjectid": st.none() | line.map(lambda n: {"name": n}),
+        "parentcustomerid": st.none() | line.map(lambda n: {"name": n}),
     }
     writable = {k: c for k, c in ef.CODECS[entity].items() if c.write is not None}
     return st.fixed_dictionaries({k: special.get(k, maybe) for k in writable})
 
 
-@pytest.mark.parametrize("entity", ["contact", "appointment", "task", "recurringappointmentmaster"])
+ENTITIES = ["contact", "appointment", "task", "phonecall", "letter", "fax", "serviceappointment",
+            "recurringappointmentmaster"]
+
+
+@pytest.mark.parametrize("entity", ENTITIES)
 def test_every_catalogue_field_is_mapped_or_declared_unmapped(entity: str) -> None:
     spec = load_catalogue().entity(entity)
     assert spec is not None
     missing = {f.key for f in spec.fields} - set(ef.CODECS[entity])
-    assert missing <= {"attachments", "parentcustomerid"}
+    assert missing <= {"attachments"}
+
+
+def test_a_lookup_reaches_exchange_as_its_records_name() -> None:
+    account = {"id": "a1", "logicalname": "account", "name": "Contoso"}
+    assert ef.to_exchange("contact", {"parentcustomerid": account}).attributes == {"company_name": "Contoso"}
+    assert ef.to_exchange("phonecall", {"regardingobjectid": account}).attributes == {"crm_regarding": "Contoso"}
+    assert ef.to_exchange("fax", {"regardingobjectid": None}).attributes == {"crm_regarding": None}
+    assert ef.stored_as("letter", "regardingobjectid", account) == {"name": "Contoso"}
+    assert ef.to_canonical("contact", {"company_name": "Contoso"})["parentcustomerid"] == {"name": "Contoso"}
+    with pytest.raises(ef.FieldValueError):
+        ef.to_exchange("task", {"regardingobjectid": "a bare id"})
+
+
+def test_phone_calls_letters_and_faxes_are_tasks_without_percent_complete() -> None:
+    for entity in ("phonecall", "letter", "fax"):
+        assert set(ef.CODECS[entity]) == set(ef.CODECS["task"]) - {"percentcomplete"}
+    assert set(ef.CODECS["serviceappointment"]) == set(ef.CODECS["appointment"])
 
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
-@pytest.mark.parametrize("entity", ["contact", "appointment", "task", "recurringappointmentmaster"])
+@pytest.mark.parametrize("entity", ENTITIES)
 def test_canonical_to_exchange_to_canonical_is_identity(entity: str, data: st.DataObject) -> None:
     values = data.draw(canonical_values(entity))
     write = ef.to_exchange(entity, values)
@@ -193,7 +217,8 @@ RECURRING_PAIRS = [
     ("prioritycode", 2, "importance", "High"),
     ("requiredattendees", ["a@b.test"], "required_attendees", ["a@b.test"]),
     ("optionalattendees", ["c@d.test"], "optional_attendees", ["c@d.test"]),
-    ("regardingobjectid", "Account A", "crm_regarding", "Account A"),
+    ("regardingobjectid", {"id": "0a0a0a0a-0000-0000-0000-000000000001", "logicalname": "account", "name": "Account A"},
+     "crm_regarding", "Account A"),  # Exchange holds the record's name only
     ("appointment_status", {"statecode": 3, "statuscode": 6}, "legacy_free_busy_status", "OOF"),
     ("recurrence_pattern", SERIES[0], "recurrence", None),
 ]
@@ -209,7 +234,8 @@ def test_each_recurring_appointment_pair_is_written_to_the_series_master_and_rea
         shown = [a.mailbox.email_address for a in shown]
     if written is not None:
         assert (str(shown) if attribute == "body" else shown) == written
-    assert ef.to_canonical("recurringappointmentmaster", write.attributes)[key] == value
+    back = ef.to_canonical("recurringappointmentmaster", write.attributes)[key]
+    assert back == ef.stored_as("recurringappointmentmaster", key, value) and back is not None
 
 
 def test_the_recurring_organizer_is_read_only_in_exchange() -> None:

@@ -43,7 +43,7 @@ def delta(**overrides: Any) -> ItemDelta:
         ({}, None),
         ({"target": "crm"}, "not 'exchange'"),
         ({"mailbox": None}, "needs a mailbox"),
-        ({"entity": "fax"}, "no Exchange mapping"),
+        ({"entity": "opportunity"}, "no Exchange mapping"),
         ({"crm_id": None}, "needs crm_id or exchange_id"),
         ({"crm_id": None, "exchange_id": "X"}, None),
         ({"changed": {"prioritycode": 9}}, "prioritycode"),

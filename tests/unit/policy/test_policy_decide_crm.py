@@ -76,10 +76,10 @@ ROWS = [
         facts=linked(ALICE),
     ),
     Row(
-        "fixed none field (attachments) stays",
+        "attachments (content not mapped, writable on neither side) stay: unmapped",
         crm("appointment", "update", {"attachments": []}, owner_mailbox=ALICE),
         [],
-        reasons={"attachments": "fixed"},
+        reasons={"attachments": "unmapped"},
         facts=linked(ALICE),
     ),
     Row(
