@@ -12,7 +12,12 @@ is read once per round and every changed item is classified:
 | linked to an entity not watched | none: left alone (that entity is not captured)                |
 | not linked                      | the folder's own entity: a task tracked in Outlook becomes a  |
 |                                 | CRM task, never a phone call; a calendar item an appointment  |
+| not linked, a series master     | a recurring appointment (`series_or`, once the item is read:  |
+| (CalendarItemType RecurringMaster) | its type is known only then), when that entity is watched   |
 | not linked, own entity unwatched| none                                                          |
+
+A linked appointment that someone made recurring in Outlook stays an appointment (its link decides); the
+occurrences and exceptions of a series are never items of their own here (SyncFolderItems reports the master).
 """
 
 from __future__ import annotations
@@ -45,3 +50,15 @@ def field_sets(fields: Mapping[str, Iterable[str]], folder_of: Mapping[str, str]
         if entity in folder_of:
             found.setdefault(folder_of[entity], set()).update(names)
     return {folder: frozenset(names) for folder, names in found.items()}
+
+
+RECURRING_MASTER = "RecurringMaster"  # EWS CalendarItemType of a series master
+RECURRING = "recurringappointmentmaster"
+
+
+def series_or(entity: str, linked: bool, calendar_item_type: str | None, watched: Iterable[str]) -> str:
+    """`entity` as entity_of classified the item, except that an unlinked calendar item Exchange calls a
+    RecurringMaster is a recurring appointment (when that entity is watched)."""
+    if not linked and entity == "appointment" and calendar_item_type == RECURRING_MASTER and RECURRING in watched:
+        return RECURRING
+    return entity

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from services.exchange_capture.diff import Change, diff_delete, diff_item, known_version, to_event
-from services.exchange_capture.folder import entity_of, field_sets, folders_of
+from services.exchange_capture.folder import entity_of, field_sets, folders_of, series_or
 from services.exchange_capture.resync import vanished
 from shared import topics
 from shared.exchange import fields as exchange_fields
@@ -253,6 +253,8 @@ class CaptureLoop:
                 linked = links[exchange_id] is not None
                 pending.append((exchange_id, entity, diff_delete(previous, linked), None, previous))
                 continue
+            # An unlinked series master in the calendar is a recurring appointment (folder.py).
+            entity = series_or(entity, links[exchange_id] is not None, item.attributes.get("type"), self.entities)
             echo = await self.state.echo(mailbox, exchange_id)
             marker = item.attributes.get(CREATION_MARKER)
             own_create = previous is None and bool(marker) and await self.state.is_creating(mailbox, str(marker))

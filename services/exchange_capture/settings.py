@@ -10,7 +10,8 @@ class ExchangeCaptureSettings(BusSettings, ExchangeSettings, CrmSettings):
     mailboxes: str = ""
     # Entities, not folders: their folders are followed, each once (the tasks folder for the four task entities).
     exchange_capture_entities: list[str] = [
-        "contact", "appointment", "task", "phonecall", "letter", "fax", "serviceappointment",
+        "contact", "appointment", "task", "phonecall", "letter", "fax", "recurringappointmentmaster",
+        "serviceappointment",
     ]
     exchange_capture_poll_interval_s: float = 1.0
     exchange_capture_backoff_max_s: float = 30.0

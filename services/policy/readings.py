@@ -10,7 +10,9 @@ from typing import Any
 
 from services.policy.verdict import Facts
 from shared.events import ItemChanged
+from shared.recurrence import RecurrenceError, last_day_bound
 
+MEETINGS = frozenset({"appointment", "recurringappointmentmaster"})  # the calendar's entities: one set of delete rules
 COMPLETED = 1  # statecode of a completed task or appointment
 CANCELED = 2  # statecode of a canceled appointment
 
@@ -48,6 +50,32 @@ def ended_before(appointment_time: Any, now: datetime) -> bool | None:
     """The meeting is over (None: the end is unknown)."""
     end = _time_attribute(appointment_time, "scheduledend") or _time_attribute(appointment_time, "scheduledstart")
     return None if end is None else end < now
+
+
+def series_ended(pattern: Any, now: datetime) -> bool | None:
+    """A recurring series is over: its last occurrence (a day on or after it, shared.recurrence) is before today;
+    False for a series without an end, None when the pattern is unknown or unreadable."""
+    if not isinstance(pattern, dict):
+        return None
+    try:
+        last = last_day_bound(pattern)
+    except RecurrenceError:
+        return None
+    return False if last is None else last < now.date()
+
+
+def meeting_ended(entity: str, change: ItemChanged, facts: Facts, mailbox: str | None, now: datetime) -> bool | None:
+    """An appointment is over by its time, a recurring appointment by its pattern's range (None: unknown)."""
+    if entity == "recurringappointmentmaster":
+        return series_ended(known(change, facts, mailbox, "recurrence_pattern"), now)
+    return ended_before(known(change, facts, mailbox, "appointment_time"), now)
+
+
+def meeting_ahead(entity: str, change: ItemChanged, facts: Facts, mailbox: str | None, now: datetime) -> bool:
+    """An appointment starts after now; a recurring series has occurrences to come (unknown: neither)."""
+    if entity == "recurringappointmentmaster":
+        return series_ended(known(change, facts, mailbox, "recurrence_pattern"), now) is False
+    return starts_after(known(change, facts, mailbox, "appointment_time"), now)
 
 
 def statecode(value: Any) -> int | None:

@@ -13,6 +13,8 @@ Deletes reaching Exchange (sync-semantics 4), with owner-scoped filters:
 |             | own copy stays (filters put it only there: in practice  |                                 |
 |             | a CRM contact delete leaves the owner's Outlook contact)|                                 |
 | appointment | linked, mailbox user is the organizer, starts after now | never                           |
+| recurring   | as an appointment; "starts after now": the series has  | never                           |
+|             | occurrences to come (its range has not ended)          |                                 |
 | task, phone | only if the Exchange task is not completed             | only if not completed           |
 | call, letter, fax |                                                  |                                 |
 | service     | linked and starts after now (Exchange's organizer is   | never                           |
@@ -39,7 +41,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.policy.clearance import Clearance, clearance, screen
-from services.policy.readings import is_completed_task, known, starts_after
+from services.policy.readings import MEETINGS, is_completed_task, known, meeting_ahead, starts_after
 from services.policy.security import Security
 from services.policy.verdict import ACTIVE, Decision, Facts, TargetDecision, outcomes_for
 from shared.catalogue import EntitySpec
@@ -62,7 +64,7 @@ def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, 
         if not logical and (owner is None or owner == mailbox):
             return "owner_keeps_contact"
         return None
-    if entity == "appointment":
+    if entity in MEETINGS:
         if logical:
             return "logical_delete"
         if mailbox not in facts.links:
@@ -70,7 +72,7 @@ def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, 
         organizer = known(change, facts, mailbox, "organizer")
         if not isinstance(organizer, str) or organizer.lower() != mailbox.lower():
             return "not_organizer"
-        if not starts_after(known(change, facts, mailbox, "appointment_time"), now):
+        if not meeting_ahead(entity, change, facts, mailbox, now):
             return "not_in_future"
         return None
     if entity == "serviceappointment":

@@ -27,6 +27,7 @@ Deletes reaching CRM (sync-semantics 4):
 | contact     | only if the mailbox user is the owner (a linked contact sits in its      |
 |             | owner's mailbox under the owner filter, unless the context says otherwise)|
 | appointment | not if completed/canceled, in the past (or unknown), or not the organizer |
+| recurring   | as an appointment; "in the past": the series' range has ended             |
 | task, phone | yes (the organisation default); no when the organisation setting        |
 | call, letter| delete_exchange_tasks_in_crm is off                                      |
 | fax         |                                                                          |
@@ -48,7 +49,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from services.policy.clearance import clearance, owner_of, screen
-from services.policy.readings import ended_before, is_closed_appointment, known
+from services.policy.readings import MEETINGS, is_closed_appointment, known, meeting_ended
 from services.policy.security import Security, Verb
 from services.policy.verdict import (
     TRACKABLE,
@@ -113,10 +114,10 @@ def delete_note(change: ItemChanged, facts: Facts, now: datetime, keep_tasks: bo
     if change.entity == "contact":
         owner = change.context.get("owner_mailbox")
         return "not_owner" if owner is not None and owner != mailbox else None
-    if change.entity == "appointment":
+    if change.entity in MEETINGS:
         if is_closed_appointment(known(change, facts, mailbox, "appointment_status")):
             return "completed_or_canceled"
-        if ended_before(known(change, facts, mailbox, "appointment_time"), now) is not False:
+        if meeting_ended(change.entity, change, facts, mailbox, now) is not False:
             return "in_past"
         is_organizer = change.context.get("is_organizer")
         if is_organizer is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from shared import recurrence
 from shared.catalogue import EntitySpec, FieldPair
 
 Row = dict[str, Any]
@@ -20,6 +21,7 @@ LOOKUP_SETS = {"account": "accounts", "contact": "contacts"}
 DATETIMES = frozenset({"scheduledstart", "scheduledend", "actualend", "actualstart", "modifiedon", "createdon"})
 DATES = frozenset({"birthdate", "anniversary"})
 INTEGERS = frozenset({"prioritycode", "percentcomplete", "scheduleddurationminutes", "statecode", "statuscode"})
+RECURRENCE = "recurrence_pattern"  # a recurring appointment's pattern: shared.recurrence's normal form
 # Attributes that are not synced fields but decide scope: kept in the snapshot under these names.
 CONTEXT_ATTRIBUTES = ("_ownerid_value", "statecode")
 
@@ -92,10 +94,20 @@ def _attribute(row: Row, name: str) -> Any:
     return canonical_attribute(name, row.get(name))
 
 
+def _pattern(value: dict[str, Any]) -> dict[str, Any]:
+    """A recurrence pattern in the normal form Exchange's side reads too; as stored when EWS cannot hold it (its
+    write to Exchange is then refused with the reason)."""
+    try:
+        return recurrence.normal_form(value)
+    except recurrence.RecurrenceError:
+        return value
+
+
 def field_value(pair: FieldPair, row: Row) -> Any:
     """The canonical value of one field pair: a dict over all attributes for a composite."""
     if is_composite(pair):
-        return {attribute: _attribute(row, attribute) for attribute in pair.crm_attributes}
+        value = {attribute: _attribute(row, attribute) for attribute in pair.crm_attributes}
+        return _pattern(value) if pair.key == RECURRENCE else value
     if not pair.crm_attributes:
         return None
     return _attribute(row, pair.crm_attributes[0])

@@ -35,14 +35,17 @@ from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
 # What each CRM entity is in Exchange and the folder it lives in (catalogue: exchange_item_class / _folder).
-# Phone calls, letters and faxes are tasks, service activities calendar items, as Dynamics syncs them.
+# Phone calls, letters and faxes are tasks, service activities and recurring series (their masters) calendar
+# items, as Dynamics syncs them.
 ITEM_TYPES: dict[str, type[Any]] = {
     "contact": Contact, "appointment": CalendarItem, "task": Task,
     "phonecall": Task, "letter": Task, "fax": Task, "serviceappointment": CalendarItem,
+    "recurringappointmentmaster": CalendarItem,
 }  # fmt: skip
 FOLDERS = {
     "contact": "contacts", "appointment": "calendar", "task": "tasks",
     "phonecall": "tasks", "letter": "tasks", "fax": "tasks", "serviceappointment": "calendar",
+    "recurringappointmentmaster": "calendar",
 }  # fmt: skip
 # The entity an item of a folder is when no link says otherwise: a task created and tracked in Outlook becomes
 # a CRM task, never a phone call (an item's link names its entity: exchange_capture classifies by it).
@@ -53,9 +56,10 @@ CREATION_MARKER = "fieldsync_id"
 # Dynamics stamps the items it synchronizes: what a person's client (the traffic generator) can tell them by.
 # The capture classifies by the link, never by this stamp (exchange_capture/folder.py).
 ENTITY_MARKER = "crm_entity"
-# Read with every item besides the mapped fields: what capture needs for context and versions.
+# Read with every item besides the mapped fields: what capture needs for context and versions; `type`
+# (CalendarItemType) tells an unlinked series master from a single appointment (exchange_capture/folder.py).
 CONTEXT_ATTRIBUTES = (
-    "categories", "last_modified_time", "my_response_type", "organizer", CREATION_MARKER, ENTITY_MARKER,
+    "categories", "last_modified_time", "my_response_type", "organizer", "type", CREATION_MARKER, ENTITY_MARKER,
 )  # fmt: skip
 
 

@@ -13,6 +13,8 @@ from exchangelib.ewsdatetime import UTC as EWS_UTC
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 from lxml import html
 
+from shared import recurrence
+
 Attrs = Mapping[str, Any]  # exchangelib attribute name -> value, as read from or written to an item
 
 
@@ -315,6 +317,29 @@ SERVICE_NEAREST = {3: "Busy", 4: "Busy", 7: "Busy", 8: "Free", 9: "Free", 10: "F
 CODECS["serviceappointment"] = {
     **CODECS["appointment"],
     "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", SERVICE_NEAREST),
+}
+
+
+def _pattern_write(value: Any, _current: Attrs) -> dict[str, Any]:
+    """A series master's recurrence with its first occurrence's start and end (shared.recurrence)."""
+    try:
+        return recurrence.to_ews(value)
+    except recurrence.RecurrenceError as exc:
+        raise FieldValueError(str(exc)) from exc
+
+
+def _pattern_read(attrs: Attrs) -> dict[str, Any] | None:
+    try:
+        return recurrence.from_ews(attrs)
+    except recurrence.RecurrenceError:
+        return None  # a pattern Dynamics cannot hold (an instance of a task regeneration...): not a series here
+
+
+# A recurring appointment is an appointment whose time is its pattern: the series master in the calendar.
+_APPOINTMENT = {key: codec for key, codec in CODECS["appointment"].items() if key != "appointment_time"}
+CODECS["recurringappointmentmaster"] = {
+    **_APPOINTMENT,
+    "recurrence_pattern": Codec(("recurrence", "start", "end", "is_all_day"), _pattern_read, _pattern_write),
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from infra.sandbox.crm.annotations import LOGICAL, Names, annotate
 from infra.sandbox.crm.odata import BAD_PAYLOAD, Row, bad_request
+from infra.sandbox.crm.recurrence_values import check_recurrence_values
 from infra.sandbox.crm.schema import DEFAULT_STATE, EntitySet, bind_targets, entity_sets
 
 BIND_SUFFIX = "@odata.bind"
@@ -130,6 +131,7 @@ def apply_body(
         row.update({spec.key: new_id, "createdon": now, "_createdby_value": caller})
         row["_createdonbehalfby_value"] = on_behalf_of
     row.update({"modifiedon": now, "_modifiedby_value": caller, "_modifiedonbehalfby_value": on_behalf_of})
+    check_recurrence_values(spec.logical_name, row)
     return row
 
 

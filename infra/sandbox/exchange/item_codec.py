@@ -7,6 +7,7 @@ from typing import Any
 
 from lxml import etree
 
+from infra.sandbox.exchange.recurrence import checked_recurrence
 from infra.sandbox.exchange.soap import EwsError, T, t
 
 Fields = dict[str, Any]
@@ -20,7 +21,8 @@ INDEXED_ENTRIES = {
 }
 ADDRESS_PARTS = ("Street", "City", "State", "CountryOrRegion", "PostalCode")
 # Values the server owns: a client sending them is ignored, as Exchange ignores read-only input.
-SERVER_OWNED = {"ItemId", "ParentFolderId", "DateTimeCreated", "LastModifiedTime", "ItemClass", "IsComplete"}
+SERVER_OWNED = {"ItemId", "ParentFolderId", "DateTimeCreated", "LastModifiedTime", "ItemClass", "IsComplete",
+                "CalendarItemType"}
 DATETIME_ELEMENTS = {
     "Start",
     "End",
@@ -92,6 +94,7 @@ def _store_simple(fields: Fields, child: etree._Element) -> None:
 
 def merge_item_element(fields: Fields, item: etree._Element) -> Fields:
     """Fold every child element of an item (as in CreateItem or a SetItemField value) into `fields`."""
+    calendar = etree.QName(item).localname == "CalendarItem"
     for child in item:
         if not isinstance(child.tag, str) or etree.QName(child).namespace != T:
             continue
@@ -107,6 +110,8 @@ def merge_item_element(fields: Fields, item: etree._Element) -> Fields:
             entries = fields["indexed"].setdefault(name, {})
             for entry in child.findall(t("Entry")):
                 entries[entry.get("Key", "")] = _xml(entry)
+        elif name == "Recurrence" and calendar:  # a series master: checked, its dates as EWS answers them
+            fields["simple"][name] = _xml(checked_recurrence(child))
         elif name == "PhysicalAddresses":
             for entry in child.findall(t("Entry")):
                 parts = fields["addresses"].setdefault(entry.get("Key", ""), {})

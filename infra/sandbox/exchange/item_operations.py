@@ -16,6 +16,7 @@ from infra.sandbox.exchange.operation_context import (
     check_item_id,
     items_container,
 )
+from infra.sandbox.exchange.recurrence import calendar_item_type
 from infra.sandbox.exchange.soap import EwsError, error_message, m, success_message, t
 from infra.sandbox.exchange.store import ItemRecord, ews_now
 
@@ -39,7 +40,8 @@ def _set_text(fields: Fields, name: str, value: str) -> None:
 
 
 def _server_values(ctx: OperationContext, item_type: str, fields: Fields) -> Fields:
-    """Values Exchange derives itself: the organizer and UID of appointments, the completion of tasks."""
+    """Values Exchange derives itself: the organizer, UID and type (single or series master) of appointments, the
+    completion of tasks."""
     if item_type == "CalendarItem":
         if "Organizer" not in fields["simple"]:
             organizer = etree.Element(t("Organizer"))
@@ -50,6 +52,7 @@ def _server_values(ctx: OperationContext, item_type: str, fields: Fields) -> Fie
             fields["simple"]["Organizer"] = etree.tostring(organizer, encoding="unicode")
         if "UID" not in fields["simple"]:
             _set_text(fields, "UID", uuid.uuid4().hex.upper())
+        _set_text(fields, "CalendarItemType", calendar_item_type("Recurrence" in fields["simple"]))
     if item_type == "Task":
         if _text(fields, "Status") == "Completed":
             _set_text(fields, "PercentComplete", "100")

@@ -85,3 +85,25 @@ def test_write_body_spreads_composites_and_binds_lookups() -> None:
 def test_write_body_refuses_unknown_fields_and_bad_composites(changed: dict[str, object], error: type) -> None:
     with pytest.raises(error):
         write_body(TASK, changed)
+
+
+RECURRING = CATALOGUE.entities["recurringappointmentmaster"]
+
+
+def test_a_recurrence_pattern_reads_in_the_normal_form_both_captures_share_and_writes_whole() -> None:
+    row = {"recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 62, "dayofmonth": 0, "monthofyear": 0,
+           "patternstartdate": "2026-12-07T00:00:00Z", "patternendtype": 1, "patternenddate": "2027-01-01",
+           "starttime": "2026-12-07T10:00:00+01:00", "duration": 45, "isweekdaypattern": False}  # fmt: skip
+    pattern = canonical_fields(RECURRING, row)["recurrence_pattern"]
+    assert {k: pattern[k] for k in ("dayofmonth", "monthofyear", "patternenddate", "isweekdaypattern")} == {
+        "dayofmonth": None, "monthofyear": None, "patternenddate": None, "isweekdaypattern": True}
+    assert (pattern["patternstartdate"], pattern["starttime"], pattern["endtime"]) == (
+        "2026-12-07", "2026-12-07T09:00:00Z", "2026-12-07T09:45:00Z")
+    body = write_body(RECURRING, {"recurrence_pattern": pattern})
+    assert set(body) == set(pattern) and body["daysofweekmask"] == 62
+
+
+def test_a_pattern_exchange_cannot_hold_is_read_as_stored() -> None:
+    row = {"recurrencepatterntype": 3, "interval": 2, "dayofmonth": 1, "monthofyear": 1}  # every other year
+    pattern = canonical_fields(RECURRING, row)["recurrence_pattern"]
+    assert (pattern["interval"], pattern["dayofmonth"], pattern["patternendtype"]) == (2, 1, None)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from shared.catalogue import load_catalogue
 from shared.exchange import fields as ef
+from shared.recurrence import normal_form
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
 line = text.filter(lambda s: "\n" not in s and "\r" not in s)
@@ -27,6 +28,16 @@ emails = st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}\.test", fullmatch=True)
 def address(prefix: str) -> st.SearchStrategy[dict[str, Any]]:
     parts = ("line1", "line2", "line3", "city", "stateorprovince", "postalcode", "country")
     return st.fixed_dictionaries({f"{prefix}_{p}": st.none() | line for p in parts})
+
+
+# Recurrence patterns in normal form (shared.recurrence; its own tests cover every pattern and end type).
+SERIES = [
+    normal_form({"recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 10, "patternstartdate": "2026-12-07",
+                 "patternendtype": 2, "occurrences": 10, "starttime": "2026-12-07T09:00:00Z", "duration": 30}),
+    normal_form({"recurrencepatterntype": 2, "interval": 1, "isnthmonthly": True, "instance": 5, "daysofweekmask": 62,
+                 "patternstartdate": "2026-12-01", "patternendtype": 3, "patternenddate": "2027-12-31",
+                 "starttime": "2026-12-01T15:00:00Z", "endtime": "2026-12-01T16:00:00Z"}),
+]  # fmt: skip
 
 
 def canonical_values(entity: str) -> st.SearchStrategy[dict[str, Any]]:
@@ -58,6 +69,7 @@ def canonical_values(entity: str) -> st.SearchStrategy[dict[str, Any]]:
         "percentcomplete": st.integers(0, 100),
         "scheduledend": midnights,
         "scheduledstart": midnights,
+        "recurrence_pattern": st.sampled_from(SERIES),
         # A lookup reaches Exchange as its record's name only: {"name": ...} is what Exchange holds (stored_as).
         "regardingobjectid": st.none() | line.map(lambda n: {"name": n}),
         "parentcustomerid": st.none() | line.map(lambda n: {"name": n}),
@@ -66,7 +78,8 @@ def canonical_values(entity: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({k: special.get(k, maybe) for k in writable})
 
 
-ENTITIES = ["contact", "appointment", "task", "phonecall", "letter", "fax", "serviceappointment"]
+ENTITIES = ["contact", "appointment", "task", "phonecall", "letter", "fax", "serviceappointment",
+            "recurringappointmentmaster"]
 
 
 @pytest.mark.parametrize("entity", ENTITIES)
@@ -228,3 +241,44 @@ def test_statuses_exchange_cannot_show_are_written_as_the_nearest(
 ) -> None:
     attr = "legacy_free_busy_status" if entity == "appointment" else "status"
     assert ef.to_exchange(entity, {key: crm}).attributes == {attr: exchange}
+
+
+# Each recurring appointment pair, named: the canonical value, and what it writes on the series master.
+RECURRING_PAIRS = [
+    ("subject", "Weekly sync", "subject", "Weekly sync"),
+    ("description", "Agenda", "body", "Agenda"),
+    ("location", "Room 7", "location", "Room 7"),
+    ("prioritycode", 2, "importance", "High"),
+    ("requiredattendees", ["a@b.test"], "required_attendees", ["a@b.test"]),
+    ("optionalattendees", ["c@d.test"], "optional_attendees", ["c@d.test"]),
+    ("regardingobjectid", {"id": "0a0a0a0a-0000-0000-0000-000000000001", "logicalname": "account", "name": "Account A"},
+     "crm_regarding", "Account A"),  # Exchange holds the record's name only
+    ("appointment_status", {"statecode": 3, "statuscode": 6}, "legacy_free_busy_status", "OOF"),
+    ("recurrence_pattern", SERIES[0], "recurrence", None),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "attribute", "written"), RECURRING_PAIRS, ids=[p[0] for p in RECURRING_PAIRS])
+def test_each_recurring_appointment_pair_is_written_to_the_series_master_and_read_back(
+    key: str, value: Any, attribute: str, written: Any
+) -> None:
+    write = ef.to_exchange("recurringappointmentmaster", {key: value})
+    shown = write.attributes[attribute]
+    if isinstance(shown, list):
+        shown = [a.mailbox.email_address for a in shown]
+    if written is not None:
+        assert (str(shown) if attribute == "body" else shown) == written
+    back = ef.to_canonical("recurringappointmentmaster", write.attributes)[key]
+    assert back == ef.stored_as("recurringappointmentmaster", key, value) and back is not None
+
+
+def test_the_recurring_organizer_is_read_only_in_exchange() -> None:
+    write = ef.to_exchange("recurringappointmentmaster", {"organizer": "a@b.test"})
+    assert write.read_only == ("organizer",) and write.attributes == {}
+
+
+def test_a_pattern_exchange_cannot_hold_is_refused_with_the_reason() -> None:
+    with pytest.raises(ef.FieldValueError, match="interval"):
+        ef.to_exchange("recurringappointmentmaster", {"recurrence_pattern": {**SERIES[0], "recurrencepatterntype": 3,
+                                                                             "interval": 2, "dayofmonth": 1,
+                                                                             "monthofyear": 1}})

@@ -22,6 +22,11 @@ from tests.policy_builders import (
     policy,
 )
 
+# Weekly series around NOW (2026-06-01): one with no end, one whose count ran out before it (two weeks from May 1).
+RUNNING_SERIES = {"recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 2, "patternstartdate": "2026-05-04",
+                  "patternendtype": 1, "starttime": "2026-05-04T09:00:00Z", "endtime": "2026-05-04T09:30:00Z"}
+ENDED_SERIES = {**RUNNING_SERIES, "patternstartdate": "2026-05-01", "patternendtype": 2, "occurrences": 2}
+
 ROWS = [
     # CRM to Exchange: direction and fixed
     Row(
@@ -208,6 +213,34 @@ ROWS = [
     Row(
         "crm delete appointment: start unknown, kept and unlinked",
         crm("appointment", "delete"),
+        [("exchange", ALICE, "unlink")],
+        facts=linked(ALICE, crm={"organizer": ALICE}),
+        notes={f"exchange:{ALICE}": "not_in_future"},
+    ),
+    Row(
+        "crm delete recurring appointment: organizer, series still running",
+        crm("recurringappointmentmaster", "delete"),
+        [("exchange", ALICE, "delete")],
+        facts=linked(ALICE, crm={"organizer": ALICE, "recurrence_pattern": RUNNING_SERIES}),
+        notes={f"exchange:{ALICE}": "delete"},
+    ),
+    Row(
+        "crm delete recurring appointment: series over, kept and unlinked",
+        crm("recurringappointmentmaster", "delete"),
+        [("exchange", ALICE, "unlink")],
+        facts=linked(ALICE, crm={"organizer": ALICE, "recurrence_pattern": ENDED_SERIES}),
+        notes={f"exchange:{ALICE}": "not_in_future"},
+    ),
+    Row(
+        "crm delete recurring appointment: not organizer, kept and unlinked",
+        crm("recurringappointmentmaster", "delete"),
+        [("exchange", ALICE, "unlink")],
+        facts=linked(ALICE, crm={"organizer": BOB, "recurrence_pattern": RUNNING_SERIES}),
+        notes={f"exchange:{ALICE}": "not_organizer"},
+    ),
+    Row(
+        "crm delete recurring appointment: pattern unknown, kept and unlinked",
+        crm("recurringappointmentmaster", "delete"),
         [("exchange", ALICE, "unlink")],
         facts=linked(ALICE, crm={"organizer": ALICE}),
         notes={f"exchange:{ALICE}": "not_in_future"},

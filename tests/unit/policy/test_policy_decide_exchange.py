@@ -17,6 +17,10 @@ from tests.policy_builders import (
     policy,
 )
 
+# A weekly series with no end, running at NOW (2026-06-01).
+RUNNING_SERIES = {"recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 2, "patternstartdate": "2026-05-04",
+                  "patternendtype": 1, "starttime": "2026-05-04T09:00:00Z", "endtime": "2026-05-04T09:30:00Z"}
+
 ROWS = [
     # Tracking of linked appointments and tasks (fieldsync puts the category on those it creates)
     Row(
@@ -85,6 +89,19 @@ ROWS = [
         exchange("appointment", "create", {"subject": "s"}, crm_id=None, categories=[]),
         [],
         reasons={"subject": "untracked"},
+    ),
+    Row(
+        "exchange create tracked recurring series: a CRM recurring appointment with its pattern",
+        exchange("recurringappointmentmaster", "create", {"subject": "s", "recurrence_pattern": RUNNING_SERIES},
+                 crm_id=None, **TRACKED),
+        [("crm", ALICE, "create")],
+        fields={f"crm:{ALICE}": ["recurrence_pattern", "subject"]},
+    ),
+    Row(
+        "exchange update linked recurring series: the pattern flows both ways",
+        exchange("recurringappointmentmaster", "update", {"recurrence_pattern": RUNNING_SERIES}, **TRACKED),
+        [("crm", ALICE, "update")],
+        fields={f"crm:{ALICE}": ["recurrence_pattern"]},
     ),
     Row(
         "exchange create tracked task",
@@ -181,6 +198,35 @@ ROWS = [
         exchange("appointment", "delete"),
         [("crm", ALICE, "delete")],
         facts=Facts(crm_values={"appointment_time": FUTURE, "organizer": ALICE}),
+    ),
+    Row(
+        "exchange delete recurring appointment: organizer, series running, open",
+        exchange("recurringappointmentmaster", "delete", is_organizer=True),
+        [("crm", ALICE, "delete")],
+        facts=Facts(crm_values={"recurrence_pattern": RUNNING_SERIES}),
+    ),
+    Row(
+        "exchange delete recurring appointment: series over",
+        exchange("recurringappointmentmaster", "delete", is_organizer=True),
+        [],
+        facts=Facts(crm_values={"recurrence_pattern": {**RUNNING_SERIES, "patternendtype": 3,
+                                                        "patternenddate": "2026-05-20"}}),
+        notes={f"crm:{ALICE}": "in_past"},
+    ),
+    Row(
+        "exchange delete recurring appointment: canceled",
+        exchange("recurringappointmentmaster", "delete", is_organizer=True),
+        [],
+        facts=Facts(crm_values={"recurrence_pattern": RUNNING_SERIES,
+                                "appointment_status": {"statecode": 2, "statuscode": 4}}),
+        notes={f"crm:{ALICE}": "completed_or_canceled"},
+    ),
+    Row(
+        "exchange delete recurring appointment: not organizer",
+        exchange("recurringappointmentmaster", "delete", is_organizer=False),
+        [],
+        facts=Facts(crm_values={"recurrence_pattern": RUNNING_SERIES}),
+        notes={f"crm:{ALICE}": "not_organizer"},
     ),
     Row("exchange delete task", exchange("task", "delete"), [("crm", ALICE, "delete")]),
     Row("exchange delete tracked task", exchange("task", "delete", **TRACKED), [("crm", ALICE, "delete")]),

@@ -25,6 +25,7 @@ from shared.catalogue import FieldPair, load_catalogue
 from shared.crm import fields as crm_fields
 from shared.events import Policy
 from shared.exchange import fields as exchange_fields
+from shared.recurrence import normal_form
 
 REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "dynamics_fields.json"
 CATALOGUE = load_catalogue()
@@ -36,6 +37,10 @@ TIME = {"scheduledstart": "2030-01-02T09:00:00Z", "scheduledend": "2030-01-02T10
         "scheduleddurationminutes": 90, "isalldayevent": False}  # fmt: skip
 # A canonical value per field key (per entity where it differs) that both sides can represent.
 SAMPLES: dict[str, Any] = {
+    # A recurring appointment's pattern, in the normal form both captures read (shared.recurrence).
+    "recurrence_pattern": normal_form({"recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 10,
+                                       "patternstartdate": "2030-01-07", "patternendtype": 2, "occurrences": 10,
+                                       "starttime": "2030-01-07T09:00:00Z", "duration": 30}),
     "fullname": {"firstname": "Ana", "middlename": "M", "lastname": "Silva"},
     **{f"address{n}_composite": {f"address{n}_{p}": f"{p} {n}" for p in exchange_fields.ADDRESS_PARTS}
        for n in (1, 2, 3)},
