@@ -15,6 +15,7 @@ from shared.settings import CrmSettings
 CRM_FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "contacts": ("contact", "contactid", ("jobtitle", "department", "telephone1", "nickname", "description")),
     "appointments": ("appointment", "activityid", ("location", "subject", "description")),
+    "recurringappointmentmasters": ("recurringappointmentmaster", "activityid", ("location", "subject", "description")),
     "tasks": ("task", "activityid", ("subject", "description")),
     "phonecalls": ("phonecall", "activityid", ("subject", "description")),
     "letters": ("letter", "activityid", ("subject", "description")),
