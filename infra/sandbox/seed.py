@@ -100,14 +100,14 @@ def _iso(moment: datetime) -> str:
 
 # Records are created in this order: what a lookup binds exists before the record that binds it.
 ENTITY_SETS = ("accounts", "contacts", "appointments", "tasks", "phonecalls", "letters", "faxes",
-               "serviceappointments")  # fmt: skip
+               "recurringappointmentmasters", "serviceappointments")  # fmt: skip
 KEYS = {"accounts": "accountid", "contacts": "contactid"}  # the others: activityid
 
 
 def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[str, Any]]]:
     """(entity set, body) of the records one user owns, in ENTITY_SETS order: 1 account, 2 contacts (the first
     a person of the account: parentcustomerid), 2 appointments, 2 tasks, a phone call, a letter and a fax
-    (regarding the first contact) and a service activity (canonical shapes: ISO UTC datetimes with Z,
+    (regarding the first contact), a weekly recurring appointment and a service activity (canonical shapes: ISO UTC datetimes with Z,
     date-only birthdays, option-set ints, attendees as email lists)."""
     day = now.replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
     mailbox = address_of(name)
@@ -164,6 +164,15 @@ def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[s
             "scheduledstart": _iso(due - timedelta(days=1)), "scheduledend": _iso(due), "prioritycode": 1,
             "description": f"A {kind} created by the sandbox seed.",
         }))
+    first = day + timedelta(days=7 - day.weekday())  # a Monday: a weekly series on Mondays, ten times
+    records.append(("recurringappointmentmasters", {
+        "activityid": _record_id(name, "recurringappointmentmaster", 0),
+        "subject": f"Weekly sync ({name})", "location": f"Room {number + 1}00", "organizer": mailbox,
+        "requiredattendees": [mailbox], "optionalattendees": [], "recurrencepatterntype": 1, "interval": 1,
+        "daysofweekmask": 2, "firstdayofweek": 1, "patternstartdate": first.date().isoformat(), "patternendtype": 2,
+        "occurrences": 10, "starttime": _iso(first), "endtime": _iso(first + timedelta(minutes=30)), "duration": 30,
+        "isalldayevent": False,
+    }))
     visit = day + timedelta(days=5, hours=number % 6)
     records.append(("serviceappointments", {
         "activityid": _record_id(name, "serviceappointment", 0),

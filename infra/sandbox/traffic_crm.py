@@ -19,6 +19,7 @@ CRM_FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "phonecalls": ("phonecall", "activityid", ("subject", "description")),
     "letters": ("letter", "activityid", ("subject", "description")),
     "faxes": ("fax", "activityid", ("subject", "description")),
+    "recurringappointmentmasters": ("recurringappointmentmaster", "activityid", ("subject", "location")),
     "serviceappointments": ("serviceappointment", "activityid", ("subject", "location", "description")),
 }
 # What one change made: (entity, record id, mailbox, canonical field, value, the source's modification time).

@@ -65,7 +65,8 @@ async def test_seed_makes_users_mailboxes_and_owned_records_once(sandbox: Sandbo
     first = await seed(sandbox, names, progress=quiet)
     again = await seed(sandbox, names, progress=quiet)
 
-    per_user = 11  # an account, 2 contacts, 2 appointments, 2 tasks, a phone call, a letter, a fax, a service activity
+    # an account, 2 contacts, 2 appointments, 2 tasks, a phone call, a letter, a fax, a series, a service activity
+    per_user = 12
     assert first.created == 4 * per_user and again.created == 0 and again.existing == 4 * per_user
     assert again.users == first.users
     async with CrmClient.from_settings(sandbox) as crm:
@@ -90,6 +91,8 @@ async def test_seed_makes_users_mailboxes_and_owned_records_once(sandbox: Sandbo
             [activity] = await owned(crm, entity_set, alice)
             assert activity["_regardingobjectid_value"] in {c["contactid"] for c in contacts}
             assert activity["_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "contact"
+        [series] = await owned(crm, "recurringappointmentmasters", alice)
+        assert (series["recurrencepatterntype"], series["daysofweekmask"], series["occurrences"]) == (1, 2, 10)
         [visit] = await owned(crm, "serviceappointments", alice)
         assert visit["scheduledstart"].endswith("Z") and visit["statecode"] == 0
     listed = await sandbox_mailboxes(sandbox)
