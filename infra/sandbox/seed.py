@@ -107,8 +107,8 @@ KEYS = {"accounts": "accountid", "contacts": "contactid"}  # the others: activit
 def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[str, Any]]]:
     """(entity set, body) of the records one user owns, in ENTITY_SETS order: 1 account, 2 contacts (the first
     a person of the account: parentcustomerid), 2 appointments, 2 tasks, a phone call, a letter and a fax
-    (regarding the first contact), a weekly recurring appointment and a service activity (canonical shapes: ISO UTC datetimes with Z,
-    date-only birthdays, option-set ints, attendees as email lists)."""
+    (regarding the first contact), a weekly recurring appointment and a service activity (canonical shapes:
+    ISO UTC datetimes with Z, date-only birthdays, option-set ints, attendees as email lists)."""
     day = now.replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
     mailbox = address_of(name)
     records: list[tuple[str, dict[str, Any]]] = []
