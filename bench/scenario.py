@@ -35,7 +35,9 @@ from shared.settings import KafkaSettings
 
 PROGRESS_EVERY_S = 5.0
 IDLE_S = 5.0  # how long the stack's idle CPU is measured between warm-up and traffic
-SEEDED_RECORDS_PER_USER = 6  # infra.sandbox.seed.records_for: 2 contacts, 2 appointments, 2 tasks
+# infra.sandbox.seed.records_for, what reaches a mailbox: 2 contacts, 2 appointments, 2 tasks, a phone call, a
+# letter, a fax, a recurring appointment and a service activity (the account is not synced).
+SEEDED_RECORDS_PER_USER = 11
 
 
 OWN = "bench (traffic, observer)"

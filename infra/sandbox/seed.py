@@ -99,17 +99,16 @@ def _iso(moment: datetime) -> str:
 
 
 # Records are created in this order: what a lookup binds exists before the record that binds it.
-ENTITY_SETS = ("accounts", "contacts", "appointments", "recurringappointmentmasters", "tasks", "phonecalls",
-               "letters", "faxes", "serviceappointments")  # fmt: skip
+ENTITY_SETS = ("accounts", "contacts", "appointments", "tasks", "phonecalls", "letters", "faxes",
+               "recurringappointmentmasters", "serviceappointments")  # fmt: skip
 KEYS = {"accounts": "accountid", "contacts": "contactid"}  # the others: activityid
 
 
 def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[str, Any]]]:
     """(entity set, body) of the records one user owns, in ENTITY_SETS order: 1 account, 2 contacts (the first
-    a person of the account: parentcustomerid), 2 appointments, a weekly recurring appointment, 2 tasks, a
-    phone call, a letter and a fax
-    (regarding the first contact) and a service activity (canonical shapes: ISO UTC datetimes with Z,
-    date-only birthdays, option-set ints, attendees as email lists)."""
+    a person of the account: parentcustomerid), 2 appointments, 2 tasks, a phone call, a letter and a fax
+    (regarding the first contact), a weekly recurring appointment and a service activity (canonical shapes:
+    ISO UTC datetimes with Z, date-only birthdays, option-set ints, attendees as email lists)."""
     day = now.replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
     mailbox = address_of(name)
     records: list[tuple[str, dict[str, Any]]] = []
@@ -143,16 +142,6 @@ def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[s
             "organizer": mailbox, "requiredattendees": [mailbox], "optionalattendees": [],
             "description": "Agenda: status, open questions, next steps.",
         }))
-    first = (day + timedelta(days=7 - day.weekday())).replace(hour=8 + number % 4)  # the next Monday
-    records.append(("recurringappointmentmasters", {
-        "activityid": _record_id(name, "recurringappointmentmaster", 0),
-        "subject": f"Weekly team sync ({name})", "location": f"Room {number + 1}00",
-        "organizer": mailbox, "requiredattendees": [mailbox], "optionalattendees": [], "prioritycode": 1,
-        "recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 2 | 8, "firstdayofweek": 1,  # Mon, Wed
-        "patternstartdate": first.date().isoformat(), "patternendtype": 2, "occurrences": 10,
-        "starttime": _iso(first), "endtime": _iso(first + timedelta(minutes=30)), "duration": 30,
-        "isalldayevent": False, "description": "Every Monday and Wednesday, ten times.",
-    }))
     for index in range(2):
         due = day + timedelta(days=3 + index * 4)
         records.append(("tasks", {
@@ -175,6 +164,15 @@ def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[s
             "scheduledstart": _iso(due - timedelta(days=1)), "scheduledend": _iso(due), "prioritycode": 1,
             "description": f"A {kind} created by the sandbox seed.",
         }))
+    first = day + timedelta(days=7 - day.weekday())  # a Monday: a weekly series on Mondays, ten times
+    records.append(("recurringappointmentmasters", {
+        "activityid": _record_id(name, "recurringappointmentmaster", 0),
+        "subject": f"Weekly sync ({name})", "location": f"Room {number + 1}00", "organizer": mailbox,
+        "requiredattendees": [mailbox], "optionalattendees": [], "recurrencepatterntype": 1, "interval": 1,
+        "daysofweekmask": 2, "firstdayofweek": 1, "patternstartdate": first.date().isoformat(), "patternendtype": 2,
+        "occurrences": 10, "starttime": _iso(first), "endtime": _iso(first + timedelta(minutes=30)), "duration": 30,
+        "isalldayevent": False,
+    }))
     visit = day + timedelta(days=5, hours=number % 6)
     records.append(("serviceappointments", {
         "activityid": _record_id(name, "serviceappointment", 0),

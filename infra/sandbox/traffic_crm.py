@@ -15,11 +15,11 @@ from shared.settings import CrmSettings
 CRM_FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "contacts": ("contact", "contactid", ("jobtitle", "department", "telephone1", "nickname", "description")),
     "appointments": ("appointment", "activityid", ("location", "subject", "description")),
-    "recurringappointmentmasters": ("recurringappointmentmaster", "activityid", ("location", "subject", "description")),
     "tasks": ("task", "activityid", ("subject", "description")),
     "phonecalls": ("phonecall", "activityid", ("subject", "description")),
     "letters": ("letter", "activityid", ("subject", "description")),
     "faxes": ("fax", "activityid", ("subject", "description")),
+    "recurringappointmentmasters": ("recurringappointmentmaster", "activityid", ("subject", "location")),
     "serviceappointments": ("serviceappointment", "activityid", ("subject", "location", "description")),
 }
 # What one change made: (entity, record id, mailbox, canonical field, value, the source's modification time).

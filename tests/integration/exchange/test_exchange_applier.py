@@ -37,7 +37,8 @@ CONTACT = {
     "emailaddress1": "ada@example.test", "emailaddress2": "ada2@example.test", "jobtitle": "Engineer",
     "department": "R&D", "birthdate": "1990-02-03", "anniversary": "2015-06-07", "governmentid": "GOV-1",
     "ftpsiteurl": "ftp://ada.example.test", "websiteurl": "https://ada.example.test", "nickname": "Countess",
-    "yomifirstname": "ayda", "yomilastname": "bairon", "description": "Notes", "childrensnames": "Byron jr",
+    "yomifirstname": "ayda", "yomilastname": "bairon", "parentcustomerid": {"name": "Contoso Ltd"},
+    "description": "Notes", "childrensnames": "Byron jr",
     "address1_composite": {"address1_line1": "1 Main St", "address1_line2": "Floor 2", "address1_line3": None,
                            "address1_city": "London", "address1_stateorprovince": "LDN",
                            "address1_postalcode": "N1", "address1_country": "UK"},
@@ -47,13 +48,13 @@ APPOINTMENT = {
     "appointment_time": {"scheduledstart": "2026-12-01T10:00:00Z", "scheduledend": "2026-12-01T11:30:00Z",
                          "scheduleddurationminutes": 90, "isalldayevent": False},
     "requiredattendees": ["bob@example.test"], "optionalattendees": ["eve@example.test"],
-    "regardingobjectid": "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+    "regardingobjectid": {"name": "Contoso Pharmaceuticals"},  # a lookup reaches Exchange as its record's name
     "appointment_status": {"statecode": 3, "statuscode": 5},
 }
 TASK = {
     "subject": "Call back", "description": "About the offer", "prioritycode": 0, "percentcomplete": 40,
     "scheduledstart": "2026-12-01T00:00:00Z", "scheduledend": "2026-12-03T00:00:00Z",
-    "status": {"statecode": 0, "statuscode": 3}, "regardingobjectid": "3f2504e0-4f89-11d3-9a0c-0305e82c3302",
+    "status": {"statecode": 0, "statuscode": 3}, "regardingobjectid": {"name": "Ana Silva"},
 }
 
 
