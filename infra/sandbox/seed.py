@@ -164,13 +164,13 @@ def records_for(name: str, number: int, now: datetime) -> list[tuple[str, dict[s
             "scheduledstart": _iso(due - timedelta(days=1)), "scheduledend": _iso(due), "prioritycode": 1,
             "description": f"A {kind} created by the sandbox seed.",
         }))
-    first = day + timedelta(days=7 - day.weekday())  # a Monday: a weekly series on Mondays, ten times
+    monday = day + timedelta(days=7 - day.weekday())  # a Monday: a weekly series on Mondays, ten times
     records.append(("recurringappointmentmasters", {
         "activityid": _record_id(name, "recurringappointmentmaster", 0),
         "subject": f"Weekly sync ({name})", "location": f"Room {number + 1}00", "organizer": mailbox,
         "requiredattendees": [mailbox], "optionalattendees": [], "recurrencepatterntype": 1, "interval": 1,
-        "daysofweekmask": 2, "firstdayofweek": 1, "patternstartdate": first.date().isoformat(), "patternendtype": 2,
-        "occurrences": 10, "starttime": _iso(first), "endtime": _iso(first + timedelta(minutes=30)), "duration": 30,
+        "daysofweekmask": 2, "firstdayofweek": 1, "patternstartdate": monday.date().isoformat(), "patternendtype": 2,
+        "occurrences": 10, "starttime": _iso(monday), "endtime": _iso(monday + timedelta(minutes=30)), "duration": 30,
         "isalldayevent": False,
     }))
     visit = day + timedelta(days=5, hours=number % 6)
