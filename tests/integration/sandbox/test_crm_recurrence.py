@@ -1,5 +1,5 @@
 """Recurring appointments in the CRM sandbox: the recurrence attributes through create, read, update and change
-tracking, and values of the wrong type or range refused with nothing changed."""
+tracking, values of the wrong type or range refused with nothing changed, and the Activity privileges guarding it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
-from infra.sandbox.crm.server import CrmSandboxUrls, serve_crm
+from infra.sandbox.crm.server import serve_crm
 from infra.sandbox.crm.settings import CrmSandboxSettings
+from tests.integration.sandbox.crm_admin import (
+    ACCESS_DENIED,
+    PRIVILEGE_DENIED,
+    SALES,
+    Admin,
+    acting,
+    entity_id,
+    error_code,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,22 +34,19 @@ WEEKLY = {
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
     settings = CrmSandboxSettings(data_dir=Path(tmp_path_factory.mktemp("crm-recurrence")))
     with serve_crm(settings, port=0) as urls:
-        yield _client(urls)
+        yield Admin(urls)
 
 
-def _client(urls: CrmSandboxUrls) -> httpx.Client:
-    form = {"grant_type": "client_credentials", "client_id": "fieldsync", "client_secret": "sandbox-secret"}
-    access = httpx.post(urls.token_url, data=form).json()["access_token"]
-    return httpx.Client(base_url=urls.api_url, headers={"Authorization": f"Bearer {access}"})
+@pytest.fixture(scope="module")
+def api(admin: Admin) -> httpx.Client:
+    return admin.http  # the application's own client, a System Administrator
 
 
 def _create(api: httpx.Client, body: dict[str, Any]) -> str:
-    response = api.post(SET, json=body)
-    assert response.status_code == 204, response.text
-    return response.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+    return entity_id(api.post(SET, json=body))
 
 
 def _delta(api: httpx.Client, url: str) -> tuple[list[dict[str, Any]], str]:
@@ -78,3 +84,15 @@ def test_a_value_out_of_type_or_range_is_refused_and_nothing_changes(api: httpx.
     before = api.get(f"{SET}({record})").json()
     assert api.patch(f"{SET}({record})", json={name: value}).status_code == 400
     assert api.get(f"{SET}({record})").json() == before
+
+
+def test_a_series_is_guarded_by_the_activity_privileges_as_an_appointment_is(admin: Admin) -> None:
+    unit = admin.unit("Recurring")
+    seller = admin.role(SALES, name="Recurring seller")
+    alice, bob = admin.user("ra-alice", unit, seller), admin.user("ra-bob", unit, seller)
+    idle = admin.user("ra-idle", unit)
+    mine = entity_id(admin.http.post(SET, json={**WEEKLY, "ownerid@odata.bind": f"/systemusers({alice})"},
+                                     headers=acting(alice)))  # fmt: skip
+    assert admin.http.get(f"{SET}({mine})", headers=acting(alice)).status_code == 200
+    assert error_code(admin.http.get(f"{SET}({mine})", headers=acting(bob))) == (403, ACCESS_DENIED)  # Basic depth
+    assert error_code(admin.http.post(SET, json=WEEKLY, headers=acting(idle))) == (403, PRIVILEGE_DENIED)
