@@ -34,7 +34,7 @@ from typing import Any, cast
 
 import faust
 
-from services.policy import doorbell
+from services.policy import doorbell, preview_page
 from services.policy.handler import InvalidEvent, Planned, PolicyHandler
 from services.policy.keyed import KeyedSteps
 from services.policy.settings import PolicySettings
@@ -281,6 +281,8 @@ def create_app(settings: PolicySettings, handler: PolicyHandler, metrics: Metric
         log.info("policy worker assigned: %s", owned)
 
     app.on_partitions_assigned.connect(log_assignment)
+    if handler.window is not None:
+        preview_page.install(app, handler, handler.window)  # POST /preview, when the web server is on
 
     return app
 

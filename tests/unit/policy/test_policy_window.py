@@ -53,8 +53,9 @@ def held(value: Any, side: str = "crm") -> FieldState:
 
 CASES = [
     ("create for a user who may not read a field", owned("alice", "create", every_field("contact")), Facts(), {}),
-    ("update of a linked pair, one field already agreed", owned("alice", "update", {"telephone1": "2", "jobtitle": "x"}),
-     linked(ALICE), {("contact", "r1", ALICE): {"telephone1": held("2")}}),
+    ("update of a linked pair, one field already agreed",
+     owned("alice", "update", {"telephone1": "2", "jobtitle": "x"}), linked(ALICE),
+     {("contact", "r1", ALICE): {"telephone1": held("2")}}),
     ("a user without any role", owned("idle", "create", every_field("contact")), Facts(), {}),
     ("an Outlook edit of a linked contact", exchange("contact", "update", {"telephone1": "9"}),
      linked(ALICE, crm={"@ownerid": IDS["alice"], "telephone1": "1"}), {}),
