@@ -1,8 +1,8 @@
 """The change window: the policy's last decided changes with the facts each was decided on, bounded, in Redis.
 
-The policy service records every change it decides (services/policy/handler.py, in the transaction that commits the
-change's merge state), so that a candidate policy can be replayed against real recent traffic (the preview, issue
-12) and a sync-time test can shape its traffic like it. An entry holds the ItemChanged and everything the pure rules
+The policy service records every person's change it decides (services/policy/window_writer.py, in batches), so
+that a candidate policy can be replayed against real recent traffic (the preview, issue 12) and a sync-time test
+can shape its traffic like it. An entry holds the ItemChanged and everything the pure rules
 read beyond it: links, the last known values of both sides, untracked marks, the merge point's agreed values of the
 pairs it touched, and the security answers it was decided under (asked of the tables of one round). Rules still to
 come (sync filters) add their facts under `DecisionFacts.extra`, so an older window stays readable.
@@ -85,7 +85,7 @@ class DecisionFacts(Frozen):
     crm_values: dict[str, Any] = Field(default_factory=dict)
     exchange_values: dict[str, dict[str, Any]] = Field(default_factory=dict)  # mailbox -> last known values
     untracked: tuple[str, ...] = ()  # mailboxes whose item is remembered untracked
-    agreed: tuple[AgreedPair, ...] = ()
+    agreed: tuple[AgreedPair, ...] = ()  # of the pairs the decision touched, the fields the change carried
     security: SecurityFacts = Field(default_factory=SecurityFacts)
     # Facts of rules added later (sync filters: name -> JSON value); a replay ignores those it does not know.
     extra: dict[str, Any] = Field(default_factory=dict)
@@ -122,18 +122,22 @@ class ChangeWindow:
     def enabled(self) -> bool:
         return self.max_entries > 0
 
-    def queue(self, pipe: Pipeline, entries: Sequence[WindowEntry]) -> None:
-        """Queue the entries (oldest first) and the trim that keeps the last `max_entries`: no round trip of its own."""
-        if not entries or not self.enabled:
+    def queue(self, pipe: Pipeline, raws: Sequence[str]) -> None:
+        """Queue entries' JSON (oldest first) and the trim that keeps the last `max_entries` into `pipe`."""
+        if not raws or not self.enabled:
             return
-        pipe.lpush(redis_keys.CHANGE_WINDOW, *(entry.model_dump_json() for entry in entries))
+        pipe.lpush(redis_keys.CHANGE_WINDOW, *raws)
         pipe.ltrim(redis_keys.CHANGE_WINDOW, 0, self.max_entries - 1)
 
-    async def record(self, entries: Sequence[WindowEntry]) -> None:
-        """The entries in one round trip of their own (tests, tools)."""
+    async def push(self, raws: Sequence[str]) -> None:
+        """Entries' JSON (oldest first) in one round trip (the policy's writer batches them)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            self.queue(pipe, entries)
+            self.queue(pipe, raws)
             await pipe.execute()
+
+    async def record(self, entries: Sequence[WindowEntry]) -> None:
+        """Entries as models, in one round trip (tests, tools)."""
+        await self.push([entry.model_dump_json() for entry in entries])
 
     async def read(self, now: datetime) -> list[WindowEntry]:
         """The window as of `now`, oldest first."""

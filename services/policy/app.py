@@ -282,7 +282,12 @@ def create_app(settings: PolicySettings, handler: PolicyHandler, metrics: Metric
 
     app.on_partitions_assigned.connect(log_assignment)
     if handler.window is not None:
-        preview_page.install(app, handler, handler.window)  # POST /preview, when the web server is on
+        writer = handler.window
+        preview_page.install(app, handler, writer.window)  # POST /preview, when the web server is on
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def write_window() -> None:
+            await writer.run(lambda: app.should_stop, app.sleep)  # batches of the decided changes (window_writer.py)
 
     return app
 

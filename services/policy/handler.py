@@ -27,13 +27,13 @@ from services.policy.decide import decide
 from services.policy.plan import Outgoing, plan
 from services.policy.reconcile import Reconciled, conflict_records, pairs_of, reconcile
 from services.policy.recorded_security import Recording
-from services.policy.replay import entry_of, stored_as
+from services.policy.replay import stored_as
 from services.policy.security_state import SecurityState
 from services.policy.security_store import SecurityStore
 from services.policy.verdict import Facts
+from services.policy.window_writer import Recorded, WindowWriter
 from shared import redis_keys
 from shared.catalogue import Catalogue
-from shared.change_window import ChangeWindow, WindowEntry
 from shared.events import TRACKABLE, ConflictRecord, ItemChanged, Policy, PolicyChanged, SecurityChanged
 from shared.policy_store import PolicyStore
 
@@ -66,7 +66,7 @@ class Planned:
     outgoing: tuple[Outgoing, ...]
     reconciled: Reconciled | None = None
     conflicts: tuple[ConflictRecord, ...] = ()
-    recorded: WindowEntry | None = None  # the change and its facts, for the change window
+    recorded: Recorded | None = None  # the change and its facts, for the change window
 
 
 class PolicyHandler:
@@ -77,7 +77,7 @@ class PolicyHandler:
         clock: Callable[[], datetime],
         conflicts: ConflictSink,
         security: SecurityState | None = None,
-        window: ChangeWindow | None = None,
+        window: WindowWriter | None = None,
     ) -> None:
         self.redis = redis
         self.security = security or SecurityState(SecurityStore(redis))
@@ -157,12 +157,12 @@ class PolicyHandler:
         records = conflict_records(change, reconciled, rule, policy.version, now)
         recorded = None
         if isinstance(asked, Recording):  # what the window keeps: the change and the facts it was decided on
-            recorded = entry_of(change, facts, states, asked.facts(), policy.version, now)
+            recorded = Recorded(change, facts, states, asked.facts(), policy.version, now)
         return Planned(plan(change, reconciled.decision, policy.version, now), reconciled, tuple(records), recorded)
 
     def _records(self, change: ItemChanged) -> bool:
         """Whether the change goes into the window: a person's change (fieldsync's echoes decide nothing anyway)."""
-        return self.window is not None and self.window.enabled and change.origin != "fieldsync"
+        return self.window is not None and self.window.window.enabled and change.origin != "fieldsync"
 
     async def commit(self, planned: Planned) -> None:
         """After the change's events were published: its pairs' new state and its conflicts, in one transaction.
@@ -176,9 +176,9 @@ class PolicyHandler:
             self.agreed.queue(pipe, reconciled.updates, reconciled.fresh, reconciled.forgotten)
             if planned.conflicts:
                 self.conflicts.queue(pipe, planned.conflicts)
-            if planned.recorded is not None and self.window is not None:
-                self.window.queue(pipe, [planned.recorded])  # same round trip: the decide path pays no extra one
             await pipe.execute()
+        if planned.recorded is not None and self.window is not None:
+            self.window.add(planned.recorded)  # encoded and written in batches (window_writer.py)
 
     async def facts(self, change: ItemChanged) -> Facts:
         """Links, last known values on both sides (snapshots are JSON per field in a hash), untracked marks."""

@@ -9,7 +9,7 @@ preview compares the decisions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -52,11 +52,13 @@ def _state(recorded: AgreedField) -> FieldState:
     return FieldState(recorded.agreed, recorded.at, recorded.side, dict(recorded.held))
 
 
-def agreed_of(states: PairStates) -> tuple[AgreedPair, ...]:
-    """The pairs' states as the window keeps them (the inverse of states_of)."""
+def agreed_of(states: PairStates, carried: Collection[str]) -> tuple[AgreedPair, ...]:
+    """The pairs' states as the window keeps them (the inverse of states_of): the fields the change carried, the
+    only ones the merge point reads."""
     return tuple(
         AgreedPair(crm_id=crm_id, mailbox=mailbox, fields={
-            key: AgreedField(agreed=s.agreed, at=s.at, side=s.side, held=dict(s.held)) for key, s in fields.items()
+            key: AgreedField(agreed=s.agreed, at=s.at, side=s.side, held=dict(s.held))
+            for key, s in fields.items() if key in carried
         })
         for (_entity, crm_id, mailbox), fields in states.items()
     )  # fmt: skip
@@ -69,7 +71,7 @@ def entry_of(
     recorded = DecisionFacts(
         links=dict(facts.links), crm_values=dict(facts.crm_values),
         exchange_values={m: dict(v) for m, v in facts.exchange_values.items()},
-        untracked=tuple(sorted(facts.untracked)), agreed=agreed_of(states), security=security,
+        untracked=tuple(sorted(facts.untracked)), agreed=agreed_of(states, change.changed), security=security,
     )  # fmt: skip
     return WindowEntry(change=change, decided_at=now, policy_version=policy_version, facts=recorded)
 

@@ -3,6 +3,7 @@ change exactly as the live rules did, under the security answers it was decided 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,8 @@ from services.policy.recorded_security import Recording, Replayed
 from services.policy.replay import entry_of, replay, stored_as
 from services.policy.security import Security
 from services.policy.verdict import Facts
-from shared.change_window import SecurityFacts, WindowEntry, within
+from services.policy.window_writer import Recorded, WindowWriter, encoded
+from shared.change_window import ChangeWindow, SecurityFacts, WindowEntry, within
 from shared.events import ItemChanged
 from tests.policy_builders import ALICE, CATALOGUE, NOW, crm, every_field, exchange, linked, policy
 from tests.security_rows import SALES, Org
@@ -69,6 +71,9 @@ def test_a_replay_decides_a_recorded_change_as_the_live_rules_did(
     decided, entry = live(change, facts, states)
     stored = WindowEntry.model_validate_json(entry.model_dump_json())
     assert stored == entry
+    # What the writer encodes off the decision path reads back as the same entry.
+    handed = Recorded(change, facts, states, entry.facts.security, 7, NOW)
+    assert WindowEntry.model_validate_json(encoded(handed)) == entry
     # No live tables at all: the recorded answers alone decide it.
     assert replay(stored, CATALOGUE, policy(), fallback=None) == decided
 
@@ -113,3 +118,42 @@ def test_the_window_is_the_last_n_or_the_last_h_whichever_is_fewer(
 ) -> None:
     kept = within([entry(s, i) for s, i in given], NOW, age, count)
     assert [e.change.event_id for e in kept] == expected
+
+
+class FlakyWindow(ChangeWindow):
+    """A window whose pushes fail while `down`, and otherwise keep what was pushed (no Redis: a fake port)."""
+
+    def __init__(self, max_entries: int) -> None:
+        super().__init__(None, max_entries)  # type: ignore[arg-type]
+        self.down = False
+        self.pushed: list[str] = []
+
+    async def push(self, raws: Sequence[str]) -> None:
+        if self.down:
+            raise ConnectionError("redis away")
+        self.pushed.extend(raws)
+
+
+def handed(event_id: str) -> Recorded:
+    change = crm("contact", "update", {"telephone1": "1"}).model_copy(update={"event_id": event_id})
+    return Recorded(change, Facts(), {}, SecurityFacts(), 7, NOW)
+
+
+async def test_the_writer_batches_keeps_the_newest_while_redis_is_away_and_writes_them_after() -> None:
+    window = FlakyWindow(max_entries=3)
+    writer = WindowWriter(window)
+    window.down = True
+    for n in range(5):
+        writer.add(handed(f"e{n}"))
+    assert await writer.flush() == 0
+    writer.add(handed("e5"))
+    window.down = False
+    assert await writer.flush() == 3 and await writer.flush() == 0
+    assert [WindowEntry.model_validate_json(raw).change.event_id for raw in window.pushed] == ["e3", "e4", "e5"]
+
+
+async def test_a_window_of_no_entries_keeps_nothing() -> None:
+    window = FlakyWindow(max_entries=0)
+    writer = WindowWriter(window)
+    writer.add(handed("e1"))
+    assert await writer.flush() == 0 and window.pushed == []
