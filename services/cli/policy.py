@@ -16,6 +16,7 @@ from shared.events import CONFLICT_RULES, DIRECTIONS
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:8000"
+PREVIEW_TIMEOUT_S = 90.0
 
 app = typer.Typer(
     help="View and change the per-field sync directions and conflict rules (admin API client).", no_args_is_help=True
@@ -179,7 +180,9 @@ async def _preview(api: AdminClient, changes: list[dict[str, str]], rule_changes
     body: dict[str, Any] = {"changes": changes, "rule_changes": rule_changes, "sample_size": sample}
     if settings:
         body["settings"] = settings
-    return preview_view.render_report(await api.call("POST", "/api/v1/policy/preview", json=body))
+    # A replay of a full window takes seconds (bench/window.py): more than the other calls' 15 s on a busy machine.
+    report = await api.call("POST", "/api/v1/policy/preview", json=body, timeout=PREVIEW_TIMEOUT_S)
+    return preview_view.render_report(report)
 
 
 async def _preview_or_why(api: AdminClient, changes: list[dict[str, str]], rule_changes: list[dict[str, str]]) -> str:

@@ -6,7 +6,9 @@ of that entity and field; otherwise, when the entity's conflict rule changed, by
 A create, delete or unlink that differs is explained by the settings when they changed, else by the entity's
 direction changes. Shares are of the entity's recorded changes (the settings': of all of them), so an admin reads
 "turning contact description to `both` adds Exchange-to-CRM writes for 18% of contact changes". A change of the
-candidate that makes no difference says so, and why when the window shows it (no recorded change carried it).
+candidate that makes no difference says so, and why: no recorded change carried the field, or where they would
+write it in the directions the change concerns it is withheld either way (counted by reason: field security,
+scope, tracking, already agreed).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 
 from services.policy.preview_diff import Compared, differs, moves, starts, stops
 from shared.events import Policy
-from shared.preview import Explanation, Way
+from shared.preview import Explanation, Way, way_of
 
 WAYS: dict[Way, str] = {"to_exchange": "CRM-to-Exchange", "to_crm": "Exchange-to-CRM"}
 
@@ -92,6 +94,32 @@ def _tally(compared: Sequence[Compared], changes: Changes) -> Tally:
     return tally
 
 
+SOURCES: dict[Way, tuple[str, ...]] = {"to_exchange": ("both", "to_exchange"), "to_crm": ("both", "to_crm")}
+
+
+def ways_of(direction: str | None) -> set[Way]:
+    """The directions a field of this direction is written in."""
+    return {way for way, directions in SOURCES.items() if direction in directions}
+
+
+def _unchanged(of_entity: Sequence[Compared], entity: str, key: str, affected: set[Way]) -> str:
+    """Why a direction change makes no difference: nothing carried the field, or what carried it in the directions
+    the change concerns is withheld for another reason either way (counted by reason), or wrote it in none of them."""
+    if not of_entity:
+        return f"no {entity} change was recorded"
+    carrying = [one for one in of_entity if key in one.entry.change.changed]
+    if not carrying:
+        return f"none of the {len(of_entity)} recorded {entity} changes carried it"
+    reasons = Counter(o.reason or "synced" for one in carrying for o in one.current.outcomes
+                      if o.field == key and way_of(o.target) in affected and not o.synced)  # fmt: skip
+    ways = " or ".join(WAYS[w] for w in sorted(affected))
+    if not reasons:
+        return f"none of the {len(carrying)} recorded {entity} changes that carried it writes it {ways}"
+    held = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
+    return (f"where the {len(carrying)} recorded {entity} changes that carried it would write it {ways}, it is "
+            f"withheld either way ({held})")
+
+
 def explanations(compared: Sequence[Compared], current: Policy, candidate: Policy) -> tuple[Explanation, ...]:
     changes = changes_of(current, candidate)
     if changes.none:
@@ -114,12 +142,8 @@ def explanations(compared: Sequence[Compared], current: Policy, candidate: Polic
                                  f"{_percent(n, total)} of {entity} changes ({n} of {total})",
                     ))  # fmt: skip
         if not said:
-            carried = sum(1 for one in compared if one.entity == entity and key in one.entry.change.changed)
-            why = (f"no {entity} change was recorded" if not total else
-                   f"none of the {total} recorded {entity} changes carried it" if not carried else
-                   f"the {carried} recorded {entity} changes that carried it are held back the same way either way "
-                   "(scope, tracking, security or the merge point)")  # fmt: skip
-            sentence = f"turning {entity} {key} to `{new}` changes nothing in the window: {why}"
+            sentence = f"turning {entity} {key} to `{new}` changes nothing in the window: " + _unchanged(
+                [one for one in compared if one.entity == entity], entity, key, ways_of(old) ^ ways_of(new))
             found.append(Explanation(change=label, entity=entity, sentence=sentence))
     for entity, old, new in changes.rules:
         n, total = tally.count(("rule", entity)), per_entity[entity]

@@ -143,3 +143,23 @@ def test_the_report_counts_the_window_and_samples_the_first_differing_changes() 
 def test_an_empty_window_reports_nothing() -> None:
     report = preview([], CATALOGUE, policy(), policy(contact__description="none"))
     assert report.window.entries == 0 and report.no_difference and report.flows == ()
+
+
+UNREACHED = [recorded(mine({"description": v}, v, owner_mailbox=None)) for v in ("o1", "o2")]  # out of scope
+
+# (name, candidate, the sentence's reason): a direction change that changes nothing, and why
+UNCHANGED = [
+    ("where it would be written it is withheld either way", policy(contact__description="to_crm"),
+     "where the 2 recorded contact changes that carried it would write it CRM-to-Exchange, it is withheld either way "
+     "(out_of_scope 2)"),
+    ("no change that carried it writes in the direction concerned", policy(contact__description="to_exchange"),
+     "none of the 2 recorded contact changes that carried it writes it Exchange-to-CRM"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "candidate", "why"), UNCHANGED, ids=[row[0] for row in UNCHANGED])
+def test_a_direction_change_that_changes_nothing_says_why(name: str, candidate: Policy, why: str) -> None:
+    current = policy(contact__description="both")
+    every = [compared(entry, current, candidate) for entry in UNREACHED]
+    said = [e.sentence for e in explanations(every, current, candidate) if e.change.startswith("contact.description")]
+    assert said[-1].endswith(why), said
