@@ -12,8 +12,9 @@ UV_VERSION := 0.13.9
 run: env redis
 	$(VENV)/bin/fieldsync up
 
+# Two workers (pytest-xdist), one test file per worker at a time: module fixtures (an e2e module's stack) start once.
 test: env redis chromium
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 env: $(STAMP)
 

@@ -40,8 +40,8 @@ from bench.observer import BusObserver, observing, stop_observing
 from bench.scenario import Options, drive, steady_window, warm_up, write_dump
 from infra.sandbox.seed import address_of, user_names
 from shared import topics
-from shared.clients.exchange_fields import stored_as
 from shared.events import CONFLICT_RULES
+from shared.exchange.fields import stored_as
 from shared.settings import KafkaSettings
 
 # Kept for the post-mortem (events.jsonl in the kept data folder): what the captures saw and what was decided.

@@ -18,9 +18,9 @@ from infra.runner.stack import Stack
 from infra.sandbox.traffic_crm import CRM_FIELDS
 from infra.sandbox.traffic_pairs import LinkedPair
 from shared import redis_keys
-from shared.clients import exchange_fields
-from shared.clients.crm import CrmClient
-from shared.clients.exchange import ExchangeClient
+from shared.crm.client import CrmClient
+from shared.exchange import fields as exchange_fields
+from shared.exchange.client import ExchangeClient
 
 ENTITIES = tuple(entity for entity, _, _ in CRM_FIELDS.values())
 BATCH = 100  # items per GetItem

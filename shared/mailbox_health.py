@@ -24,7 +24,7 @@ _UNREACHABLE = ("503", "502", "504", "onnect", "imeout", "Unavailable", "unreach
 
 
 def classify(exc: BaseException) -> ErrorKind:
-    """The kind of a failed poll, from the exception's type and text (the vocabulary of shared.clients)."""
+    """The kind of a failed poll, from the exception's type and text (shared.crm.client, shared.exchange.errors)."""
     text = f"{type(exc).__name__}: {exc}"
     if type(exc).__name__ == "NoMailbox":
         return "no_mailbox"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.clients.crm import CrmClient
+from shared.crm.client import CrmClient
 
 ROOT_UNIT = "Contoso"
 UNITS = (("Sales", ROOT_UNIT), ("Sales East", "Sales"), ("Sales West", "Sales"))

@@ -31,7 +31,7 @@ from infra.sandbox.organisation import (
     organisation_roles,
     organisation_units,
 )
-from shared.clients.crm import CrmClient, NotFound
+from shared.crm.client import CrmClient, NotFound
 from shared.settings import CrmSettings, ExchangeSettings
 
 DEFAULT_USERS = ("alice", "bob", "carol")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.clients.crm import CrmClient
+from shared.crm.client import CrmClient
 from shared.settings import CrmSettings
 
 # Entity set -> (logical name, key attribute, fields traffic may change). Single-attribute pairs only,

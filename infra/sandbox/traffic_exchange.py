@@ -27,12 +27,12 @@ from exchangelib.version import EXCHANGE_2016
 from infra.sandbox.ews_update import new_changekey, update_request
 from infra.sandbox.seed import ews_admin_url
 from infra.sandbox.traffic_crm import Made
-from shared.clients.exchange import keep_pool_size
+from shared.exchange.client import keep_pool_size
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")
 RETRY_BASE_S = 0.2  # the first wait before sending a failed update again, doubled each time
-TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})  # "not now", as shared.clients.ews_sync reads them
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})  # "not now", as shared.exchange.sync reads them
 # Folder attribute on Account -> (entity, item class, {exchangelib field: canonical field key}).
 EXCHANGE_FIELDS: dict[str, tuple[str, type[Item], dict[str, str]]] = {
     "contacts": ("contact", Contact, {"job_title": "jobtitle", "department": "department", "nickname": "nickname"}),

@@ -17,8 +17,8 @@ from typing import Any
 
 from services.admin_api.verify_schemas import Difference, Missing, OneWayDifference, Pair, VerifyReport
 from shared.catalogue import EntitySpec, effective_direction
-from shared.clients import exchange_fields
 from shared.events import Direction, Policy
+from shared.exchange import fields as exchange_fields
 
 TASK_COMPLETED = exchange_fields.TASK_STATUS["Completed"][1]
 TASK_NOT_STARTED = exchange_fields.TASK_STATUS["NotStarted"][1]

@@ -18,11 +18,11 @@ from services.admin_api.verify import Reading
 from services.admin_api.verify_schemas import Pair
 from shared import redis_keys
 from shared.catalogue import Catalogue, EntitySpec
-from shared.clients import exchange_fields
-from shared.clients.crm import CrmClient
-from shared.clients.crm_fields import canonical_fields, read_attributes
-from shared.clients.exchange import ExchangeClient
-from shared.clients.exchange_errors import NoMailbox
+from shared.crm.client import CrmClient
+from shared.crm.fields import canonical_fields, read_attributes
+from shared.exchange import fields as exchange_fields
+from shared.exchange.client import ExchangeClient
+from shared.exchange.errors import NoMailbox
 
 REDIS_CHUNK = 500  # keys per pipeline round trip
 

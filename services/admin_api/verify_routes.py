@@ -22,8 +22,8 @@ from services.admin_api.verify_jobs import TooManyJobs, Verifier, VerifyJobs
 from services.admin_api.verify_reader import LinkIndex, SideReader
 from services.admin_api.verify_schemas import VerifyJob, VerifyRequest
 from shared.catalogue import load_catalogue
-from shared.clients.crm import CrmClient
-from shared.clients.exchange import FOLDERS, ExchangeClient
+from shared.crm.client import CrmClient
+from shared.exchange.client import FOLDERS, ExchangeClient
 from shared.settings import refuse_placeholders
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)], tags=["verify"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.catalogue import Catalogue
-from shared.clients.crm_fields import write_body
+from shared.crm.fields import write_body
 from shared.events import ItemDelta
 from shared.links import COUNTERPART_NAMESPACE, counterpart_id
 from shared.update_plan import APPLIED_EVENTS_KEPT, Plan, applied_event, plan_update, remember, result_of

@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from shared.catalogue import EntitySpec
-from shared.clients.crm import CrmError
-from shared.clients.crm_fields import Row, canonical_fields
+from shared.crm.client import CrmError
+from shared.crm.fields import Row, canonical_fields
 from shared.events import ItemChanged, ItemDelta, Source
 
 # The refusals of one secured field, and how their message names it (Dataverse's wording, the sandbox's too).

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from services.crm_applier.apply import applied_event, validate
 from services.crm_applier.writer import CrmWriter, Outcome
 from shared.catalogue import Catalogue
-from shared.clients.crm import CrmError, Unavailable
+from shared.crm.client import CrmError, Unavailable
 from shared.delivery import DeliveryLoop
 from shared.events import DeltaApplied, ItemDelta
 from shared.metrics import Metrics

@@ -12,10 +12,10 @@ from services.crm_applier.records import AppliedRecords
 from services.crm_applier.reverts import CrmChanges
 from services.crm_applier.settings import CrmApplierSettings
 from services.crm_applier.writer import CrmWriter
-from services.crm_capture.state import CrmState
 from shared import topics
 from shared.catalogue import load_catalogue
-from shared.clients.crm import CrmClient, RetryPolicy
+from shared.crm.client import CrmClient, RetryPolicy
+from shared.crm.state import CrmState
 from shared.kafka import make_consumer, make_producer
 from shared.metrics import start_service_metrics
 from shared.runtime import serve

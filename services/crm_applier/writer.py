@@ -17,11 +17,11 @@ from services.crm_applier.apply import Plan, counterpart_id, item_key, plan_upda
 from services.crm_applier.denial import denial_note, refused_field, revert_event, without
 from services.crm_applier.records import Applied, AppliedRecords
 from services.crm_applier.reverts import ChangePublisher
-from services.crm_capture.diff import DELETED, EXACT, VERSION, Echo, snapshot_of
-from services.crm_capture.state import CrmState
 from shared.catalogue import Catalogue, EntitySpec
-from shared.clients.crm import DUPLICATE_KEY, CrmClient, CrmError, Forbidden, NotFound, PreconditionFailed
-from shared.clients.crm_fields import canonical_datetime, canonical_fields, write_body
+from shared.crm.client import DUPLICATE_KEY, CrmClient, CrmError, Forbidden, NotFound, PreconditionFailed
+from shared.crm.fields import canonical_datetime, canonical_fields, write_body
+from shared.crm.snapshot import DELETED, EXACT, VERSION, Echo, snapshot_of
+from shared.crm.state import CrmState
 from shared.events import ApplyResult, ItemDelta
 
 

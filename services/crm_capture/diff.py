@@ -7,30 +7,21 @@ from datetime import datetime
 from typing import Any
 
 from shared.catalogue import EntitySpec
-from shared.clients.crm_fields import Row, canonical_datetime, canonical_fields
+from shared.crm.fields import Row, canonical_datetime
+from shared.crm.snapshot import (
+    DELETED,
+    OWNER,
+    OWNER_MAILBOX,
+    STATE,
+    VERSION,
+    Echo,
+    Snapshot,
+    fields_of,
+    is_older,
+    snapshot_of,
+)
 from shared.events import ItemChanged, Op, Origin, Source
 from shared.item_state import holds
-
-# Snapshot keys that are not fields (a field key never starts with "@").
-OWNER, OWNER_MAILBOX, STATE, VERSION = "@ownerid", "@owner_mailbox", "@statecode", "@version"
-# The versionnumber at which the snapshot is known to be the whole row: set by a read, and by an applier write
-# made against the snapshot's own etag; an applier write over a row read anew moves VERSION only (the row may
-# hold changes the capture has not reported yet, so the snapshot is no base for an unread write).
-EXACT = "@exact"
-Snapshot = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Echo:
-    """What fieldsync last wrote to a row: the versionnumber it produced and the field values written."""
-
-    version: str | None
-    values: dict[str, Any] = field(default_factory=dict)
-    # The item's modification time the applier read before writing: the changes the capture finds under this
-    # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
-    before: str | None = None
-    # The values of the write the applier is about to make (version unknown), beside the record above.
-    announced: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,40 +48,6 @@ class Diff:
     stale: bool = False
 
 
-def _id(value: Any) -> str | None:
-    return str(value).lower() if value else None
-
-
-def snapshot_of(spec: EntitySpec, row: Row, owner_mailbox: str | None) -> Snapshot:
-    """Every field's canonical value plus the context that decides scope, as stored after a change."""
-    version = row.get("versionnumber")
-    return {
-        **canonical_fields(spec, row),
-        OWNER: _id(row.get("_ownerid_value")),
-        OWNER_MAILBOX: owner_mailbox,
-        STATE: row.get("statecode"),
-        VERSION: str(version) if version is not None else None,
-        EXACT: str(version) if version is not None else None,
-    }
-
-
-def _version(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def is_older(row: Row, previous: Snapshot | None) -> bool:
-    """The row's versionnumber (rowversion, growing in commit order) is below the snapshot's."""
-    seen, read = _version((previous or {}).get(VERSION)), _version(row.get("versionnumber"))
-    return seen is not None and read is not None and read < seen
-
-
-def _fields(snapshot: Snapshot) -> dict[str, Any]:
-    return {key: value for key, value in snapshot.items() if not key.startswith("@")}
-
-
 def diff_row(
     spec: EntitySpec, previous: Snapshot | None, row: Row, owner_mailbox: str | None, echo: Echo | None
 ) -> Diff:
@@ -112,7 +69,7 @@ def diff_row(
         assert previous is not None
         return Diff(None, previous, stale=True)
     current = snapshot_of(spec, row, owner_mailbox)
-    fields = _fields(current)
+    fields = fields_of(current)
     context: dict[str, Any] = {"ownerid": current[OWNER], "owner_mailbox": owner_mailbox, "statecode": current[STATE]}
     version = current[VERSION]
     occurred_at = canonical_datetime(row.get("modifiedon"))
@@ -154,9 +111,6 @@ def _before(previous: Snapshot, changed: dict[str, Any]) -> dict[str, Any]:
 def _state_echoed(spec: EntitySpec, echoed: set[str]) -> bool:
     """The statecode change came with a status field fieldsync itself wrote."""
     return any(pair.key in echoed for pair in spec.fields if "statecode" in pair.crm_attributes)
-
-
-DELETED = "deleted"  # the echo version an applier records after deleting a row itself
 
 
 def diff_delete(previous: Snapshot | None, echo: Echo | None = None) -> Change | None:

@@ -14,14 +14,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from services.crm_capture.diff import Change, Snapshot, diff_delete, diff_row, to_event
+from services.crm_capture.diff import Change, diff_delete, diff_row, to_event
 from services.crm_capture.owners import OwnerMailboxes
 from services.crm_capture.resync import is_reported, read_ids, vanished
-from services.crm_capture.state import CrmState
 from shared import topics
 from shared.catalogue import EntitySpec
-from shared.clients.crm import ChangePage, CrmClient, InvalidCursor
-from shared.clients.crm_fields import read_attributes
+from shared.crm.client import ChangePage, CrmClient, InvalidCursor
+from shared.crm.fields import read_attributes
+from shared.crm.snapshot import Snapshot
+from shared.crm.state import CrmState
 from shared.failures import retry_after
 from shared.kafka import encode
 from shared.metrics import Metrics, failure_status

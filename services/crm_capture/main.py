@@ -14,9 +14,9 @@ from services.crm_capture.security_loop import SecurityCapture
 from services.crm_capture.security_reader import WebApiSecurity
 from services.crm_capture.security_store import SecurityStore
 from services.crm_capture.settings import CrmCaptureSettings
-from services.crm_capture.state import CrmState
 from shared.catalogue import load_catalogue
-from shared.clients.crm import CrmClient
+from shared.crm.client import CrmClient
+from shared.crm.state import CrmState
 from shared.kafka import make_producer
 from shared.metrics import Metrics, start_service_metrics
 from shared.pacing import Pacer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.clients.crm import CrmClient
+from shared.crm.client import CrmClient
 
 
 class OwnerMailboxes:

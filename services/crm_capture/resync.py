@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.clients.crm import Row
+from shared.crm.client import Row
 
 
 def read_ids(rows: Iterable[Row], key_attribute: str) -> set[str]:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from services.crm_capture.diff import Snapshot, to_event
+from services.crm_capture.diff import to_event
 from services.crm_capture.security_reader import SecuritySource
 from services.crm_capture.security_refresh import Affected, affected, refresh_change
 from services.crm_capture.security_tables import (
@@ -29,6 +29,7 @@ from services.crm_capture.security_tables import (
 )
 from services.crm_capture.security_tables import unchanged as is_unchanged
 from shared import topics
+from shared.crm.snapshot import Snapshot
 from shared.failures import retry_after
 from shared.kafka import encode
 from shared.metrics import Metrics, failure_status
@@ -58,7 +59,7 @@ class RoundStore(Protocol):
 
 
 class RecordSnapshots(Protocol):
-    """The capture's record snapshots (services/crm_capture/state.py CrmState)."""
+    """The capture's record snapshots (shared/crm/state.py CrmState)."""
 
     async def known_ids(self, scope: str) -> set[str]: ...
 

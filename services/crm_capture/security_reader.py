@@ -13,7 +13,7 @@ from services.crm_capture.security_tables import (
     keyed,
     metadata_row,
 )
-from shared.clients.crm import CrmClient, CrmError, InvalidCursor
+from shared.crm.client import CrmClient, CrmError, InvalidCursor
 
 _METADATA_SELECT = f"{METADATA_KEY},EntityLogicalName,LogicalName,IsSecured"
 

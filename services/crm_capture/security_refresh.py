@@ -22,8 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.crm_capture.diff import OWNER, OWNER_MAILBOX, STATE, VERSION, Change, Snapshot
+from services.crm_capture.diff import Change
 from services.crm_capture.security_tables import ATTRIBUTE_METADATA, SHARES, RowChange
+from shared.crm.snapshot import OWNER, OWNER_MAILBOX, STATE, VERSION, Snapshot
 
 FIELD_PERMISSIONS = "fieldpermissions"
 

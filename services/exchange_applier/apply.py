@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shared.clients import exchange_fields
 from shared.events import TRACKABLE, TRACKING_CATEGORY, ItemDelta
+from shared.exchange import fields as exchange_fields
 from shared.update_plan import APPLIED_EVENTS_KEPT, Plan, applied_event, plan_update, remember, result_of
 
 # The update rule is shared with the other applier (shared/update_plan.py); this module adds this side's parts.

@@ -9,9 +9,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.exchange_applier.apply import applied_event, validate
 from services.exchange_applier.writer import ExchangeWriter, Outcome
-from shared.clients.exchange_errors import ExchangeError, Transient
 from shared.delivery import DeliveryLoop
 from shared.events import DeltaApplied, ItemDelta
+from shared.exchange.errors import ExchangeError, Transient
 from shared.metrics import Metrics
 from shared.update_plan import superseded_note
 

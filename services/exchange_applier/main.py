@@ -11,9 +11,9 @@ from services.exchange_applier.loop import applier_loop
 from services.exchange_applier.records import AppliedRecords
 from services.exchange_applier.settings import ExchangeApplierSettings
 from services.exchange_applier.writer import ExchangeWriter
-from services.exchange_capture.state import ExchangeState
 from shared import topics
-from shared.clients.exchange import ExchangeClient
+from shared.exchange.client import ExchangeClient
+from shared.exchange.state import ExchangeState
 from shared.kafka import make_consumer, make_producer
 from shared.metrics import Metrics, failure_status, start_service_metrics
 from shared.runtime import serve

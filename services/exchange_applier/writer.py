@@ -25,12 +25,12 @@ from services.exchange_applier.apply import (
     without_tracking,
 )
 from services.exchange_applier.records import AppliedRecords
-from services.exchange_capture.diff import EXACT, VERSION, fields_of
-from services.exchange_capture.state import ExchangeState
-from shared.clients import exchange_fields
-from shared.clients.exchange import CREATION_MARKER, ExchangeClient, ItemState
-from shared.clients.exchange_errors import Conflict, ExchangeError, ItemNotFound, Transient
 from shared.events import ApplyResult, ItemDelta
+from shared.exchange import fields as exchange_fields
+from shared.exchange.client import CREATION_MARKER, ExchangeClient, ItemState
+from shared.exchange.errors import Conflict, ExchangeError, ItemNotFound, Transient
+from shared.exchange.snapshot import EXACT, VERSION, fields_of
+from shared.exchange.state import ExchangeState
 
 T = TypeVar("T")
 

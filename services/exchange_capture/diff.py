@@ -7,40 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from shared.events import ItemChanged, Op, Source
+from shared.exchange.snapshot import (
+    CATEGORIES,
+    EXACT,
+    IS_ORGANIZER,
+    VERSION,
+    Echo,
+    Observed,
+    Snapshot,
+    snapshot_of,
+)
 from shared.item_state import holds
-
-# Snapshot keys that are not fields (a field key never starts with "@").
-CATEGORIES, IS_ORGANIZER, VERSION = "@categories", "@is_organizer", "@version"
-# The ChangeKey at which the snapshot is known to be the whole item: set by a read, and by an applier write
-# made against the snapshot's own ChangeKey; an applier write over an item read anew moves VERSION only.
-EXACT = "@exact"
-Snapshot = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Echo:
-    """What fieldsync last wrote to an item: the ChangeKey its write produced and the values written."""
-
-    version: str | None
-    values: dict[str, Any] = field(default_factory=dict)
-    # The item's modification time the applier read before writing: the changes the capture finds under this
-    # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
-    before: str | None = None
-    # The values of the write the applier is about to make (ChangeKey unknown), beside the record above.
-    announced: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Observed:
-    """One item as read from a mailbox: canonical values of every mapped field plus deciding context."""
-
-    values: dict[str, Any]
-    version: str | None  # ChangeKey
-    modified_at: datetime | None
-    categories: tuple[str, ...] = ()
-    is_organizer: bool | None = None  # calendar items only
-    # The item is one the exchange_applier is creating and has not recorded yet (its creation marker is pending).
-    own_create: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,20 +38,6 @@ class Diff:
 
     change: Change | None
     snapshot: Snapshot
-
-
-def snapshot_of(observed: Observed) -> Snapshot:
-    return {
-        **observed.values,
-        CATEGORIES: list(observed.categories),
-        IS_ORGANIZER: observed.is_organizer,
-        VERSION: observed.version,
-        EXACT: observed.version,
-    }
-
-
-def fields_of(snapshot: Snapshot) -> dict[str, Any]:
-    return {key: value for key, value in snapshot.items() if not key.startswith("@")}
 
 
 def _context(snapshot: Snapshot) -> dict[str, Any]:

@@ -14,14 +14,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from services.exchange_capture.diff import Change, Observed, Snapshot, diff_delete, diff_item, known_version, to_event
+from services.exchange_capture.diff import Change, diff_delete, diff_item, known_version, to_event
 from services.exchange_capture.resync import vanished
-from services.exchange_capture.state import ExchangeState
 from shared import topics
-from shared.clients import exchange_fields
-from shared.clients.ews_sync import SyncChange, SyncPage
-from shared.clients.exchange import CREATION_MARKER, FOLDERS, ExchangeClient, ItemState
-from shared.clients.exchange_errors import ExchangeError, InvalidCursor, NoMailbox
+from shared.exchange import fields as exchange_fields
+from shared.exchange.client import CREATION_MARKER, FOLDERS, ExchangeClient, ItemState
+from shared.exchange.errors import ExchangeError, InvalidCursor, NoMailbox
+from shared.exchange.snapshot import Observed, Snapshot
+from shared.exchange.state import ExchangeState
+from shared.exchange.sync import SyncChange, SyncPage
 from shared.failures import retry_after
 from shared.kafka import encode
 from shared.links import merge_key

@@ -11,10 +11,10 @@ from redis.asyncio import Redis
 
 from services.exchange_capture.loop import CaptureLoop
 from services.exchange_capture.settings import ExchangeCaptureSettings
-from services.exchange_capture.state import ExchangeState
-from shared.clients import exchange_fields
-from shared.clients.crm import CrmClient, CrmError
-from shared.clients.exchange import ExchangeClient
+from shared.crm.client import CrmClient, CrmError
+from shared.exchange import fields as exchange_fields
+from shared.exchange.client import ExchangeClient
+from shared.exchange.state import ExchangeState
 from shared.kafka import make_producer
 from shared.mailbox_health import MailboxHealthStore
 from shared.metrics import Metrics, start_service_metrics

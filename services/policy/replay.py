@@ -21,8 +21,8 @@ from services.policy.security import Security
 from services.policy.verdict import Decision, Facts
 from shared.catalogue import Catalogue
 from shared.change_window import AgreedField, AgreedPair, DecisionFacts, SecurityFacts, WindowEntry
-from shared.clients import exchange_fields
 from shared.events import ItemChanged, Policy, System
+from shared.exchange import fields as exchange_fields
 
 
 def stored_as(entity: str) -> Callable[[System, str, Any], Any]:

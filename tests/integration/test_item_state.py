@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.exchange_capture.diff import EXACT, VERSION, Echo
-from services.exchange_capture.state import ExchangeState
+from shared.exchange.snapshot import EXACT, VERSION, Echo
+from shared.exchange.state import ExchangeState
 
 pytestmark = pytest.mark.integration
 MAILBOX = "state@example.test"

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services.admin_api.main import create_app
-from shared.clients.exchange_errors import Transient
+from shared.exchange.errors import Transient
 from shared.mailbox_health import MailboxHealthStore
 from tests.integration.admin_api.serving import Tokens, admin_settings, bearer
 

@@ -16,7 +16,7 @@ from infra.sandbox.organisation import ROLE_PRIVILEGES, SALESPERSON, assign_role
 from services.crm_applier.main import run as run_applier
 from services.crm_applier.settings import CrmApplierSettings
 from shared import topics
-from shared.clients.crm import CrmClient, RetryPolicy
+from shared.crm.client import CrmClient, RetryPolicy
 from shared.settings import SANDBOX_CRM_SECRET
 from tests.integration.crm.harness import applier_settings
 from tests.integration.harness import run_service, skip_to_end, stop_service

@@ -12,11 +12,11 @@ from redis.asyncio import Redis
 from infra.sandbox.crm.server import CrmSandboxUrls
 from services.crm_applier.apply import counterpart_id
 from services.crm_applier.settings import CrmApplierSettings
-from services.crm_capture.diff import snapshot_of
-from services.crm_capture.state import CrmState
 from shared import redis_keys, topics
 from shared.catalogue import load_catalogue
-from shared.clients.crm import CrmClient, NotFound
+from shared.crm.client import CrmClient, NotFound
+from shared.crm.snapshot import snapshot_of
+from shared.crm.state import CrmState
 from shared.kafka import ERROR_HEADER, encode
 from tests.integration.crm.conftest import CrmUser
 from tests.integration.crm.harness import key_of, make_delta, result_of, send, service_log

@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from services.crm_applier.settings import CrmApplierSettings
-from services.crm_capture.state import echo_key
 from shared import topics
-from shared.clients.crm import CrmClient
+from shared.crm.client import CrmClient
+from shared.crm.state import echo_key
 from shared.events import ItemChanged
 from shared.item_state import ECHO_ANNOUNCED
 from tests.integration.crm.conftest import CrmUser

@@ -9,13 +9,13 @@ import pytest
 from redis.asyncio import Redis
 
 from infra.sandbox.crm.server import CrmSandboxUrls
-from services.crm_capture.diff import snapshot_of
 from services.crm_capture.loop import CaptureLoop
 from services.crm_capture.owners import OwnerMailboxes
-from services.crm_capture.state import CrmState
 from shared import topics
 from shared.catalogue import load_catalogue
-from shared.clients.crm import ChangePage, CrmClient
+from shared.crm.client import ChangePage, CrmClient
+from shared.crm.snapshot import snapshot_of
+from shared.crm.state import CrmState
 from shared.events import ItemChanged
 from shared.kafka import make_producer
 from tests.integration.crm.conftest import CrmUser

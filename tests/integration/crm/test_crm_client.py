@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from infra.sandbox.crm.server import CrmSandboxUrls
-from shared.clients.crm import (
+from shared.crm.client import (
     DUPLICATE_KEY,
     CrmClient,
     NotFound,

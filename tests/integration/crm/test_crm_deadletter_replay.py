@@ -20,7 +20,7 @@ from services.recorder.loop import TOPICS
 from services.recorder.main import run as run_recorder
 from services.recorder.settings import RecorderSettings
 from shared import topics
-from shared.clients.crm import CrmClient
+from shared.crm.client import CrmClient
 from tests.integration.admin_api.serving import Tokens, admin_settings, bearer
 from tests.integration.crm.conftest import CrmUser
 from tests.integration.crm.harness import make_delta, result_of, send

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from infra.sandbox.crm.server import CrmSandboxUrls
 from services.crm_capture.main import build_loop
 from shared import redis_keys, topics
-from shared.clients.crm import ChangePage, CrmClient, CrmError
+from shared.crm.client import ChangePage, CrmClient, CrmError
 from shared.kafka import make_producer
 from tests.integration.crm.conftest import FAST_RETRY, CrmUser
 from tests.integration.crm.harness import capture_settings, events_for, service_log, start_capture, wait_events

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from infra.sandbox.crm.server import CrmSandboxUrls
 from shared import redis_keys, topics
-from shared.clients.crm import CrmClient
+from shared.crm.client import CrmClient
 from shared.events import ItemChanged, SecurityChanged
 from tests.integration.crm.conftest import CrmUser
 from tests.integration.crm.harness import capture_settings, events_for, start_capture, wait_events

@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 
 from infra.sandbox.exchange.server import ExchangeSandboxUrls, serve_exchange
 from infra.sandbox.exchange.settings import ExchangeSandboxSettings
-from services.exchange_capture.state import ExchangeState
-from shared.clients.exchange import FOLDERS, ITEM_TYPES, register_extended_properties
+from shared.exchange.client import FOLDERS, ITEM_TYPES, register_extended_properties
+from shared.exchange.state import ExchangeState
 from shared.settings import SANDBOX_EXCHANGE_PASSWORD
 from tests.conftest import _db_numbers
 

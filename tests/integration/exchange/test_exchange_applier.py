@@ -17,11 +17,11 @@ from services.exchange_applier.main import run
 from services.exchange_applier.settings import ExchangeApplierSettings
 from services.exchange_capture.main import run as run_capture
 from services.exchange_capture.settings import ExchangeCaptureSettings
-from services.exchange_capture.state import ExchangeState
 from shared import redis_keys, topics
-from shared.clients import exchange_fields
-from shared.clients.exchange import ExchangeClient
 from shared.events import DeltaApplied, ItemChanged, ItemDelta, Source
+from shared.exchange import fields as exchange_fields
+from shared.exchange.client import ExchangeClient
+from shared.exchange.state import ExchangeState
 from shared.kafka import ERROR_HEADER, encode
 from shared.settings import ExchangeSettings
 from tests.integration.crm.harness import service_log

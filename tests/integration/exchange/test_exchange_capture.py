@@ -26,11 +26,11 @@ from infra.sandbox.crm.settings import CrmSandboxSettings
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
 from services.exchange_capture.main import build_loop, mailbox_source, run
 from services.exchange_capture.settings import ExchangeCaptureSettings
-from services.exchange_capture.state import ExchangeState
 from shared import topics
-from shared.clients.crm import CrmClient
-from shared.clients.exchange import ExchangeClient, register_extended_properties
+from shared.crm.client import CrmClient
 from shared.events import ItemChanged
+from shared.exchange.client import ExchangeClient, register_extended_properties
+from shared.exchange.state import ExchangeState
 from shared.kafka import make_producer
 from shared.mailbox_health import MailboxHealthStore
 from shared.settings import SANDBOX_CRM_SECRET

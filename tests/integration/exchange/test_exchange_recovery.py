@@ -16,11 +16,11 @@ from redis.asyncio import Redis
 
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
 from services.exchange_capture.main import build_loop, run
-from services.exchange_capture.state import ExchangeState
 from shared import redis_keys, topics
-from shared.clients.ews_sync import SyncPage
-from shared.clients.exchange import ExchangeClient
-from shared.clients.exchange_errors import ExchangeError
+from shared.exchange.client import ExchangeClient
+from shared.exchange.errors import ExchangeError
+from shared.exchange.state import ExchangeState
+from shared.exchange.sync import SyncPage
 from shared.kafka import make_producer
 from tests.integration.exchange.conftest import UserMailbox
 from tests.integration.exchange.test_exchange_capture import capture_settings, events_of

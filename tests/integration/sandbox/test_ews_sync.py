@@ -12,8 +12,8 @@ from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Contact, C
 from exchangelib.version import EXCHANGE_2016
 
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
-from shared.clients.ews_sync import EwsSync, SyncChange
-from shared.clients.exchange_errors import ExchangeError, InvalidCursor, NoMailbox, Transient
+from shared.exchange.errors import ExchangeError, InvalidCursor, NoMailbox, Transient
+from shared.exchange.sync import EwsSync, SyncChange
 
 pytestmark = pytest.mark.integration
 SERVICE_ACCOUNT, PASSWORD = "fieldsync-svc@sandbox.local", "sandbox-password"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
-from shared.clients.exchange import ExchangeClient
-from shared.clients.exchange_errors import Transient
+from shared.exchange.client import ExchangeClient
+from shared.exchange.errors import Transient
 from shared.settings import ExchangeSettings
 
 pytestmark = pytest.mark.integration

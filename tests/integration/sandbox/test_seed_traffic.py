@@ -35,7 +35,7 @@ from infra.sandbox.seed import SandboxClientSettings, address_of, seed, user_nam
 from infra.sandbox.traffic import TrafficChange, run_traffic
 from infra.sandbox.traffic_exchange import EXCHANGE_FIELDS, ExchangeSide, sandbox_mailboxes
 from infra.sandbox.traffic_pairs import LinkedPair, paired_fields
-from shared.clients.crm import CrmClient
+from shared.crm.client import CrmClient
 
 pytestmark = pytest.mark.integration
 

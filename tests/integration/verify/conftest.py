@@ -23,10 +23,10 @@ from infra.sandbox.exchange.settings import ExchangeSandboxSettings
 from services.admin_api.verify_schemas import Pair
 from shared import redis_keys
 from shared.catalogue import load_catalogue
-from shared.clients import exchange_fields
-from shared.clients.crm import CrmClient
-from shared.clients.crm_fields import canonical_fields, read_attributes
-from shared.clients.exchange import ExchangeClient
+from shared.crm.client import CrmClient
+from shared.crm.fields import canonical_fields, read_attributes
+from shared.exchange import fields as exchange_fields
+from shared.exchange.client import ExchangeClient
 from shared.settings import SANDBOX_CRM_SECRET, ExchangeSettings
 from tests.integration.admin_api.serving import Tokens, admin_settings, serve
 

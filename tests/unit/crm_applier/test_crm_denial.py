@@ -9,8 +9,8 @@ import pytest
 
 from services.crm_applier.denial import denial_note, refused_field, revert_event, without
 from shared.catalogue import load_catalogue
-from shared.clients.crm import CrmError, Forbidden
-from shared.clients.crm_fields import canonical_fields
+from shared.crm.client import CrmError, Forbidden
+from shared.crm.fields import canonical_fields
 from shared.events import ItemDelta, Source
 
 T0 = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.crm_capture.diff import DELETED, Echo, diff_delete, diff_row, snapshot_of, to_event
+from services.crm_capture.diff import diff_delete, diff_row, to_event
 from shared.catalogue import load_catalogue
+from shared.crm.snapshot import DELETED, Echo, snapshot_of
 
 CATALOGUE = load_catalogue()
 CONTACT = CATALOGUE.entities["contact"]

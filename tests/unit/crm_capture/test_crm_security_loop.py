@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from services.crm_capture.diff import OWNER, OWNER_MAILBOX, STATE, VERSION
 from services.crm_capture.security_loop import SECURITY_KEY, SecurityCapture
 from services.crm_capture.security_tables import ATTRIBUTE_METADATA, SHARES, RowChange, SecurityTable, TableRead
 from shared import topics
+from shared.crm.snapshot import OWNER, OWNER_MAILBOX, STATE, VERSION
 from shared.events import ItemChanged, SecurityChanged
 
 T0 = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 
 from services.crm_capture.security_reader import WebApiSecurity
 from services.crm_capture.security_tables import ATTRIBUTE_METADATA, SecurityTable
-from shared.clients.crm import ChangePage, CrmError, InvalidCursor
+from shared.crm.client import ChangePage, CrmError, InvalidCursor
 
 ROLES = SecurityTable("roles", "roleid")
 TEAMS = SecurityTable("teammemberships", "teammembershipid")

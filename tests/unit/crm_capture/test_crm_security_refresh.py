@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from services.crm_capture.diff import OWNER, OWNER_MAILBOX, STATE, VERSION
 from services.crm_capture.security_refresh import Affected, affected, refresh_change
 from services.crm_capture.security_tables import RowChange
+from shared.crm.snapshot import OWNER, OWNER_MAILBOX, STATE, VERSION
 
 SYNCED = frozenset({"contact", "task"})
 ALL = Affected(SYNCED)

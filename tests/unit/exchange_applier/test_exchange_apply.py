@@ -21,8 +21,8 @@ from services.exchange_applier.apply import (
     with_tracking,
     without_tracking,
 )
-from shared.clients import exchange_fields
 from shared.events import TRACKING_CATEGORY, ItemDelta, Source
+from shared.exchange import fields as exchange_fields
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

@@ -6,19 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.exchange_capture.diff import (
-    CATEGORIES,
-    EXACT,
-    VERSION,
-    Echo,
-    Observed,
-    diff_delete,
-    diff_item,
-    fields_of,
-    known_version,
-    snapshot_of,
-    to_event,
-)
+from services.exchange_capture.diff import diff_delete, diff_item, known_version, to_event
+from shared.exchange.snapshot import CATEGORIES, EXACT, VERSION, Echo, Observed, fields_of, snapshot_of
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 MODIFIED = datetime(2026, 11, 25, 9, 59, tzinfo=UTC)

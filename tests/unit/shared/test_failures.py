@@ -15,9 +15,9 @@ from faust.exceptions import ProducerSendError
 from pydantic import BaseModel, ValidationError
 from redis import exceptions as redis_errors
 
-from shared.clients.crm import CrmError, Forbidden, InvalidCursor, NotFound, PreconditionFailed, Unavailable
-from shared.clients.exchange_errors import Conflict, ExchangeError, ItemNotFound, NoMailbox, Transient
-from shared.clients.exchange_errors import InvalidCursor as InvalidSyncState
+from shared.crm.client import CrmError, Forbidden, InvalidCursor, NotFound, PreconditionFailed, Unavailable
+from shared.exchange.errors import Conflict, ExchangeError, ItemNotFound, NoMailbox, Transient
+from shared.exchange.errors import InvalidCursor as InvalidSyncState
 from shared.failures import describe, is_denied, is_transient, retry_after, summary, type_name
 
 

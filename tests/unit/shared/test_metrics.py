@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.clients.crm import CrmError, Unavailable
+from shared.crm.client import CrmError, Unavailable
 from shared.mailbox_health import classify
 from shared.metrics import EXPORTED, OTHER_MAILBOXES, Metrics, failure_status, serve_metrics
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.exchange_capture.diff import EXACT, VERSION, Echo
 from shared import redis_keys
+from shared.exchange.snapshot import EXACT, VERSION, Echo
 from shared.item_state import ECHO_BEFORE, ECHO_VERSION, ItemState, encode, text
 
 CREATING_TTL_S = 86_400

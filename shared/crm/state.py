@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from services.crm_capture.diff import Echo
 from shared import redis_keys
+from shared.crm.snapshot import Echo
 from shared.item_state import ECHO_ANNOUNCED, ItemState, text
 
 

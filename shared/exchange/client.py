@@ -28,9 +28,9 @@ from exchangelib.items import NEVER_OVERWRITE
 from exchangelib.properties import ItemId
 from exchangelib.version import EXCHANGE_2016
 
-from shared.clients import exchange_fields
-from shared.clients.ews_sync import EwsSync, SyncPage
-from shared.clients.exchange_errors import translate_error
+from shared.exchange import fields as exchange_fields
+from shared.exchange.errors import translate_error
+from shared.exchange.sync import EwsSync, SyncPage
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.clients.crm import (
+from shared.crm.client import (
     EXPIRED_VERSION_STAMP,
     Forbidden,
     InvalidCursor,

@@ -5,7 +5,7 @@ request went through generic service machinery in a worker thread, about 2 ms of
 benchmark), most of the capture's idle cost. The request is small and fixed, so it is written here: the envelope
 exchangelib sends (Exchange2016, ExchangeImpersonation, X-AnchorMailbox), the folder named by its distinguished
 id in the impersonated mailbox, sent with httpx on the event loop and read with lxml. The sync state is the
-server's opaque string, the same whichever client asked. Failures map onto shared.clients.exchange_errors:
+server's opaque string, the same whichever client asked. Failures map onto shared.exchange.errors:
 HTTP 429/503 and lost connections are Transient (with Retry-After), the response codes as exchangelib's are.
 """
 
@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 import httpx
 from lxml import etree
 
-from shared.clients.exchange_errors import ExchangeError, Transient, from_response_code
+from shared.exchange.errors import ExchangeError, Transient, from_response_code
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 MESSAGES = "http://schemas.microsoft.com/exchange/services/2006/messages"

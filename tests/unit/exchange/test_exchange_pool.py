@@ -7,7 +7,7 @@ import threading
 from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Credentials, Version
 from exchangelib.version import EXCHANGE_2016
 
-from shared.clients.exchange import keep_pool_size
+from shared.exchange.client import keep_pool_size
 
 
 def _protocol(max_connections: int) -> object:

@@ -6,7 +6,7 @@ import pytest
 import requests
 from exchangelib import errors as ews_errors
 
-from shared.clients.exchange_errors import (
+from shared.exchange.errors import (
     Conflict,
     ExchangeError,
     InvalidCursor,

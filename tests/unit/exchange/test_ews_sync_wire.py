@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from shared.clients.ews_sync import MESSAGES, TYPES, SyncChange, parse_response, request_body
-from shared.clients.exchange_errors import ExchangeError, InvalidCursor, NoMailbox, Transient
+from shared.exchange.errors import ExchangeError, InvalidCursor, NoMailbox, Transient
+from shared.exchange.sync import MESSAGES, TYPES, SyncChange, parse_response, request_body
 
 HEAD = (
     '<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '

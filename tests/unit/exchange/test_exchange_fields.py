@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.catalogue import load_catalogue
-from shared.clients import exchange_fields as ef
+from shared.exchange import fields as ef
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
 line = text.filter(lambda s: "\n" not in s and "\r" not in s)

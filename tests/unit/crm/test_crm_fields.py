@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.catalogue import load_catalogue
-from shared.clients.crm_fields import canonical_attribute, canonical_fields, read_attributes, write_body
+from shared.crm.fields import canonical_attribute, canonical_fields, read_attributes, write_body
 
 CATALOGUE = load_catalogue()
 CONTACT = CATALOGUE.entities["contact"]

@@ -1,1 +1,0 @@
-"""One client per external system, shared by that system's capture and applier."""

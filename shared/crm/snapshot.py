@@ -1,0 +1,68 @@
+"""A CRM row as last seen (snapshot) and what fieldsync last wrote to it (echo): one encoding, shared by
+crm_capture (which diffs rows against it) and crm_applier (which records its own writes in it). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.catalogue import EntitySpec
+from shared.crm.fields import Row, canonical_fields
+
+# Snapshot keys that are not fields (a field key never starts with "@").
+OWNER, OWNER_MAILBOX, STATE, VERSION = "@ownerid", "@owner_mailbox", "@statecode", "@version"
+# The versionnumber at which the snapshot is known to be the whole row: set by a read, and by an applier write
+# made against the snapshot's own etag; an applier write over a row read anew moves VERSION only (the row may
+# hold changes the capture has not reported yet, so the snapshot is no base for an unread write).
+EXACT = "@exact"
+Snapshot = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Echo:
+    """What fieldsync last wrote to a row: the versionnumber it produced and the field values written."""
+
+    version: str | None
+    values: dict[str, Any] = field(default_factory=dict)
+    # The item's modification time the applier read before writing: the changes the capture finds under this
+    # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
+    before: str | None = None
+    # The values of the write the applier is about to make (version unknown), beside the record above.
+    announced: dict[str, Any] = field(default_factory=dict)
+
+
+def _id(value: Any) -> str | None:
+    return str(value).lower() if value else None
+
+
+def snapshot_of(spec: EntitySpec, row: Row, owner_mailbox: str | None) -> Snapshot:
+    """Every field's canonical value plus the context that decides scope, as stored after a change."""
+    version = row.get("versionnumber")
+    return {
+        **canonical_fields(spec, row),
+        OWNER: _id(row.get("_ownerid_value")),
+        OWNER_MAILBOX: owner_mailbox,
+        STATE: row.get("statecode"),
+        VERSION: str(version) if version is not None else None,
+        EXACT: str(version) if version is not None else None,
+    }
+
+
+def _version(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def is_older(row: Row, previous: Snapshot | None) -> bool:
+    """The row's versionnumber (rowversion, growing in commit order) is below the snapshot's."""
+    seen, read = _version((previous or {}).get(VERSION)), _version(row.get("versionnumber"))
+    return seen is not None and read is not None and read < seen
+
+
+def fields_of(snapshot: Snapshot) -> dict[str, Any]:
+    return {key: value for key, value in snapshot.items() if not key.startswith("@")}
+
+
+DELETED = "deleted"  # the echo version an applier records after deleting a row itself
