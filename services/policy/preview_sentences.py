@@ -110,14 +110,17 @@ def _unchanged(of_entity: Sequence[Compared], entity: str, key: str, affected: s
     carrying = [one for one in of_entity if key in one.entry.change.changed]
     if not carrying:
         return f"none of the {len(of_entity)} recorded {entity} changes carried it"
-    reasons = Counter(o.reason or "synced" for one in carrying for o in one.current.outcomes
-                      if o.field == key and way_of(o.target) in affected and not o.synced)  # fmt: skip
     ways = " or ".join(WAYS[w] for w in sorted(affected))
+    reasons: Counter[str] = Counter()
+    for one in carrying:  # per change, the reason of its first outcome of the field in a direction concerned
+        concerned = [o for o in one.current.outcomes if o.field == key and way_of(o.target) in affected]
+        if concerned:
+            reasons[concerned[0].reason or "synced"] += 1
     if not reasons:
         return f"none of the {len(carrying)} recorded {entity} changes that carried it writes it {ways}"
     held = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
-    return (f"where the {len(carrying)} recorded {entity} changes that carried it would write it {ways}, it is "
-            f"withheld either way ({held})")
+    return (f"the {reasons.total()} of the {len(carrying)} recorded {entity} changes that carried it that would "
+            f"write it {ways} are withheld either way ({held})")
 
 
 def explanations(compared: Sequence[Compared], current: Policy, candidate: Policy) -> tuple[Explanation, ...]:

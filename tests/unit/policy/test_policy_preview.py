@@ -150,8 +150,8 @@ UNREACHED = [recorded(mine({"description": v}, v, owner_mailbox=None)) for v in 
 # (name, candidate, the sentence's reason): a direction change that changes nothing, and why
 UNCHANGED = [
     ("where it would be written it is withheld either way", policy(contact__description="to_crm"),
-     "where the 2 recorded contact changes that carried it would write it CRM-to-Exchange, it is withheld either way "
-     "(out_of_scope 2)"),
+     "the 2 of the 2 recorded contact changes that carried it that would write it CRM-to-Exchange are withheld either "
+     "way (out_of_scope 2)"),
     ("no change that carried it writes in the direction concerned", policy(contact__description="to_exchange"),
      "none of the 2 recorded contact changes that carried it writes it Exchange-to-CRM"),
 ]  # fmt: skip
