@@ -107,7 +107,7 @@ class PreviewReport(Frozen):
     not_entering: int = 0  # targets that receive a create now and would not
     not_leaving: int = 0  # targets that receive a delete or unlink now and would not
     moves: tuple[ItemMove, ...] = ()  # the first of them
-    samples: tuple[Sample, ...] = ()
+    samples: tuple[Sample, ...] = ()  # the newest differing changes
     explanations: tuple[Explanation, ...] = ()
 
     @property

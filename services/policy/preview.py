@@ -49,6 +49,6 @@ def preview(
         not_entering=sum(1 for m in moved if m.current == "create"),
         not_leaving=sum(1 for m in moved if m.current in REMOVING and m.candidate not in REMOVING),
         moves=tuple(moved[:MOVES_SHOWN]),
-        samples=tuple(sample(one) for one in differing[:sample_size]),
+        samples=tuple(sample(one) for one in differing[::-1][:sample_size]),  # the newest first
         explanations=explanations(compared, current, candidate),
     )

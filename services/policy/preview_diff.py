@@ -4,7 +4,7 @@ Pure: no I/O, no clock, no logging. A field *flows* to a target when its outcome
 change, the (direction, field) pairs that flow under the candidate and not now *start*, the reverse *stop*; a
 change counts once per pair however many mailboxes it reaches. A target's *effect* is the strongest write it
 receives (create, delete, unlink, update, nothing): a create the current policy does not send *enters*, a delete
-or unlink it does not send *leaves*, and the reverse of each. The first differing changes are the sample, every
+or unlink it does not send *leaves*, and the reverse of each. The newest differing changes are the sample, every
 target with its note and its changed fields' outcomes under both policies (the decision log's own shapes).
 """
 

@@ -28,10 +28,11 @@ def test_a_report_says_what_changes_per_field_and_shows_a_sample() -> None:
         "  contact  description  CRM -> Exchange  0              2",
     ]
     sample = lines[lines.index("sample (1 of 3; * marks a field whose outcome differs):") + 1:]
-    assert sample[0].startswith("  contact r1: update made in crm at ")
-    assert sample[1] == ("    to exchange alice@sandbox.local: now update (update), candidate nothing "
-                         "(nothing_allowed)")  # fmt: skip
-    assert sample[2] == "     * description: synced -> withheld (direction)"
+    assert sample == [  # the newest differing change: an Outlook edit
+        "  contact r1: update made in exchange at 2026-06-01T12:00:00Z",
+        "    to crm: now update (update), candidate nothing (nothing_allowed)",
+        "     * description: synced -> withheld (direction)",
+    ]
 
 
 def test_no_difference_says_so() -> None:

@@ -129,13 +129,13 @@ def test_the_candidates_changes_are_listed_by_kind() -> None:
     assert changes.settings == (("sync_appointment_attachments", False, True),)
 
 
-def test_the_report_counts_the_window_and_samples_the_first_differing_changes() -> None:
+def test_the_report_counts_the_window_and_samples_the_newest_differing_changes() -> None:
     report = preview(TRAFFIC, CATALOGUE, policy(), policy(contact__description="none"), sample_size=2)
     assert (report.window.entries, report.window.by_entity, report.window.by_side) == (
         5, {"contact": 5}, {"crm": 3, "exchange": 2})
-    assert report.differing == 3 and [s.event_id for s in report.samples] == ["c1", "c3"]
+    assert report.differing == 3 and [s.event_id for s in report.samples] == ["x1", "c3"]  # the newest first
     assert [(f.way, f.starts, f.stops) for f in report.flows] == [("to_crm", 0, 1), ("to_exchange", 0, 2)]
-    [target] = report.samples[0].candidate
+    [target] = report.samples[1].candidate
     assert target.note.reason == "nothing_allowed" and [o.field for o in target.outcomes] == ["description"]
     assert (report.entering, report.leaving, report.not_entering, report.not_leaving) == (0, 0, 0, 0)
 
