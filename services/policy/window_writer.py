@@ -6,9 +6,9 @@ entries (`encoded`, pure: the same JSON shared.change_window.WindowEntry reads) 
 (LPUSH + LTRIM). Measured in bench/window.py: building and validating the entry models on the path cost more
 than the decision itself; this way the path pays an append.
 
-Lifecycle: app.py runs `run` as a worker task: it flushes every FLUSH_S until the app stops, then once more. The
-window is a sample of recent traffic, not state anything depends on: while Redis is away the buffer keeps the
-newest `window.max_entries` (older ones are dropped), and a crash loses at most the last FLUSH_S of entries.
+Lifecycle: `attach` runs `run` as a task of the worker: it flushes every FLUSH_S until the app stops, then once
+more. The window is a sample of recent traffic, not state anything depends on: while Redis is away the buffer keeps
+the newest `window.max_entries` (older ones are dropped), and a crash loses at most the last FLUSH_S of entries.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+import faust
 
 from services.policy.reconcile import PairStates
 from services.policy.verdict import Facts
@@ -101,3 +103,11 @@ class WindowWriter:
             await sleep(FLUSH_S)
             await self.flush()
         await self.flush()
+
+
+def attach(app: faust.App, writer: WindowWriter) -> None:
+    """Run the writer as a task of the worker (from its start to its stop)."""
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def write_window() -> None:
+        await writer.run(lambda: app.should_stop, app.sleep)
