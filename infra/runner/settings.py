@@ -133,7 +133,10 @@ def free_port_settings(data_dir: Path, **overrides: Any) -> StackSettings:
     """Stack settings on free ports over `data_dir`: for tests that run a whole stack beside others."""
     ports = {
         name: free_port()
-        for name in ("broker_port", "redis_port", "crm_sandbox_port", "exchange_sandbox_port", "admin_api_port")
+        for name in (
+            "broker_port", "redis_port", "crm_sandbox_port", "exchange_sandbox_port", "admin_api_port",
+            "policy_web_port",
+        )
     }
     return StackSettings(data_dir=data_dir, **{**ports, **free_metrics_ports(), **overrides})
 
