@@ -7,6 +7,8 @@ PREFIX = "fs:"
 # Policy: the current policy (JSON with version) and its history (a list of JSON entries, oldest first).
 POLICY = PREFIX + "policy"
 POLICY_HISTORY = PREFIX + "policy:history"
+# The change window (shared.change_window): the policy's last decided changes with their facts, a list newest first.
+CHANGE_WINDOW = PREFIX + "window:changes"
 
 
 def crm_cursor(entity: str) -> str:

@@ -89,6 +89,19 @@ class DeadLetterLogSettings(Base):
         return self.deadletter_retention_days * 86_400
 
 
+class ChangeWindowSettings(Base):
+    """The change window (shared.change_window): the policy records its last decided changes with their facts, the
+    preview and the sync-time test read them. It holds the last N changes or the last H hours, whichever is fewer;
+    0 entries records nothing."""
+
+    change_window_max_entries: int = Field(default=5000, ge=0, le=1_000_000)
+    change_window_hours: float = Field(default=24.0, gt=0)
+
+    @property
+    def change_window_max_age_s(self) -> float:
+        return self.change_window_hours * 3600
+
+
 class FailureSettings(Base):
     # A consumed event whose handling fails deterministically (not an outage: shared.failures) this many
     # times in a row goes to the dead-letter topic and the partition moves on. Outages are retried forever.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from infra.runner.process import free_port
 from infra.sandbox.seed import SandboxClientSettings
 from shared.settings import METRICS_SERVICES, CrmSettings, ExchangeSettings, KafkaSettings, MetricsSettings
@@ -22,6 +24,9 @@ class StackSettings(KafkaSettings, CrmSettings, ExchangeSettings, MetricsSetting
     crm_sandbox_port: int = 8101
     exchange_sandbox_port: int = 8102
     admin_api_port: int = 8000
+    # The policy worker's web server, where it answers previews for the admin API (a free port unless set: only
+    # the admin API needs to know it, and two stacks on one machine must not share it).
+    policy_web_port: int = Field(default_factory=free_port)
     # "all" (every service whose package exists), "none", or a comma list such as "admin_api,policy".
     stack_services: str = ALL_SERVICES
     # Seed the sandboxes (alice, bob, carol, admin) the first time the data folder is used.
@@ -102,6 +107,9 @@ class StackSettings(KafkaSettings, CrmSettings, ExchangeSettings, MetricsSetting
             "FIELDSYNC_EXCHANGE_SANDBOX_SERVICE_ACCOUNT": self.ews_username,
             "FIELDSYNC_EXCHANGE_SANDBOX_PASSWORD": self.ews_password.get_secret_value(),
             "FIELDSYNC_ADMIN_API_PORT": str(self.admin_api_port),
+            "FIELDSYNC_POLICY_WEB_ENABLED": "true",
+            "FIELDSYNC_POLICY_WEB_PORT": str(self.policy_web_port),
+            "FIELDSYNC_POLICY_PREVIEW_URL": f"http://127.0.0.1:{self.policy_web_port}",
             "FIELDSYNC_METRICS_HOST": "127.0.0.1",
             **{f"FIELDSYNC_{name.upper()}_METRICS_PORT": str(self.metrics_port(name)) for name in METRICS_SERVICES},
         }
@@ -125,7 +133,10 @@ def free_port_settings(data_dir: Path, **overrides: Any) -> StackSettings:
     """Stack settings on free ports over `data_dir`: for tests that run a whole stack beside others."""
     ports = {
         name: free_port()
-        for name in ("broker_port", "redis_port", "crm_sandbox_port", "exchange_sandbox_port", "admin_api_port")
+        for name in (
+            "broker_port", "redis_port", "crm_sandbox_port", "exchange_sandbox_port", "admin_api_port",
+            "policy_web_port",
+        )
     }
     return StackSettings(data_dir=data_dir, **{**ports, **free_metrics_ports(), **overrides})
 

@@ -35,6 +35,10 @@ class AdminApiSettings(
     policy_publish_timeout_s: float = 5.0
     policy_publish_backoff_s: float = 0.2
     readiness_timeout_s: float = 2.0
+    # Where the policy service answers previews (its faust web server: FIELDSYNC_POLICY_WEB_ENABLED, _PORT) and how
+    # long a replay of the change window may take.
+    policy_preview_url: str = "http://127.0.0.1:6066"
+    policy_preview_timeout_s: float = Field(default=60.0, gt=0)
     # `verify` reads both sides of the linked pairs in batches of one entity and mailbox (one Web API query
     # and one EWS GetItem each), this many batches at once; the last verify_jobs_kept jobs stay in memory.
     verify_batch_size: int = Field(default=50, ge=1, le=200)

@@ -11,11 +11,12 @@ from typing import Annotated, Any, TypeVar
 import httpx
 import typer
 
-from services.cli import policy_view
+from services.cli import policy_view, preview_view
 from shared.events import CONFLICT_RULES, DIRECTIONS
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:8000"
+PREVIEW_TIMEOUT_S = 90.0
 
 app = typer.Typer(
     help="View and change the per-field sync directions and conflict rules (admin API client).", no_args_is_help=True
@@ -160,6 +161,64 @@ def export(url: Url = DEFAULT_URL, token: Token = "") -> None:
     typer.echo(json.dumps(policy_view.export_document(policy), indent=2, sort_keys=True))
 
 
+def _read_document(file: Path) -> tuple[int | None, dict[str, dict[str, str]], dict[str, str], dict[str, Any]]:
+    """The file's version, directions, conflict rules and settings (absent: {}); exit 1 when it cannot be read."""
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+        version, directions, rules = policy_view.parse_document(document)
+        settings = document.get("settings") or {}
+        if not isinstance(settings, dict):
+            raise ValueError('"settings" must be an object of setting: value')
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: cannot read {file}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    return version, directions, rules, settings
+
+
+async def _preview(api: AdminClient, changes: list[dict[str, str]], rule_changes: list[dict[str, str]],
+                   settings: dict[str, Any] | None = None, sample: int = 5) -> str:  # fmt: skip
+    body: dict[str, Any] = {"changes": changes, "rule_changes": rule_changes, "sample_size": sample}
+    if settings:
+        body["settings"] = settings
+    # A replay of a full window takes seconds (bench/window.py): more than the other calls' 15 s on a busy machine.
+    report = await api.call("POST", "/api/v1/policy/preview", json=body, timeout=PREVIEW_TIMEOUT_S)
+    return preview_view.render_report(report)
+
+
+async def _preview_or_why(api: AdminClient, changes: list[dict[str, str]], rule_changes: list[dict[str, str]]) -> str:
+    """apply's preview: when it cannot be had (the policy service away), say why and let the admin decide."""
+    try:
+        return await _preview(api, changes, rule_changes)
+    except ApiError as exc:
+        return f"warning: no preview against recent traffic: {exc}"
+
+
+@app.command("preview")
+def preview_file(
+    file: Annotated[Path, typer.Argument(help="A document written by `policy export`, edited")],
+    sample: Annotated[int, typer.Option(min=0, max=100, help="How many affected changes to show")] = 5,
+    url: Url = DEFAULT_URL,
+    token: Token = "",
+) -> None:
+    """Show what the file's policy would change against the recent recorded traffic; applies nothing (admins)."""
+    _version, wanted, wanted_rules, settings = _read_document(file)
+
+    async def work(api: AdminClient) -> str:
+        current = await api.call("GET", "/api/v1/policy")
+        changes = policy_view.diff(current["directions"], wanted)
+        rule_changes = policy_view.rule_diff(current.get("conflict_rules", {}), wanted_rules)
+        changed = {k: v for k, v in settings.items() if current.get("settings", {}).get(k) != v}
+        head = f"changes to policy version {current['version']}:"
+        listed = policy_view.render_diff(current["directions"], changes, current.get("conflict_rules", {}),
+                                         rule_changes)  # fmt: skip
+        listed += "".join(f"\n  setting {k}: {current.get('settings', {}).get(k)} -> {v}" for k, v in changed.items())
+        if not (changes or rule_changes or changed):
+            head, listed = f"no change to policy version {current['version']}:", "  (previewing it against itself)"
+        return "\n".join([head, listed, "", await _preview(api, changes, rule_changes, changed, sample)])
+
+    typer.echo(_run(url, token, work))
+
+
 @app.command("apply")
 def apply_file(
     file: Annotated[Path, typer.Argument(help="A document written by `policy export`, edited")],
@@ -167,21 +226,19 @@ def apply_file(
     strict: Annotated[
         bool, typer.Option(help="Refuse unless the policy is still at the file's version")
     ] = False,
+    preview: Annotated[
+        bool, typer.Option(help="Show what it would change against the recent recorded traffic first")
+    ] = True,
     url: Url = DEFAULT_URL,
     token: Token = "",
 ) -> None:
-    """Show the difference to the current policy, then apply it atomically.
+    """Show the difference to the current policy and its preview against recent traffic, then apply it atomically.
 
     The change is sent with expected_version = the version the diff was computed against (or, with
     --strict, the version in the file), so a change made by someone else in between is never
     overwritten: the API answers 409 and nothing is applied.
     """
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-        file_version, wanted, wanted_rules = policy_view.parse_document(document)
-    except (OSError, ValueError) as exc:
-        typer.echo(f"error: cannot read {file}: {exc}", err=True)
-        raise typer.Exit(1) from None
+    file_version, wanted, wanted_rules, _settings = _read_document(file)
     current = _run(url, token, lambda api: api.call("GET", "/api/v1/policy"))
     current_rules = current.get("conflict_rules", {})
     changes = policy_view.diff(current["directions"], wanted)
@@ -192,6 +249,10 @@ def apply_file(
         return
     typer.echo(f"changes to policy version {current['version']}:")
     typer.echo(policy_view.render_diff(current["directions"], changes, current_rules, rule_changes))
+    if preview:
+        typer.echo("")
+        typer.echo(_run(url, token, lambda api: _preview_or_why(api, changes, rule_changes)))
+        typer.echo("")
     if not yes:
         typer.confirm(f"Apply these {count} changes?", abort=True)
     expected = file_version if strict else current["version"]

@@ -20,8 +20,9 @@ by hand (noack streams), because faust acks an event even when the agent raises,
 change nobody published. A step cut short by a stop is never acked: the next owner of the partition replays it. The
 refresh timer and the first load survive Redis outages the same way. The policy agent sees each PolicyChanged on one
 worker of the group: it dead-letters a bad one; every worker's doorbell (doorbell.py, outside the group) makes that
-worker re-read the store. On stop (SIGTERM/Ctrl-C) faust stops the agents, flushes the producer, commits and leaves
-the group.
+worker re-read the store. A task writes the change window every 0.5 s (window_writer.py); with the web server on,
+`POST /preview` replays it (preview_page.py). On stop (SIGTERM/Ctrl-C) faust stops the agents, flushes the producer,
+commits and leaves the group.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any, cast
 
 import faust
 
-from services.policy import doorbell
+from services.policy import doorbell, preview_page, window_writer
 from services.policy.handler import InvalidEvent, Planned, PolicyHandler
 from services.policy.keyed import KeyedSteps
 from services.policy.settings import PolicySettings
@@ -281,6 +282,9 @@ def create_app(settings: PolicySettings, handler: PolicyHandler, metrics: Metric
         log.info("policy worker assigned: %s", owned)
 
     app.on_partitions_assigned.connect(log_assignment)
+    if handler.window is not None:  # the change window: written in batches, replayed by POST /preview
+        window_writer.attach(app, handler.window)
+        preview_page.install(app, handler, handler.window.window)
 
     return app
 

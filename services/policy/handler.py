@@ -26,13 +26,15 @@ from services.policy.agreed import AgreedValues
 from services.policy.decide import decide
 from services.policy.plan import Outgoing, plan
 from services.policy.reconcile import Reconciled, conflict_records, pairs_of, reconcile
+from services.policy.recorded_security import Recording
+from services.policy.replay import stored_as
 from services.policy.security_state import SecurityState
 from services.policy.security_store import SecurityStore
 from services.policy.verdict import Facts
+from services.policy.window_writer import Recorded, WindowWriter
 from shared import redis_keys
 from shared.catalogue import Catalogue
-from shared.events import TRACKABLE, ConflictRecord, ItemChanged, Policy, PolicyChanged, SecurityChanged, System
-from shared.exchange import fields as exchange_fields
+from shared.events import TRACKABLE, ConflictRecord, ItemChanged, Policy, PolicyChanged, SecurityChanged
 from shared.policy_store import PolicyStore
 
 
@@ -64,6 +66,7 @@ class Planned:
     outgoing: tuple[Outgoing, ...]
     reconciled: Reconciled | None = None
     conflicts: tuple[ConflictRecord, ...] = ()
+    recorded: Recorded | None = None  # the change and its facts, for the change window
 
 
 class PolicyHandler:
@@ -74,12 +77,14 @@ class PolicyHandler:
         clock: Callable[[], datetime],
         conflicts: ConflictSink,
         security: SecurityState | None = None,
+        window: WindowWriter | None = None,
     ) -> None:
         self.redis = redis
         self.security = security or SecurityState(SecurityStore(redis))
         self.store = PolicyStore(redis)
         self.agreed = AgreedValues(redis)
         self.conflicts = conflicts
+        self.window = window
         self.catalogue = catalogue
         self.clock = clock
         self.policy: Policy | None = None
@@ -138,7 +143,8 @@ class PolicyHandler:
         security = await self.security.ready(needed if isinstance(needed, int) else 1)
         facts = await self.facts(change)
         now = self.clock()
-        decision = decide(change, self.catalogue.entity(change.entity), policy, facts, now, security)
+        asked = Recording(security) if self._records(change) else security
+        decision = decide(change, self.catalogue.entity(change.entity), policy, facts, now, asked)
         if decision.tracking and change.mailbox and change.exchange_id:
             key = redis_keys.untracked(change.mailbox, change.exchange_id)
             if decision.tracking == "untrack":
@@ -147,9 +153,16 @@ class PolicyHandler:
                 await self.redis.delete(key)
         rule = policy.conflict_rule(change.entity)
         states = await self.agreed.load(pairs_of(change, decision))
-        reconciled = reconcile(change, decision, states, rule, _stored_as(change.entity))
+        reconciled = reconcile(change, decision, states, rule, stored_as(change.entity))
         records = conflict_records(change, reconciled, rule, policy.version, now)
-        return Planned(plan(change, reconciled.decision, policy.version, now), reconciled, tuple(records))
+        recorded = None
+        if isinstance(asked, Recording):  # what the window keeps: the change and the facts it was decided on
+            recorded = Recorded(change, facts, states, asked.facts(), policy.version, now)
+        return Planned(plan(change, reconciled.decision, policy.version, now), reconciled, tuple(records), recorded)
+
+    def _records(self, change: ItemChanged) -> bool:
+        """Whether the change goes into the window: a person's change (fieldsync's echoes decide nothing anyway)."""
+        return self.window is not None and self.window.window.enabled and change.origin != "fieldsync"
 
     async def commit(self, planned: Planned) -> None:
         """After the change's events were published: its pairs' new state and its conflicts, in one transaction.
@@ -164,6 +177,8 @@ class PolicyHandler:
             if planned.conflicts:
                 self.conflicts.queue(pipe, planned.conflicts)
             await pipe.execute()
+        if planned.recorded is not None and self.window is not None:
+            self.window.add(planned.recorded)  # encoded and written in batches (window_writer.py)
 
     async def facts(self, change: ItemChanged) -> Facts:
         """Links, last known values on both sides (snapshots are JSON per field in a hash), untracked marks."""
@@ -185,15 +200,6 @@ class PolicyHandler:
             marks = await self.redis.mget([redis_keys.untracked(m, x) for m, x in items.items()])
             untracked = frozenset(m for m, mark in zip(items, marks, strict=True) if mark is not None)
         return Facts(links=links, crm_values=crm_values, exchange_values=exchange_values, untracked=untracked)
-
-
-def _stored_as(entity: str) -> Callable[[System, str, Any], Any]:
-    """How each side stores a value of this entity's fields: Exchange keeps some lossily, CRM as written."""
-
-    def stored_as(side: System, key: str, value: Any) -> Any:
-        return exchange_fields.stored_as(entity, key, value) if side == "exchange" else value
-
-    return stored_as
 
 
 def _text(value: Any) -> str:

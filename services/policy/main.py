@@ -14,7 +14,9 @@ from services.policy.handler import PolicyHandler
 from services.policy.security_state import SecurityState
 from services.policy.security_store import SecurityStore
 from services.policy.settings import PolicySettings
+from services.policy.window_writer import WindowWriter
 from shared.catalogue import load_catalogue
+from shared.change_window import ChangeWindow
 from shared.conflict_log import ConflictLog
 from shared.metrics import service_metrics
 
@@ -31,7 +33,8 @@ def build(settings: PolicySettings | None = None) -> PolicyApp:
     redis = Redis.from_url(settings.redis_url)
     conflicts = ConflictLog(redis, settings.conflict_max_entries, settings.conflict_retention_s)
     security = SecurityState(SecurityStore(redis), settings.policy_security_wait_s)
-    handler = PolicyHandler(redis, load_catalogue(), utc_now, conflicts, security)
+    window = WindowWriter(ChangeWindow(redis, settings.change_window_max_entries, settings.change_window_max_age_s))
+    handler = PolicyHandler(redis, load_catalogue(), utc_now, conflicts, security, window)
     return create_app(settings, handler, service_metrics(settings, "policy"))
 
 

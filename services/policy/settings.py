@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import BusSettings, ConflictLogSettings
+from shared.settings import BusSettings, ChangeWindowSettings, ConflictLogSettings
 
 
-class PolicySettings(BusSettings, ConflictLogSettings):
+class PolicySettings(BusSettings, ConflictLogSettings, ChangeWindowSettings):
     # The consumer group (faust app id) every policy worker shares.
     policy_group_id: str = "fieldsync-policy"
     # faust's web server (worker stats) is off by default; when on, it listens on this port.

@@ -114,7 +114,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     settings = StackSettings(
         data_dir=tmp_path_factory.mktemp("stack"), broker_port=free_port(), redis_port=free_port(),
         crm_sandbox_port=free_port(), exchange_sandbox_port=free_port(), admin_api_port=free_port(),
-        topic_partitions=3, **free_metrics_ports(),
+        policy_web_port=free_port(), topic_partitions=3, **free_metrics_ports(),
     )  # fmt: skip
     with Stack(settings) as running:
         yield running

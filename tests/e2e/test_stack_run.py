@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 UP_LINE = "fieldsync is up"
 METRICS_PORTS = tuple(f"{name}_metrics" for name in METRICS_SERVICES)
-PORTS = ("broker", "redis", "crm_sandbox", "exchange_sandbox", "admin_api", *METRICS_PORTS)
+PORTS = ("broker", "redis", "crm_sandbox", "exchange_sandbox", "admin_api", "policy_web", *METRICS_PORTS)
 
 
 def descendants(root: int) -> dict[int, str]:

@@ -6,6 +6,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from tests.integration.admin_api.serving import Tokens, admin_settings, bearer, serve
@@ -17,6 +18,8 @@ MAX_EXAMPLES = 30
 # Authorization header, so "invalid input must be rejected" would flag those two; the route tests cover
 # every documented rejection instead.
 EXCLUDED = [negative_data_rejection]
+# A preview is replayed by the policy service, which this test does not run: the route answers its documented 503.
+NEEDS_POLICY_SERVICE = {"/api/v1/policy/preview"}
 
 
 def test_every_operation_conforms_to_its_schema(redis_url: str, kafka_bootstrap: str) -> None:
@@ -25,12 +28,13 @@ def test_every_operation_conforms_to_its_schema(redis_url: str, kafka_bootstrap:
     with serve(admin_settings(redis_url, kafka_bootstrap, tokens)) as url:
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        # policy and probes, conflict rules and conflicts, verify, mailboxes, dashboard, explain, dead letters
-        assert len(operations) == 23
+        # policy and probes, conflict rules and conflicts, verify, mailboxes, dashboard, explain, dead letters, preview
+        assert len(operations) == 24
         for operation in operations:
             inputs = (operation.path_parameters, operation.query, operation.body)
             # Invalid input can only be generated where there is input to spoil.
             modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if any(map(len, inputs)) else [])
+            excluded = EXCLUDED + ([not_a_server_error] if operation.path in NEEDS_POLICY_SERVICE else [])
             for mode in modes:
 
                 @given(case=operation.as_strategy(generation_mode=mode))
@@ -42,6 +46,8 @@ def test_every_operation_conforms_to_its_schema(redis_url: str, kafka_bootstrap:
                     database=None,
                 )
                 def check(case: schemathesis.Case) -> None:
-                    case.call_and_validate(base_url=url, headers=bearer(tokens.admin), excluded_checks=EXCLUDED)
+                    # Called right below, within this iteration: the loop variable is the one meant.
+                    case.call_and_validate(base_url=url, headers=bearer(tokens.admin),
+                                           excluded_checks=excluded)  # noqa: B023
 
                 check()
