@@ -11,6 +11,7 @@ from services.admin_api.verify import Flow, Reading, build_report, compare, exch
 from services.admin_api.verify_schemas import Pair
 from shared.catalogue import load_catalogue
 from shared.events import Direction, Policy
+from shared.recurrence import normal_form
 
 CATALOGUE = load_catalogue()
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -20,6 +21,10 @@ COMPLETED = {"statecode": 1, "statuscode": 5}
 ADDRESS = {f"address1_{part}": None for part in
            ("line1", "line2", "line3", "city", "stateorprovince", "postalcode", "country")}
 TIME = {"scheduledstart": "2030-05-01T15:30:00Z", "scheduledend": "2030-05-01T16:30:00Z"}
+
+
+SERIES = {"recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 10, "patternstartdate": "2030-01-07",
+          "patternendtype": 1, "starttime": "2030-01-07T09:00:00Z", "endtime": "2030-01-07T09:30:00Z"}
 
 
 def policy(changes: dict[str, dict[str, Direction]] | None = None) -> Policy:
@@ -115,6 +120,11 @@ def outcome(entity: str, crm: dict[str, Any], exchange: dict[str, Any],
          {"appointment_status": {"statecode": 3, "statuscode": 5}}, None, {"appointment_status": "difference"}),
         # a value Exchange cannot take at all is kept as it is, so it still differs
         ("task", {"percentcomplete": 150}, {"percentcomplete": 100}, None, {"percentcomplete": "difference"}),
+        # a recurrence pattern: the same series agrees whatever stray attributes CRM holds; another one differs
+        ("recurringappointmentmaster", {"recurrence_pattern": {**SERIES, "dayofmonth": 3, "duration": None}},
+         {"recurrence_pattern": normal_form(SERIES)}, None, {}),
+        ("recurringappointmentmaster", {"recurrence_pattern": normal_form(SERIES)},
+         {"recurrence_pattern": normal_form({**SERIES, "interval": 2})}, None, {"recurrence_pattern": "difference"}),
     ],
 )
 def test_compare(entity: str, crm: dict[str, Any], exchange: dict[str, Any], changes: dict[str, Direction] | None,
