@@ -81,7 +81,9 @@ async def test_nothing_is_decided_before_the_first_round_then_everything_under_i
     crm_id = str(uuid.uuid4())
     change = crm_change(crm_id, {"telephone1": "1", "jobtitle": "Secret"}, ownerid=dave, owner_mailbox=DAVE)
     await send(producer, topics.CRM_CHANGES, f"contact:{crm_id}", encode(change))
-    eventually(lambda: "security round 1 is not known yet" in log_of(policy_worker), timeout=30,
+    # The first change also waits for the worker's partitions to be assigned: slow while the other test worker
+    # runs an end-to-end stack on the same two cores.
+    eventually(lambda: "security round 1 is not known yet" in log_of(policy_worker), timeout=90,
                what="the change waiting for the security tables")  # fmt: skip
     assert events(published, topics.DELTAS_EXCHANGE, crm_id) == []
 
