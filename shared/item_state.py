@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from redis.asyncio import Redis
@@ -64,6 +65,20 @@ class Written(Protocol):
 
 
 EchoT = TypeVar("EchoT", bound=Written)
+
+
+@dataclass(frozen=True)
+class Echo:
+    """What fieldsync last wrote to an item or row: the version (ChangeKey, versionnumber) its write produced and
+    the values written; both twins record it the same way."""
+
+    version: str | None
+    values: dict[str, Any] = field(default_factory=dict)
+    # The item's modification time the applier read before writing: the changes the capture finds under this
+    # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
+    before: str | None = None
+    # The values of the write the applier is about to make (version unknown), beside the record above.
+    announced: dict[str, Any] = field(default_factory=dict)
 
 
 def holds(echo: Written, key: str, value: Any, version: str | None) -> bool:

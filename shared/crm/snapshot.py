@@ -3,11 +3,11 @@ crm_capture (which diffs rows against it) and crm_applier (which records its own
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from shared.catalogue import EntitySpec
 from shared.crm.fields import Row, canonical_fields
+from shared.item_state import Echo as Echo  # one echo record for both twins
 
 # Snapshot keys that are not fields (a field key never starts with "@").
 OWNER, OWNER_MAILBOX, STATE, VERSION = "@ownerid", "@owner_mailbox", "@statecode", "@version"
@@ -16,19 +16,6 @@ OWNER, OWNER_MAILBOX, STATE, VERSION = "@ownerid", "@owner_mailbox", "@statecode
 # hold changes the capture has not reported yet, so the snapshot is no base for an unread write).
 EXACT = "@exact"
 Snapshot = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Echo:
-    """What fieldsync last wrote to a row: the versionnumber it produced and the field values written."""
-
-    version: str | None
-    values: dict[str, Any] = field(default_factory=dict)
-    # The item's modification time the applier read before writing: the changes the capture finds under this
-    # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
-    before: str | None = None
-    # The values of the write the applier is about to make (version unknown), beside the record above.
-    announced: dict[str, Any] = field(default_factory=dict)
 
 
 def _id(value: Any) -> str | None:

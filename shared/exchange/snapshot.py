@@ -3,9 +3,11 @@ exchange_capture (which diffs items against it) and exchange_applier (which reco
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from shared.item_state import Echo as Echo  # one echo record for both twins
 
 # Snapshot keys that are not fields (a field key never starts with "@").
 CATEGORIES, IS_ORGANIZER, VERSION = "@categories", "@is_organizer", "@version"
@@ -13,19 +15,6 @@ CATEGORIES, IS_ORGANIZER, VERSION = "@categories", "@is_organizer", "@version"
 # made against the snapshot's own ChangeKey; an applier write over an item read anew moves VERSION only.
 EXACT = "@exact"
 Snapshot = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Echo:
-    """What fieldsync last wrote to an item: the ChangeKey its write produced and the values written."""
-
-    version: str | None
-    values: dict[str, Any] = field(default_factory=dict)
-    # The item's modification time the applier read before writing: the changes the capture finds under this
-    # write were made by then (the item's own time is fieldsync's write, which must not make them look later).
-    before: str | None = None
-    # The values of the write the applier is about to make (ChangeKey unknown), beside the record above.
-    announced: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
