@@ -17,19 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from infra.runner.infra import redis_process, redis_ready
 from infra.runner.process import ManagedProcess
 from shared import redis_keys, topics
 from shared.events import SecurityChanged
 from shared.kafka import encode
-from tests.conftest import _db_numbers
 from tests.integration.policy.conftest import running_worker
 from tests.integration.policy.test_policy_worker import crm_change, events, send
 from tests.security_rows import SALES, Org, sid
-from tests.support import eventually, eventually_async
+from tests.support import eventually, eventually_async, free_port
 
 pytestmark = pytest.mark.integration
 DAVE = "dave@sandbox.local"
@@ -37,11 +36,17 @@ FIRST = 1000
 
 
 @pytest.fixture(scope="module")
-def policy_redis_url(redis_host_port: tuple[str, int]) -> str:
-    host, port = redis_host_port
-    db = next(_db_numbers)
-    redis.Redis(host=host, port=port, db=db).flushdb()  # no security rows, no round
-    return f"redis://{host}:{port}/{db}"
+def policy_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of the module's own: no security rows and no round, whatever the session's shared server's
+    rotating databases hold (a long-lived fixture elsewhere can hold the same database number and write a round)."""
+    root: Path = tmp_path_factory.mktemp("policy-security-redis")
+    port = free_port()
+    proc = redis_process(port, root / "data", root / "logs").start()
+    try:
+        proc.wait_ready(lambda: redis_ready(port))
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +88,11 @@ async def test_nothing_is_decided_before_the_first_round_then_everything_under_i
     await send(producer, topics.CRM_CHANGES, f"contact:{crm_id}", encode(change))
     # The first change also waits for the worker's partitions to be assigned: slow while the other test worker
     # runs an end-to-end stack on the same two cores.
-    eventually(lambda: "security round 1 is not known yet" in log_of(policy_worker), timeout=90,
-               what="the change waiting for the security tables")  # fmt: skip
+    try:
+        eventually(lambda: "security round 1 is not known yet" in log_of(policy_worker), timeout=90,
+                   what="the change waiting for the security tables")  # fmt: skip
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the worker's log ends:\n{log_of(policy_worker)[-3000:]}") from None
     assert events(published, topics.DELTAS_EXCHANGE, crm_id) == []
 
     await publish(producer, org.events(FIRST))
