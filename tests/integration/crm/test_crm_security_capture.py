@@ -24,8 +24,8 @@ pytestmark = pytest.mark.integration
 
 
 def security_events(reader: Any, wanted: Any) -> list[tuple[Any, SecurityChanged]]:
-    found = [(r, SecurityChanged.model_validate_json(r.value)) for r in reader.records]
-    return [(r, e) for r, e in found if wanted(e)]
+    records = reader.matching(lambda r: wanted(SecurityChanged.model_validate_json(r.value)))
+    return [(r, SecurityChanged.model_validate_json(r.value)) for r in records]
 
 
 async def settle_snapshot(redis_url: str, entity: str, crm_id: str) -> None:
@@ -91,7 +91,7 @@ async def test_a_role_change_publishes_the_rows_of_a_round_then_refreshes_every_
         # The round was on the bus before the refresh was sent.
         [last] = [r for r, e in security_events(security, lambda e: e.round == number and e.last_in_round)
                   if r.offset >= record.offset]  # fmt: skip
-        refresh_record = next(r for r in changes.records if ItemChanged.model_validate_json(r.value) == refresh)
+        refresh_record = next(iter(changes.matching(lambda r: ItemChanged.model_validate_json(r.value) == refresh)))
         assert refresh_record.timestamp >= last.timestamp
     finally:
         await stop_service(*service)
