@@ -7,17 +7,14 @@ from typing import Any
 from redis.asyncio import Redis
 
 from services.admin_api.explain import Explanation, explain
-from shared import redis_keys
 from shared.conflict_log import ConflictLog
 from shared.dead_letter_log import DeadLetterLog
 from shared.events import ConflictRecord, DeltaApplied, SyncDecision
 from shared.explain_log import ExplainLog, exchange_item
+from shared.link_store import LinkStore
 
 CONFLICTS_READ = 500  # the conflicts of one record read per request: explain shows recent changes only
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class ExplainReader:
@@ -30,8 +27,7 @@ class ExplainReader:
     async def by_crm(
         self, entity: str, crm_id: str, mailbox: str | None, field: str | None, limit: int
     ) -> Explanation:
-        raw = await self._redis.hgetall(redis_keys.link_by_crm(entity, crm_id))
-        links = {_text(k): _text(v) for k, v in raw.items()}
+        links = await LinkStore(self._redis).of_record(entity, crm_id)
         items = [crm_id, *(exchange_item(m, x) for m, x in links.items() if _same(m, mailbox))]
         changes = await self._changes(entity, items, crm_id, mailbox, field, limit)
         exchange_id = next((x for m, x in links.items() if mailbox and _same(m, mailbox)), None)
@@ -42,11 +38,8 @@ class ExplainReader:
         self, entity: str, mailbox: str, exchange_id: str, field: str | None, limit: int
     ) -> Explanation:
         """An Exchange item: its entries from before it was linked, and its CRM record's for this mailbox."""
-        linked = await self._redis.get(redis_keys.link_by_exchange(mailbox, exchange_id))
-        crm_id = None
-        if linked is not None:
-            linked_entity, _, linked_id = _text(linked).partition(":")
-            crm_id = linked_id if linked_entity == entity else None
+        linked = await LinkStore(self._redis).of_item(mailbox, exchange_id)
+        crm_id = linked[1] if linked and linked[0] == entity else None
         items = [exchange_item(mailbox, exchange_id), *([crm_id] if crm_id else [])]
         changes = await self._changes(entity, items, crm_id, mailbox, field, limit)
         links = {mailbox: exchange_id} if crm_id else {}

@@ -1,4 +1,4 @@
-"""crm_applier's records in Redis: what it applied per item (for replays) and the CRM <-> Exchange links."""
+"""crm_applier's records in Redis: what it applied per item (for replays); the links are shared.link_store's."""
 
 from __future__ import annotations
 
@@ -42,28 +42,3 @@ class AppliedRecords:
             WRITTEN: json.dumps(applied.written, sort_keys=True),
         }
         await self.redis.hset(redis_keys.applied_version("crm", key), mapping=mapping)
-
-    async def linked_crm_id(self, entity: str, mailbox: str, exchange_id: str) -> str | None:
-        """The CRM id an Exchange item is linked to (the link value is "entity:crm_id")."""
-        raw = await self.redis.get(redis_keys.link_by_exchange(mailbox, exchange_id))
-        if raw is None:
-            return None
-        linked_entity, _, crm_id = _text(raw).partition(":")
-        return crm_id if linked_entity == entity and crm_id else None
-
-    async def link(self, entity: str, crm_id: str, mailbox: str, exchange_id: str) -> None:
-        """Record the pair in both directions, atomically."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(redis_keys.link_by_crm(entity, crm_id), mailbox, exchange_id)
-            pipe.set(redis_keys.link_by_exchange(mailbox, exchange_id), f"{entity}:{crm_id}")
-            await pipe.execute()
-
-    async def unlink_all(self, entity: str, crm_id: str) -> None:
-        """Remove every link of a deleted CRM record (both directions)."""
-        key = redis_keys.link_by_crm(entity, crm_id)
-        links = await self.redis.hgetall(key)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for mailbox, exchange_id in links.items():
-                pipe.delete(redis_keys.link_by_exchange(_text(mailbox), _text(exchange_id)))
-            pipe.delete(key)
-            await pipe.execute()

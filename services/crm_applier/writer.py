@@ -46,6 +46,11 @@ def _fields(snapshot: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (snapshot or {}).items() if not k.startswith("@")}
 
 
+def _link_of(delta: ItemDelta) -> tuple[str, str] | None:
+    """The mailbox item a delta from Exchange came from: the CRM record gets linked to it."""
+    return (delta.mailbox, delta.exchange_id) if delta.mailbox and delta.exchange_id else None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -77,7 +82,8 @@ class CrmWriter:
             return Outcome("duplicate", delta.crm_id)
         crm_id = delta.crm_id
         if crm_id is None and delta.mailbox and delta.exchange_id:
-            crm_id = await self.records.linked_crm_id(delta.entity, delta.mailbox, delta.exchange_id)
+            linked = await self.state.links.of_item(delta.mailbox, delta.exchange_id)
+            crm_id = linked[1] if linked and linked[0] == delta.entity else None
         if delta.op == "delete":
             outcome = await self._delete(spec, delta, crm_id)
         else:
@@ -97,7 +103,7 @@ class CrmWriter:
                 await self.client.delete(spec.entity_set, crm_id, caller_id=delta.acting_user)
         except Forbidden as exc:
             return await self._denied(spec, delta, crm_id, {}, exc, earlier=earlier)
-        await self.records.unlink_all(spec.name, crm_id)
+        await self.state.links.unlink_record(spec.name, crm_id)
         return Outcome("applied", crm_id)
 
     async def _upsert(self, spec: EntitySpec, delta: ItemDelta, crm_id: str | None, applied: Applied) -> Outcome:
@@ -170,8 +176,10 @@ class CrmWriter:
             # Written over a row read anew: the row may hold changes not reported yet, so EXACT stays behind.
             exact = {EXACT: version} if read is None else {}
             snapshot = {**plan.fields, VERSION: version, **exact}
-            await self.state.record_echo(spec.name, crm_id, Echo(version, plan.fields, before), snapshot)
-        await self._link(spec, delta, crm_id)
+            await self.state.record_write(spec.name, crm_id, Echo(version, plan.fields, before), snapshot,
+                                          link=_link_of(delta))
+        elif (link := _link_of(delta)) is not None:
+            await self.state.links.link(spec.name, crm_id, *link)
         return Outcome(result_of(plan), crm_id, plan.fields, version, plan.superseded)
 
     async def _create(self, spec: EntitySpec, delta: ItemDelta, crm_id: str | None) -> Outcome | None:
@@ -199,9 +207,8 @@ class CrmWriter:
         version = str(row.get("versionnumber"))
         snapshot = snapshot_of(spec, row, delta.mailbox)
         # The whole new row is fieldsync's write: the capture must see nothing new in it.
-        await self.state.record_echo(spec.name, new_id, Echo(version, _fields(snapshot)))
-        await self.state.store_snapshot(spec.name, new_id, snapshot)
-        await self._link(spec, delta, new_id)
+        await self.state.record_write(spec.name, new_id, Echo(version, _fields(snapshot)), snapshot,
+                                      replace_snapshot=True, link=_link_of(delta))
         return Outcome("applied", new_id, dict(delta.changed), version)
 
     async def _denied(
@@ -237,6 +244,3 @@ class CrmWriter:
             event = revert_event(spec, delta, row, refused, mailbox, event_id=self.new_id(), now=self.clock())
             await self.reverts.publish(event)  # acked before the delta is recorded applied: a replay is a duplicate
 
-    async def _link(self, spec: EntitySpec, delta: ItemDelta, crm_id: str) -> None:
-        if delta.mailbox and delta.exchange_id:
-            await self.records.link(spec.name, crm_id, delta.mailbox, delta.exchange_id)

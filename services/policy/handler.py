@@ -35,6 +35,7 @@ from services.policy.window_writer import Recorded, WindowWriter
 from shared import redis_keys
 from shared.catalogue import Catalogue
 from shared.events import TRACKABLE, ConflictRecord, ItemChanged, Policy, PolicyChanged, SecurityChanged
+from shared.link_store import LinkStore
 from shared.policy_store import PolicyStore
 
 
@@ -185,8 +186,7 @@ class PolicyHandler:
         links: dict[str, str] = {}
         crm_values: dict[str, Any] = {}
         if change.crm_id:
-            raw_links = await self.redis.hgetall(redis_keys.link_by_crm(change.entity, change.crm_id))
-            links = {_text(k): _text(v) for k, v in raw_links.items()}
+            links = await LinkStore(self.redis).of_record(change.entity, change.crm_id)
             crm_values = _decode_hash(await self.redis.hgetall(redis_keys.crm_snapshot(change.entity, change.crm_id)))
         items = dict(links)
         if change.mailbox and change.exchange_id:
@@ -201,6 +201,3 @@ class PolicyHandler:
             untracked = frozenset(m for m, mark in zip(items, marks, strict=True) if mark is not None)
         return Facts(links=links, crm_values=crm_values, exchange_values=exchange_values, untracked=untracked)
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -3,6 +3,7 @@
 exchange_capture reads all of it and writes snapshots and sync states; exchange_applier writes
 snapshots, echo fingerprints and links after its own writes, so both share this one encoding
 (shared.item_state: a hash, one JSON value per field) under the Exchange keys: items by (mailbox, exchange_id).
+The links are shared.link_store's; this module only queues them in its transactions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 from shared import redis_keys
 from shared.exchange.snapshot import EXACT, VERSION, Echo
 from shared.item_state import ECHO_BEFORE, ECHO_VERSION, ItemState, encode, text
+from shared.link_store import LinkStore, queue_link, queue_unlink
 
 CREATING_TTL_S = 86_400
 
@@ -27,6 +29,7 @@ class ExchangeState(ItemState[Echo]):
 
     def __init__(self, redis: Redis) -> None:
         super().__init__(redis, redis_keys.exchange_snapshot, echo_key, Echo, redis_keys.exchange_snapshots)
+        self.links = LinkStore(redis)
 
     async def cursor(self, mailbox: str, folder: str) -> str | None:
         raw = await self.redis.get(redis_keys.exchange_cursor(mailbox, folder))
@@ -37,22 +40,13 @@ class ExchangeState(ItemState[Echo]):
 
     async def linked_crm(self, mailbox: str, exchange_id: str) -> tuple[str, str] | None:
         """The (entity, crm_id) an Exchange item is linked to."""
-        raw = await self.redis.get(redis_keys.link_by_exchange(mailbox, exchange_id))
-        if raw is None:
-            return None
-        entity, _, crm_id = text(raw).partition(":")
-        return entity, crm_id
+        return await self.links.of_item(mailbox, exchange_id)
 
     async def linked_exchange(self, entity: str, crm_id: str, mailbox: str) -> str | None:
-        raw = await self.redis.hget(redis_keys.link_by_crm(entity, crm_id), mailbox)
-        return text(raw) if raw is not None else None
+        return await self.links.in_mailbox(entity, crm_id, mailbox)
 
     async def link(self, entity: str, crm_id: str, mailbox: str, exchange_id: str) -> None:
-        """Record the pair in both directions, atomically."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(redis_keys.link_by_crm(entity, crm_id), mailbox, exchange_id)
-            pipe.set(redis_keys.link_by_exchange(mailbox, exchange_id), f"{entity}:{crm_id}")
-            await pipe.execute()
+        await self.links.link(entity, crm_id, mailbox, exchange_id)
 
     async def record_write(
         self,
@@ -85,8 +79,7 @@ class ExchangeState(ItemState[Echo]):
             pipe.delete(echo)
             pipe.hset(echo, mapping=encode({**written, ECHO_VERSION: version, ECHO_BEFORE: before}))
             if crm_id:
-                pipe.hset(redis_keys.link_by_crm(entity, crm_id), mailbox, exchange_id)
-                pipe.set(redis_keys.link_by_exchange(mailbox, exchange_id), f"{entity}:{crm_id}")
+                queue_link(pipe, entity, crm_id, mailbox, exchange_id)
             if created:
                 pipe.delete(redis_keys.exchange_creating(mailbox, created))
             await pipe.execute()
@@ -104,7 +97,5 @@ class ExchangeState(ItemState[Echo]):
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.snapshot_key(mailbox, exchange_id))
             pipe.delete(self.echo_key(mailbox, exchange_id))
-            pipe.delete(redis_keys.link_by_exchange(mailbox, exchange_id))
-            if crm_id:
-                pipe.hdel(redis_keys.link_by_crm(entity, crm_id), mailbox)
+            queue_unlink(pipe, entity, crm_id, mailbox, exchange_id)
             await pipe.execute()
