@@ -79,7 +79,7 @@ def test_task_edits_flow_both_ways(crm: Crm, mailboxes: Mailboxes, tag: str) -> 
 
     crm.update("tasks", task_id, ALICE, {"subject": f"Send proposal v2 {tag}"})
     eventually(
-        lambda: item.refresh() or item.subject == f"Send proposal v2 {tag}", timeout=20, what="CRM edit in Exchange"
+        lambda: item.refresh().subject == f"Send proposal v2 {tag}", timeout=20, what="CRM edit in Exchange"
     )
 
     item.percent_complete = Decimal(50)

@@ -57,7 +57,7 @@ def test_to_exchange_keeps_the_outlook_edit_out_of_crm_and_a_crm_edit_overwrites
 ) -> None:
     admin.set_direction("contact", "description", "to_exchange")
     contact_id, item = new_contact(crm, mailboxes, tag)
-    eventually(lambda: item.refresh() or "from CRM" in str(item.body), timeout=20, what="notes in Outlook")
+    eventually(lambda: "from CRM" in str(item.refresh().body), timeout=20, what="notes in Outlook")
 
     edit_in_outlook(item, f"outlook notes {tag}", "+1 425 555 0143")
     row = eventually(
@@ -67,7 +67,7 @@ def test_to_exchange_keeps_the_outlook_edit_out_of_crm_and_a_crm_edit_overwrites
     assert row["description"] == "from CRM"
 
     crm.update("contacts", contact_id, ALICE, {"description": f"crm wins {tag}"})
-    eventually(lambda: item.refresh() or f"crm wins {tag}" in str(item.body), timeout=20, what="CRM notes in Outlook")
+    eventually(lambda: f"crm wins {tag}" in str(item.refresh().body), timeout=20, what="CRM notes in Outlook")
 
 
 def decisions_for(stack: Stack, crm_id: str) -> list[dict[str, Any]]:
