@@ -1,6 +1,6 @@
 """The sync filter routes and `fieldsync filters` against the real sandbox CRM: each user's filters parsed or
-refused by name, and a filter's preview under the user's record security (own, shared, team-owned records), with
-what would enter and leave; 404, 403 and 422 refusals, and nothing changed by any of it."""
+refused by name, and a filter's preview under the user's record security (own, shared, team-owned records) and
+field security, with what would enter and leave; 404, 403 and 422 refusals, and nothing changed by any of it."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from services.admin_api.main import create_app
 from services.cli.main import app as cli
 from tests.integration.admin_api.serving import Tokens, admin_settings, bearer, serve
 from tests.integration.sandbox.crm_admin import SALES, Admin
+from tests.integration.sandbox.test_crm_security_fields import DEFINITION, JOBTITLE
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +161,31 @@ async def test_a_revoked_share_leaves_the_preview(api: httpx.AsyncClient, org: O
         "Revokee": {"systemuserid": org.alice, "@odata.type": "Microsoft.Dynamics.CRM.systemuser"}})
     assert revoke.status_code == 204, revoke.text
     assert extra not in {r["id"] for r in (await api.post("/api/v1/filters/preview", json=body)).json()["records"]}
+
+
+async def test_a_secured_field_the_user_may_not_read_matches_as_null(api: httpx.AsyncClient, org: Org) -> None:
+    buyer = org.admin.contact(org.alice, firstname="Bo", lastname="Buyer", jobtitle="Buyer")
+    buyers = ACTIVE.replace('attribute="statecode" operator="eq" value="0"', 'attribute="jobtitle" operator="eq" '
+                                                                             'value="Buyer"')
+    body = {"mailbox": org.mailbox["alice"], "entity": "contact", "fetchxml": buyers}
+    assert [r["id"] for r in (await api.post("/api/v1/filters/preview", json=body)).json()["records"]] == [buyer]
+    assert org.admin.http.put(JOBTITLE, json={**DEFINITION, "IsSecured": True}).status_code == 204
+    try:
+        blind = (await api.post("/api/v1/filters/preview", json=body)).json()
+        assert blind["records"] == [] and blind["readable"] == 5  # she reads the record, not its job title
+        profile = org.admin.create("fieldsecurityprofiles", {"name": "Job title readers"})
+        org.admin.create("fieldpermissions", {
+            "fieldsecurityprofileid@odata.bind": f"/fieldsecurityprofiles({profile})", "entityname": "contact",
+            "attributelogicalname": "jobtitle", "canread": 4, "canupdate": 0, "cancreate": 0,
+        })  # fmt: skip
+        org.admin.associate("fieldsecurityprofiles", profile, "systemuserprofiles_association", "systemusers",
+                            org.alice)  # fmt: skip
+        allowed = (await api.post("/api/v1/filters/preview", json=body)).json()
+        assert [r["id"] for r in allowed["records"]] == [buyer]
+        org.admin.http.delete(f"fieldsecurityprofiles({profile})")
+    finally:
+        assert org.admin.http.put(JOBTITLE, json={**DEFINITION, "IsSecured": False}).status_code == 204
+    org.admin.http.delete(f"contacts({buyer})")
 
 
 @pytest.mark.parametrize(("change", "status", "named"), [
