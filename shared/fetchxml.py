@@ -24,6 +24,8 @@ OPERATORS = SINGLE | LISTED | NO_VALUE
 
 # Children that choose columns or order, not rows: accepted and ignored.
 _IGNORED = frozenset({"attribute", "all-attributes", "order"})
+# Filters nest at most this deep: a bound on the recursion, far beyond what a person writes.
+MAX_DEPTH = 32
 # Condition attributes that only label the value for a UI (lookups carry them in stored filters).
 _LABELS = frozenset({"attribute", "operator", "value", "uiname", "uitype", "uihidden"})
 
@@ -80,7 +82,7 @@ def _entity(element: ElementTree.Element) -> FetchQuery:
     filters: list[FilterGroup] = []
     for child in element:
         if child.tag == "filter":
-            filters.append(_filter(child))
+            filters.append(_filter(child, 1))
         elif child.tag not in _IGNORED:
             raise FetchXmlError(f"unsupported element <{child.tag}> in <entity name=\"{name}\">")
     if not filters:
@@ -90,7 +92,9 @@ def _entity(element: ElementTree.Element) -> FetchQuery:
     return FetchQuery(entity=name, filter=only)
 
 
-def _filter(element: ElementTree.Element) -> FilterGroup:
+def _filter(element: ElementTree.Element, depth: int) -> FilterGroup:
+    if depth > MAX_DEPTH:
+        raise FetchXmlError(f"<filter> nests deeper than {MAX_DEPTH} levels")
     kind = element.get("type", "and")
     if kind not in ("and", "or"):
         raise FetchXmlError(f"unsupported <filter type=\"{kind}\"> (only and, or)")
@@ -100,7 +104,7 @@ def _filter(element: ElementTree.Element) -> FilterGroup:
         if child.tag == "condition":
             conditions.append(_condition(child))
         elif child.tag == "filter":
-            groups.append(_filter(child))
+            groups.append(_filter(child, depth + 1))
         else:
             raise FetchXmlError(f"unsupported element <{child.tag}> in <filter>")
     return FilterGroup(kind="and" if kind == "and" else "or", conditions=tuple(conditions), groups=tuple(groups))

@@ -9,6 +9,7 @@ from pydantic import Field
 from services.admin_api.schemas import Body
 
 PAGE_SIZE_CAP = 200
+FETCHXML_MAX = 100_000  # characters: a filter is a few hundred; this bounds what one request makes us parse
 
 
 class ConditionView(Body):
@@ -57,7 +58,7 @@ class FiltersPage(Body):
 class FilterPreviewRequest(Body):
     mailbox: str = Field(description="The mailbox (its CRM user's primary email)")
     entity: str = Field(description="The entity the filter is for, e.g. contact")
-    fetchxml: str = Field(description="The candidate filter's FetchXML")
+    fetchxml: str = Field(max_length=FETCHXML_MAX, description="The candidate filter's FetchXML")
     page: int = Field(default=1, ge=1)
     page_size: int = Field(default=50, ge=1, le=PAGE_SIZE_CAP)
 

@@ -82,6 +82,9 @@ ROWS: list[tuple[str, dict[str, Any], bool]] = [
     (_cond("fullname", "like", "a.b%"), {"fullname": "axb"}, False),
     (_cond("fullname", "like", "a.b%"), {"fullname": "a.b c"}, True),
     (_cond("fullname", "like", "%"), {}, False),
+    (_cond("fullname", "like", "a[b"), {"fullname": "A[B"}, True),  # an unclosed bracket is a literal
+    (_cond("fullname", "like", "100[%]"), {"fullname": "100%"}, True),  # a bracketed wildcard is a literal
+    (_cond("fullname", "like", "100[%]"), {"fullname": "1000"}, False),
     # gt ge lt le: numbers, dates as instants, strings case-insensitive; null and a type mismatch never hold
     (_cond("prioritycode", "gt", "1"), {"prioritycode": 2}, True),
     (_cond("prioritycode", "gt", "2"), {"prioritycode": 2}, False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.fetchxml import OPERATORS, Condition, FetchQuery, FetchXmlError, FilterGroup, parse
+from shared.fetchxml import MAX_DEPTH, OPERATORS, Condition, FetchQuery, FetchXmlError, FilterGroup, parse
 
 MY_ACTIVE_CONTACTS = """
 <fetch version="1.0" output-format="xml-platform" mapping="logical" distinct="false">
@@ -83,6 +83,18 @@ def test_nested_filters_keep_their_kinds_and_order() -> None:
 def test_a_filter_without_type_is_and_and_no_filter_is_none() -> None:
     assert parse('<fetch><entity name="fax"><filter/></entity></fetch>').filter == FilterGroup("and", (), ())
     assert parse('<fetch><entity name="fax"><attribute name="subject"/></entity></fetch>') == FetchQuery("fax", None)
+
+
+def test_nesting_is_bounded() -> None:
+    def nested(depth: int) -> str:
+        inner = '<condition attribute="x" operator="null"/>'
+        return "<fetch><entity name='fax'>" + "<filter>" * depth + inner + "</filter>" * depth + "</entity></fetch>"
+
+    assert parse(nested(MAX_DEPTH)).filter is not None
+    with pytest.raises(FetchXmlError, match="nests deeper than 32"):
+        parse(nested(MAX_DEPTH + 1))
+    with pytest.raises(FetchXmlError):
+        parse(nested(5000))  # refused, not a RecursionError
 
 
 def test_two_filters_under_the_entity_both_apply() -> None:
