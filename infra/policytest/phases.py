@@ -1,0 +1,174 @@
+"""The two phases of a sync-time test against a started isolated stack: the current policy, then the candidate.
+
+Lifecycle of `run_phases`: watch the bus; wait until the seed's initial sync is applied and the bus is quiet; then
+for each policy: put it in force through the isolated admin API, gate on the policy worker deciding under it (a
+probe change whose change-window entry carries the version), drive traffic of the given shape with one seed for
+both phases (the same records and fields in the same order, values labelled per phase), drain until every change
+arrived or nothing new came for a while, and measure. The watch ends in every case. A child of the stack that
+dies fails the run, naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import httpx
+from redis.asyncio import Redis
+
+from infra.policytest.bus import AppliedWatch
+from infra.policytest.report import PhaseReport, phase, samples
+from infra.runner.stack import Stack
+from infra.sandbox.traffic import TrafficReport, run_traffic
+from infra.sandbox.traffic_crm import CrmSide
+from infra.sandbox.traffic_shape import TrafficShape
+from shared import redis_keys
+from shared.change_window import ChangeWindow
+from shared.events import Policy
+from shared.settings import SANDBOX_ADMIN_TOKEN, KafkaSettings
+
+Progress = Callable[[float, str], None]  # share of the run done (0..1), what it is doing
+QUIET_S = 3.0  # no new DeltaApplied for this long: the initial sync, or a phase's drain, is over
+WARMUP_TIMEOUT_S = 120.0
+DRAIN_TIMEOUT_S = 30.0
+GATE_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """What both phases share: the traffic's rate, duration, shape and seed."""
+
+    rate: float
+    duration_s: float
+    shape: TrafficShape
+    seed: int
+
+
+class StackDied(RuntimeError):
+    """A child of the isolated stack exited during the test."""
+
+
+def _check(stack: Stack) -> None:
+    dead = stack.failed()
+    if dead is not None:
+        raise StackDied(f"{dead.name} of the isolated stack died; see {dead.log_path}")
+
+
+async def _quiet(stack: Stack, watch: AppliedWatch, timeout: float, done: Callable[[], bool] = lambda: False) -> float:
+    """Poll until `done()` or no new DeltaApplied for QUIET_S (at least one seen), or the timeout; seconds taken."""
+    began = time.monotonic()
+    count, changed = len(watch.applied), began
+    while time.monotonic() - began < timeout:
+        _check(stack)
+        if done():
+            break
+        if len(watch.applied) != count:
+            count, changed = len(watch.applied), time.monotonic()
+        elif count and time.monotonic() - changed >= QUIET_S:
+            break
+        await asyncio.sleep(0.2)
+    return time.monotonic() - began
+
+
+async def _put_policy(admin: httpx.AsyncClient, wanted: Policy) -> int:
+    """Make the isolated stack's directions and conflict rules those of `wanted` (one version); its version."""
+    have = Policy.model_validate(admin_call(await admin.get("/api/v1/policy")))
+    changes = [{"entity": entity, "field": key, "direction": direction}
+               for entity, fields in wanted.directions.items() for key, direction in fields.items()
+               if have.direction(entity, key) != direction]  # fmt: skip
+    rules = [{"entity": entity, "rule": rule} for entity, rule in wanted.conflict_rules.items()
+             if have.conflict_rule(entity) != rule]  # fmt: skip
+    if not changes and not rules:
+        return have.version
+    body = {"changes": changes, "rule_changes": rules, "expected_version": have.version}
+    return int(admin_call(await admin.put("/api/v1/policy", json=body))["policy"]["version"])
+
+
+def admin_call(response: httpx.Response) -> dict:  # type: ignore[type-arg]
+    if response.status_code >= 400:
+        raise RuntimeError(f"the isolated admin API refused: {response.status_code} {response.text[:300]}")
+    answer: dict = response.json()  # type: ignore[type-arg]
+    return answer
+
+
+async def _gate(stack: Stack, redis: Redis, version: int) -> None:
+    """Until the policy worker decides a probe change under `version` (its change-window entry says so)."""
+    crm = CrmSide(stack.settings.client_settings())
+    await crm.open()
+    try:
+        target = next(t for t in crm.targets if t.entity_set == "contacts")
+        window = ChangeWindow(redis)
+        began = time.monotonic()
+        while time.monotonic() - began < GATE_TIMEOUT_S:
+            _check(stack)
+            value = f"probe {uuid.uuid4().hex[:8]}"
+            await crm.write(target, "nickname", value)
+            for _ in range(25):
+                entries = window.decode(await redis.lrange(redis_keys.CHANGE_WINDOW, 0, 20), datetime.now(UTC))
+                mine = [e for e in entries if e.change.changed.get("nickname") == value]
+                if mine:
+                    if mine[0].policy_version >= version:
+                        return
+                    break
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"the isolated policy worker did not decide under version {version} "
+                           f"within {GATE_TIMEOUT_S:g}s")  # fmt: skip
+    finally:
+        await crm.close()
+
+
+async def _phase(stack: Stack, watch: AppliedWatch, label: Literal["current", "candidate"], version: int,
+                 plan: PhasePlan, progress: Progress, span: tuple[float, float]) -> PhaseReport:  # fmt: skip
+    began = datetime.now(UTC)
+    low, high = span
+    task = asyncio.create_task(run_traffic(
+        stack.settings.client_settings(), rate=plan.rate, duration=plan.duration_s, crm_share=plan.shape.crm_share,
+        seed=plan.seed, progress=lambda line: None, shape=plan.shape, run_id=f"{label[:3]}{uuid.uuid4().hex[:4]}",
+    ))  # fmt: skip
+    start = time.monotonic()
+    while not task.done():
+        _check(stack)
+        share = min(1.0, (time.monotonic() - start) / plan.duration_s)
+        progress(low + (high - low) * 0.8 * share, f"{label} policy (version {version}): traffic")
+        await asyncio.wait({task}, timeout=0.5)
+    report: TrafficReport = task.result()
+    progress(low + (high - low) * 0.8, f"{label} policy (version {version}): draining")
+    await _quiet(stack, watch, DRAIN_TIMEOUT_S,
+                 lambda: len(samples(report.changes, watch.since(began))) >= len(report.changes))  # fmt: skip
+    found = samples(report.changes, watch.since(began))
+    errors = report.errors + watch.failures_since(began)
+    progress(high, f"{label} policy measured")
+    return phase(label, version, len(report.changes), found, report.elapsed_s, errors)
+
+
+async def run_phases(stack: Stack, current: Policy, candidate: Policy, plan: PhasePlan,
+                     progress: Progress) -> tuple[PhaseReport, PhaseReport, list[str]]:  # fmt: skip
+    """Both phases (see the module docstring); notes on what was not exact."""
+    s = stack.settings
+    watch = AppliedWatch(KafkaSettings(bootstrap_servers=s.stack_bootstrap, fetch_max_wait_ms=s.fetch_max_wait_ms))
+    redis = Redis.from_url(s.stack_redis_url)
+    headers = {"Authorization": f"Bearer {SANDBOX_ADMIN_TOKEN}"}
+    notes: list[str] = []
+    await watch.start()
+    try:
+        async with httpx.AsyncClient(base_url=s.admin_root, headers=headers, timeout=30) as admin:
+            progress(0.30, "waiting for the initial sync of the seeded records")
+            took = await _quiet(stack, watch, WARMUP_TIMEOUT_S)
+            notes.append(f"initial sync of the seed settled in {took:.0f}s")
+            reports = []
+            for label, policy, span in (("current", current, (0.35, 0.62)), ("candidate", candidate, (0.62, 0.9))):
+                version = await _put_policy(admin, policy)
+                await _gate(stack, redis, version)
+                reports.append(await _phase(stack, watch, label, version, plan, progress, span))  # type: ignore[arg-type]
+    finally:
+        await watch.stop()
+        await redis.aclose()
+    if candidate.settings != current.settings:
+        notes.append("the candidate's organisation settings are not applied in the isolated stack (the admin API "
+                     "changes them through no route); only directions and conflict rules are compared")
+    return reports[0], reports[1], notes
