@@ -91,5 +91,6 @@ def explain(catalogue: Catalogue, current: Policy, candidate: Policy, shape: Tra
                 text=f"setting {setting} from {before_value} to {after_value} changes deletes, attachments or "
                      "tracking only; the test's traffic edits fields, so it does not measure it",
             ))  # fmt: skip
-    found.sort(key=lambda e: (-e.weight, e.kind != "direction", e.entity or "", e.field or ""))
+    kinds = ("direction", "conflict_rule", "setting")
+    found.sort(key=lambda e: (-e.weight, kinds.index(e.kind), e.entity or "", e.field or ""))
     return found

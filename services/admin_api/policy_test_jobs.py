@@ -65,6 +65,7 @@ class PolicyTestJobs:
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
     keep: int = 10
+    enabled: bool = True
     jobs: dict[str, Job] = field(default_factory=dict)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 

@@ -55,6 +55,8 @@ async def start_policy_test(
     body: Annotated[PolicyTestRequest | None, Body()] = None,
 ) -> PolicyTestJob:
     """Measure sync times of the current policy and the candidate side by side on an isolated stack; poll the job."""
+    if not jobs.enabled:
+        raise HTTPException(503, "sync-time tests are off here (FIELDSYNC_POLICY_TEST_ENABLED=false)")
     asked = body or PolicyTestRequest()
     current = await context.policy()
     wanted = candidate(context.catalogue, current, asked)
@@ -88,7 +90,8 @@ def policy_test_api(settings: AdminApiSettings) -> APIRouter:
         redis = Redis.from_url(settings.redis_url)
         app.state.policy_test_window = ChangeWindow(redis)
         app.state.policy_test_jobs = jobs = PolicyTestJobs(
-            in_process_of_its_own, lambda: datetime.now(UTC), lambda: str(uuid.uuid4()))
+            in_process_of_its_own, lambda: datetime.now(UTC), lambda: str(uuid.uuid4()),
+            enabled=settings.policy_test_enabled)
         try:
             yield
         finally:
