@@ -1,11 +1,11 @@
 """The two phases of a sync-time test against a started isolated stack: the current policy, then the candidate.
 
 Lifecycle of `run_phases`: watch the bus; wait until the seed's initial sync is applied and the bus is quiet; then
-for each policy: put it in force through the isolated admin API, gate on the policy worker deciding under it (a
-probe change whose change-window entry carries the version), drive traffic of the given shape with one seed for
-both phases (the same records and fields in the same order, values labelled per phase), drain until every change
-arrived or nothing new came for a while, and measure. The watch ends in every case. A child of the stack that
-dies fails the run, naming it.
+for each policy: store it in the isolated stack's Redis (its policy worker re-reads the store every 2 s; that
+stack has no admin API), gate on the policy worker deciding under it (a probe change whose change-window entry
+carries the version), drive traffic of the given shape with one seed for both phases (the same records and fields
+in the same order, values labelled per phase), drain until every change arrived or nothing new came for a while,
+and measure. The watch ends in every case. A child of the stack that dies fails the run, naming it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-import httpx
 from redis.asyncio import Redis
 
 from infra.policytest.bus import AppliedWatch
@@ -28,15 +27,18 @@ from infra.sandbox.traffic import TrafficReport, run_traffic
 from infra.sandbox.traffic_crm import CrmSide
 from infra.sandbox.traffic_shape import TrafficShape
 from shared import redis_keys
+from shared.catalogue import load_catalogue
 from shared.change_window import ChangeWindow
 from shared.events import Policy
-from shared.settings import SANDBOX_ADMIN_TOKEN, KafkaSettings
+from shared.policy_store import ConflictRuleChange, DirectionChange, PolicyStore
+from shared.settings import KafkaSettings
 
 Progress = Callable[[float, str], None]  # share of the run done (0..1), what it is doing
-QUIET_S = 3.0  # no new DeltaApplied for this long: the initial sync, or a phase's drain, is over
+QUIET_S = 2.0  # no new DeltaApplied for this long: the initial sync, or a phase's drain, is over
 WARMUP_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 30.0
 GATE_TIMEOUT_S = 30.0
+ACTOR = "fieldsync policy test"
 
 
 @dataclass(frozen=True)
@@ -75,25 +77,18 @@ async def _quiet(stack: Stack, watch: AppliedWatch, timeout: float, done: Callab
     return time.monotonic() - began
 
 
-async def _put_policy(admin: httpx.AsyncClient, wanted: Policy) -> int:
-    """Make the isolated stack's directions and conflict rules those of `wanted` (one version); its version."""
-    have = Policy.model_validate(admin_call(await admin.get("/api/v1/policy")))
-    changes = [{"entity": entity, "field": key, "direction": direction}
+async def _put_policy(store: PolicyStore, wanted: Policy, now: datetime) -> int:
+    """Make the isolated stack's directions and conflict rules those of `wanted` (one version, in its Redis: the
+    policy worker re-reads the store every policy_refresh_interval_s); the version in force."""
+    have = await store.load_or_seed(load_catalogue(), now)
+    changes = [DirectionChange(entity=entity, field=key, direction=direction)
                for entity, fields in wanted.directions.items() for key, direction in fields.items()
                if have.direction(entity, key) != direction]  # fmt: skip
-    rules = [{"entity": entity, "rule": rule} for entity, rule in wanted.conflict_rules.items()
+    rules = [ConflictRuleChange(entity=entity, rule=rule) for entity, rule in wanted.conflict_rules.items()
              if have.conflict_rule(entity) != rule]  # fmt: skip
     if not changes and not rules:
         return have.version
-    body = {"changes": changes, "rule_changes": rules, "expected_version": have.version}
-    return int(admin_call(await admin.put("/api/v1/policy", json=body))["policy"]["version"])
-
-
-def admin_call(response: httpx.Response) -> dict:  # type: ignore[type-arg]
-    if response.status_code >= 400:
-        raise RuntimeError(f"the isolated admin API refused: {response.status_code} {response.text[:300]}")
-    answer: dict = response.json()  # type: ignore[type-arg]
-    return answer
+    return (await store.apply(changes, ACTOR, now, have.version, rules=rules)).version
 
 
 async def _gate(stack: Stack, redis: Redis, version: int) -> None:
@@ -152,23 +147,22 @@ async def run_phases(stack: Stack, current: Policy, candidate: Policy, plan: Pha
     s = stack.settings
     watch = AppliedWatch(KafkaSettings(bootstrap_servers=s.stack_bootstrap, fetch_max_wait_ms=s.fetch_max_wait_ms))
     redis = Redis.from_url(s.stack_redis_url)
-    headers = {"Authorization": f"Bearer {SANDBOX_ADMIN_TOKEN}"}
+    store = PolicyStore(redis)
     notes: list[str] = []
     await watch.start()
     try:
-        async with httpx.AsyncClient(base_url=s.admin_root, headers=headers, timeout=30) as admin:
-            progress(0.30, "waiting for the initial sync of the seeded records")
-            took = await _quiet(stack, watch, WARMUP_TIMEOUT_S)
-            notes.append(f"initial sync of the seed settled in {took:.0f}s")
-            reports = []
-            for label, policy, span in (("current", current, (0.35, 0.62)), ("candidate", candidate, (0.62, 0.9))):
-                version = await _put_policy(admin, policy)
-                await _gate(stack, redis, version)
-                reports.append(await _phase(stack, watch, label, version, plan, progress, span))  # type: ignore[arg-type]
+        progress(0.30, "waiting for the initial sync of the seeded records")
+        took = await _quiet(stack, watch, WARMUP_TIMEOUT_S)
+        notes.append(f"initial sync of the seed settled in {took:.0f}s")
+        reports = []
+        for label, policy, span in (("current", current, (0.35, 0.62)), ("candidate", candidate, (0.62, 0.9))):
+            version = await _put_policy(store, policy, datetime.now(UTC))
+            await _gate(stack, redis, version)
+            reports.append(await _phase(stack, watch, label, version, plan, progress, span))  # type: ignore[arg-type]
     finally:
         await watch.stop()
         await redis.aclose()
     if candidate.settings != current.settings:
-        notes.append("the candidate's organisation settings are not applied in the isolated stack (the admin API "
-                     "changes them through no route); only directions and conflict rules are compared")
+        notes.append("the candidate's organisation settings are not applied in the isolated stack (the policy "
+                     "store changes them through no call); only directions and conflict rules are compared")
     return reports[0], reports[1], notes

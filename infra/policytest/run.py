@@ -24,10 +24,13 @@ from infra.policytest.report import PolicyTestReport, verdict
 from infra.runner.process import port_open
 from infra.runner.stack import Stack, free_port_settings
 from infra.sandbox.traffic_shape import TrafficShape
-from shared.catalogue import load_catalogue
+from shared.catalogue import Catalogue, load_catalogue
 from shared.events import Frozen, Policy
 
-PARTS = 13  # ready lines of a stack start (broker, topics, redis, 2 sandboxes, seed, 7 services): its progress
+# The pipeline only: the test stores each policy in its stack's Redis and reads the bus, so neither the admin API
+# nor the recorder is started (the admin API's start alone took 15-35 s on 2 busy cores).
+SERVICES = "policy,crm_applier,exchange_applier,crm_capture,exchange_capture"
+PARTS = 11  # ready lines of a stack start (broker, topics, redis, 2 sandboxes, seed, 5 services): its progress
 PORT_FREE_TIMEOUT_S = 5.0
 DEFAULT_RATE = 2.0  # changes per second when the window gives no rate
 RATE_RANGE = (0.5, 20.0)  # the window's own rate is kept within this, so a busy window does not flood a laptop
@@ -52,6 +55,29 @@ def choose_rate(asked: float | None, shape: TrafficShape) -> float:
     return round(min(RATE_RANGE[1], max(RATE_RANGE[0], shape.rate_per_s)), 2)
 
 
+def refusals(catalogue: Catalogue, current: Policy, candidate: Policy) -> list[str]:
+    """Why the candidate's changes could not be applied (the admin API's own rules): unknown entities or fields,
+    fixed fields, directions a field may not take; [] when every change could."""
+    found = []
+    for entity, fields in sorted(candidate.directions.items()):
+        spec = catalogue.entities.get(entity)
+        changed = {key: d for key, d in fields.items() if current.direction(entity, key) != d}
+        if spec is None:
+            found += [f"unknown entity {entity!r}"] if changed else []
+            continue
+        for key, direction in sorted(changed.items()):
+            pair = spec.field(key)
+            if pair is None:
+                found.append(f"unknown field {entity}.{key}")
+            elif not pair.changeable:
+                found.append(f"{entity}.{key} is fixed ({pair.default_direction})")
+            elif direction not in pair.allowed_directions:
+                found.append(f"{entity}.{key} may not be {direction} (allowed: {', '.join(pair.allowed_directions)})")
+    found += [f"unknown entity {entity!r} (conflict rule)" for entity in sorted(candidate.conflict_rules)
+              if entity not in catalogue.entities and current.conflict_rule(entity) != candidate.conflict_rule(entity)]
+    return found
+
+
 class PolicyTestFailed(RuntimeError):
     """The test could not run to its end; the message says why and where the logs are."""
 
@@ -68,7 +94,7 @@ def _wait_ports_free(ports: list[int]) -> list[int]:
 
 def run_policy_test(request: PolicyTestRequest, progress: Progress) -> PolicyTestReport:
     data_dir = Path(tempfile.mkdtemp(prefix="fieldsync-policytest-"))
-    settings = free_port_settings(data_dir, stack_ready_timeout_s=120.0)
+    settings = free_port_settings(data_dir, stack_ready_timeout_s=120.0, stack_services=SERVICES)
     started = [0]
 
     def ready(name: str, seconds: float, detail: str) -> None:

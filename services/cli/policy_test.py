@@ -22,14 +22,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from infra.policytest.run import PolicyTestFailed, PolicyTestRequest, choose_rate, run_policy_test
+from infra.policytest.run import PolicyTestFailed, PolicyTestRequest, choose_rate, refusals, run_policy_test
 from infra.sandbox.traffic_shape import DEFAULT, TrafficShape, shape_or_default
 from services.cli import policy_test_view
 from services.cli.policy import DEFAULT_URL, Token, Url, _read_document, _run
 from services.cli.stack import _Shutdown
+from shared.catalogue import load_catalogue
 from shared.change_window import ChangeWindow
 from shared.events import Policy
 
@@ -103,8 +105,17 @@ def test(
         raise typer.Exit(2) from None
     _version, directions, rules, settings = _read_document(file)
     current = Policy.model_validate(_run(url, token, lambda api: api.call("GET", "/api/v1/policy")))
+    try:
+        candidate = candidate_policy(current, directions, rules, settings)
+    except ValidationError as exc:
+        typer.echo(f"error: {file} is not a policy: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
+    refused = refusals(load_catalogue(), current, candidate)
+    if refused:
+        typer.echo(f"error: {file} cannot be applied: {'; '.join(refused)}", err=True)
+        raise typer.Exit(2)
     shape, why = asyncio.run(read_shape(redis_url))
-    request = PolicyTestRequest(current=current, candidate=candidate_policy(current, directions, rules, settings),
+    request = PolicyTestRequest(current=current, candidate=candidate,
                                 shape=shape, rate=choose_rate(rate, shape), duration_s=duration, target_p99_s=target,
                                 seed=seed)  # fmt: skip
     show, finish = _progress_writer()

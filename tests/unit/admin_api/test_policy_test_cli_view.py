@@ -6,7 +6,7 @@ import pytest
 
 from infra.policytest.explain import explain
 from infra.policytest.report import PolicyTestReport, Sample, phase, verdict
-from infra.policytest.run import DEFAULT_RATE, RATE_RANGE, choose_rate
+from infra.policytest.run import DEFAULT_RATE, RATE_RANGE, choose_rate, refusals
 from infra.sandbox.traffic_shape import DEFAULT, TrafficShape
 from services.cli.policy_test import candidate_policy, parse_duration
 from services.cli.policy_test_view import bar, render, shape_line
@@ -78,3 +78,13 @@ def test_the_shape_line_names_the_window_and_the_mix() -> None:
     line = shape_line(DEFAULT.model_copy(update={"source": "window"}).model_dump(mode="json"))
     assert line == ("traffic shaped like the running stack's change window (200 recent changes): CRM 50% / "
                     "Exchange 50%; contact 40%, appointment 30%, task 30%")  # fmt: skip
+
+
+def test_a_candidate_the_admin_api_would_refuse_is_refused_before_any_stack_starts() -> None:
+    current = policy()
+    assert refusals(CATALOGUE, current, policy(contact__description="none")) == []
+    bad = policy(contact__fullname="none").model_copy(update={"directions": {
+        **policy(contact__fullname="none").directions, "widget": {"x": "none"}, "contact": {
+            **policy().directions["contact"], "fullname": "none", "nosuch": "both"}}})  # fmt: skip
+    assert refusals(CATALOGUE, current, bad) == [
+        "contact.fullname is fixed (both)", "unknown field contact.nosuch", "unknown entity 'widget'"]
