@@ -27,7 +27,12 @@ FLOW_NAMES: dict[Flow, str] = {"crm_to_exchange": "CRM-to-Exchange", "exchange_t
 class Effect(Frozen):
     flow: Flow
     change: Literal["adds", "stops"]
-    share: float  # of all the entity's changes in the traffic shape
+    changes: int  # of the entity's changes in the traffic shape, those made on the flow's source side with the field
+    of: int  # all the entity's changes in the traffic shape
+
+    @property
+    def share(self) -> float:
+        return self.changes / self.of if self.of else 0.0
 
 
 class Explanation(Frozen):
@@ -53,8 +58,9 @@ def _direction(entity: str, key: str, before: Direction, after: Direction, shape
     for flow, (side, flowing) in FLOWS.items():
         was, now = before in flowing, after in flowing
         if was != now:
-            share = shape.field_share(side, entity, key)
-            effects.append(Effect(flow=flow, change="adds" if now else "stops", share=share))
+            carried = int(shape.field_weights(side, entity).get(key, 0))
+            effects.append(Effect(flow=flow, change="adds" if now else "stops", changes=carried,
+                                  of=shape.entity_changes(entity)))  # fmt: skip
     head = f"turning {entity} {key} from `{before}` to `{after}`"
     if not effects:
         text = f"{head} changes no direction a write can take"
@@ -62,8 +68,11 @@ def _direction(entity: str, key: str, before: Direction, after: Direction, shape
         text = f"{head} {' and '.join(f'{e.change} {FLOW_NAMES[e.flow]} writes' for e in effects)}, " \
                f"but no {entity} change of the traffic carried {key} from that side"
     else:
-        parts = [f"{e.change} {FLOW_NAMES[e.flow]} writes for {_percent(e.share)}" for e in effects]
-        text = f"{head} {' and '.join(parts)} of {entity} changes"
+        parts = [f"{e.change} {FLOW_NAMES[e.flow]} writes for {_percent(e.share)} of {entity} changes "
+                 f"({e.changes} of {e.of})" if e.share
+                 else f"{e.change} {FLOW_NAMES[e.flow]} writes, which no {entity} change of the traffic made"
+                 for e in effects]  # fmt: skip
+        text = f"{head} {' and '.join(parts)}"
     return Explanation(kind="direction", entity=entity, field=key, before=before, after=after,
                        effects=tuple(effects), text=text)  # fmt: skip
 

@@ -30,7 +30,9 @@ from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 150.0
+# About 60 s on an idle 2-core machine (the isolated stack starts, seeds and syncs in 30-40 s); the deadline is
+# for a machine other work keeps busy.
+RUN_TIMEOUT_S = 420.0
 
 
 MAILBOXES = ("alice@sandbox.local", "bob@sandbox.local", "carol@sandbox.local")
@@ -109,13 +111,18 @@ def test_a_sync_time_test_reports_both_policies_and_leaves_nothing_behind(
 
     env = {**os.environ, "FIELDSYNC_API_TOKEN": SANDBOX_ADMIN_TOKEN, "FIELDSYNC_API_URL": stack.settings.admin_root,
            "FIELDSYNC_REDIS_URL": stack.settings.stack_redis_url}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "policy", "test", str(file), "--duration", "5", "--rate", "2",
-         "--p99", "30s", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    command = [sys.executable, "-m", "services.cli.main", "policy", "test", str(file), "--duration", "5", "--rate",
+               "2", "--p99", "30s", "--json"]  # fmt: skip
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as cli:  # fmt: skip
+        try:
+            stdout, stderr = cli.communicate(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            cli.terminate()  # SIGTERM: it stops its isolated stack before it exits, so a slow run leaves nothing either
+            stdout, stderr = cli.communicate(timeout=30)
+            pytest.fail(f"no report within {RUN_TIMEOUT_S:g}s: {stderr[-2000:]}")
+    assert cli.returncode == 0, stderr[-3000:]
+    report = json.loads(stdout)
 
     # Both policies, measured in the same run, side by side.
     current, tested = report["current"], report["candidate"]
@@ -128,7 +135,7 @@ def test_a_sync_time_test_reports_both_policies_and_leaves_nothing_behind(
     assert any(text.startswith("turning contact description from `both` to `none` stops") for text in texts), texts
     assert any(text.startswith("turning contact jobtitle from `both` to `to_exchange`") for text in texts), texts
     assert report["verdict"]["outcome"] == "pass" and report["verdict"]["target_p99_s"] == 30
-    assert "starting an isolated stack" in done.stderr and "100% done" in done.stderr  # the progress, on stderr
+    assert "starting an isolated stack" in stderr and "100% done" in stderr  # the progress, on stderr
 
     # Nothing left: no process of the isolated stack, no port it used, no data folder.
     assert processes_of(report["data_dir"]) == []

@@ -70,7 +70,7 @@ def test_the_report_shows_both_policies_side_by_side_with_what_explains_the_diff
     assert any(line.strip().startswith("Exchange -> CRM") and line.rstrip().endswith("(n=2)") for line in lines)
     # DEFAULT: 13 of its 80 contact changes are Exchange edits of the job title.
     assert ("  - turning contact jobtitle from `to_exchange` to `both` adds Exchange-to-CRM writes for 16% of "
-            "contact changes") in lines
+            "contact changes (13 of 80)") in lines
     assert lines[-1] == "verdict: PASS: candidate p99 1.20s within the target 2s (current: 0.50s)"
 
 

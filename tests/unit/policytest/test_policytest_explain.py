@@ -23,17 +23,24 @@ def test_a_field_turned_both_adds_the_writes_of_the_changes_that_carry_it_from_t
     [found] = explain(CATALOGUE, policy(contact__description="to_exchange"), policy(contact__description="both"), SHAPE)
     assert (found.kind, found.entity, found.field, found.before, found.after) == (
         "direction", "contact", "description", "to_exchange", "both")
-    assert [(e.flow, e.change, e.share) for e in found.effects] == [("exchange_to_crm", "adds", 9 / 50)]
+    assert [(e.flow, e.change, e.share) for e in found.effects] == [("exchange_to_crm", "adds", 0.18)]
     assert found.text == ("turning contact description from `to_exchange` to `both` adds Exchange-to-CRM writes for "
-                          "18% of contact changes")  # fmt: skip
+                          "18% of contact changes (9 of 50)")  # fmt: skip
 
 
 def test_a_field_turned_none_stops_both_flows() -> None:
     [found] = explain(CATALOGUE, policy(), policy(contact__description="none"), SHAPE)
     assert [(e.flow, e.change, e.share) for e in found.effects] == [
         ("crm_to_exchange", "stops", 12 / 50), ("exchange_to_crm", "stops", 9 / 50)]
-    assert found.text.endswith("stops CRM-to-Exchange writes for 24% and stops Exchange-to-CRM writes for 18% of "
-                               "contact changes")  # fmt: skip
+    assert found.text.endswith("stops CRM-to-Exchange writes for 24% of contact changes (12 of 50) and stops "
+                               "Exchange-to-CRM writes for 18% of contact changes (9 of 50)")  # fmt: skip
+
+
+def test_a_flow_the_traffic_never_takes_is_named_without_a_share() -> None:
+    [found] = explain(CATALOGUE, policy(), policy(contact__jobtitle="none"), SHAPE)
+    assert found.text == ("turning contact jobtitle from `both` to `none` stops CRM-to-Exchange writes for 60% of "
+                          "contact changes (30 of 50) and stops Exchange-to-CRM writes, which no contact change of "
+                          "the traffic made")  # fmt: skip
 
 
 def test_a_change_the_traffic_never_carries_says_so() -> None:

@@ -77,3 +77,25 @@ def test_pick_is_the_same_for_the_same_seed() -> None:
     first = [pick(random.Random(7), weights, ["a", "b"]) for _ in range(3)]
     assert first == [pick(random.Random(7), weights, ["a", "b"]) for _ in range(3)]
     assert TrafficShape().crm_share == 0.5
+
+
+async def test_the_generator_picks_entities_and_fields_by_the_shape() -> None:
+    from infra.sandbox.seed import SandboxClientSettings
+    from infra.sandbox.traffic_crm import CrmSide, CrmTarget
+
+    side = CrmSide(SandboxClientSettings())
+    side.targets = [CrmTarget("contacts", f"c{i}", None) for i in range(3)] + [CrmTarget("tasks", "t1", None)]
+    made: list[tuple[str, str]] = []
+
+    async def write(target: CrmTarget, field: str, value: object) -> Any:
+        made.append((target.entity_set, field))
+        return "x", target.record_id, None, field, value, None
+
+    side.write = write  # type: ignore[method-assign]
+    shape = from_window([entry("crm", "task", {"description": "d"})] * 3 + [entry("crm", "contact", {"nickname": "n"})])
+    rng = random.Random(5)
+    for i in range(400):
+        await side.change(rng, f"l{i}", shape)
+    tasks = [field for entity_set, field in made if entity_set == "tasks"]
+    assert 0.68 < len(tasks) / len(made) < 0.82  # 3 of 4 changes are tasks, although 1 of 4 records is
+    assert set(tasks) == {"description"} and {f for s, f in made if s == "contacts"} == {"nickname"}
