@@ -65,8 +65,9 @@ def _direction(entity: str, key: str, before: Direction, after: Direction, shape
     if not effects:
         text = f"{head} changes no direction a write can take"
     elif all(effect.share == 0 for effect in effects):
+        sides = "either side" if len(effects) > 1 else "that side"
         text = f"{head} {' and '.join(f'{e.change} {FLOW_NAMES[e.flow]} writes' for e in effects)}, " \
-               f"but no {entity} change of the traffic carried {key} from that side"
+               f"but no {entity} change of the traffic carried {key} from {sides}"
     else:
         parts = [f"{e.change} {FLOW_NAMES[e.flow]} writes for {_percent(e.share)} of {entity} changes "
                  f"({e.changes} of {e.of})" if e.share

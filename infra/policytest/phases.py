@@ -1,11 +1,12 @@
 """The two phases of a sync-time test against a started isolated stack: the current policy, then the candidate.
 
-Lifecycle of `run_phases`: watch the bus; wait until the seed's initial sync is applied and the bus is quiet; then
-for each policy: store it in the isolated stack's Redis (its policy worker re-reads the store every 2 s; that
-stack has no admin API), gate on the policy worker deciding under it (a probe change whose change-window entry
-carries the version), drive traffic of the given shape with one seed for both phases (the same records and fields
-in the same order, values labelled per phase), drain until every change arrived or nothing new came for a while,
-and measure. The watch ends in every case. A child of the stack that dies fails the run, naming it.
+Lifecycle of `run_phases`: watch the bus; wait until the seed's initial sync is applied and the bus is quiet; warm
+the pipeline up with a few seconds of unmeasured traffic; then for each policy: store it in the isolated stack's
+Redis (its policy worker re-reads the store every 2 s; that stack has no admin API), gate on the policy worker
+deciding under it (a probe change whose change-window entry carries the version), drive traffic of the given
+shape with one seed for both phases (the same records and fields in the same order, values labelled per phase),
+drain until every change arrived or nothing new came for a while, and measure. The watch ends in every case. A
+child of the stack that dies fails the run, naming it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ QUIET_S = 2.0  # no new DeltaApplied for this long: the initial sync, or a phase
 WARMUP_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 30.0
 GATE_TIMEOUT_S = 30.0
+WARM_S = 3.0  # unmeasured traffic before the first phase
 ACTOR = "fieldsync policy test"
 
 
@@ -117,6 +119,16 @@ async def _gate(stack: Stack, redis: Redis, version: int) -> None:
         await crm.close()
 
 
+async def _warm(stack: Stack, watch: AppliedWatch, plan: PhasePlan, progress: Progress) -> None:
+    """A short burst of the same traffic (another seed), drained and not measured: the first phase would otherwise
+    pay for every service's first writes (connections, pools, caches) and look slower than the second."""
+    progress(0.32, "warming the pipeline up (unmeasured traffic)")
+    await run_traffic(stack.settings.client_settings(), rate=plan.rate, duration=min(WARM_S, plan.duration_s),
+                      crm_share=plan.shape.crm_share, seed=plan.seed + 1, progress=lambda line: None,
+                      shape=plan.shape, run_id=f"wrm{uuid.uuid4().hex[:4]}")  # fmt: skip
+    await _quiet(stack, watch, DRAIN_TIMEOUT_S)
+
+
 async def _phase(stack: Stack, watch: AppliedWatch, label: Literal["current", "candidate"], version: int,
                  plan: PhasePlan, progress: Progress, span: tuple[float, float]) -> PhaseReport:  # fmt: skip
     began = datetime.now(UTC)
@@ -154,6 +166,9 @@ async def run_phases(stack: Stack, current: Policy, candidate: Policy, plan: Pha
         progress(0.30, "waiting for the initial sync of the seeded records")
         took = await _quiet(stack, watch, WARMUP_TIMEOUT_S)
         notes.append(f"initial sync of the seed settled in {took:.0f}s")
+        await _warm(stack, watch, plan, progress)
+        notes.append(f"{min(WARM_S, plan.duration_s):g}s of unmeasured traffic warmed the pipeline before the first "
+                     "phase (so the first policy measured does not pay for cold clients)")
         reports = []
         for label, policy, span in (("current", current, (0.35, 0.62)), ("candidate", candidate, (0.62, 0.9))):
             version = await _put_policy(store, policy, datetime.now(UTC))

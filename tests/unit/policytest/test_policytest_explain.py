@@ -46,7 +46,7 @@ def test_a_flow_the_traffic_never_takes_is_named_without_a_share() -> None:
 def test_a_change_the_traffic_never_carries_says_so() -> None:
     [found] = explain(CATALOGUE, policy(), policy(contact__nickname="none"), SHAPE)
     assert all(e.share == 0 for e in found.effects)
-    assert "but no contact change of the traffic carried nickname from that side" in found.text
+    assert "but no contact change of the traffic carried nickname from either side" in found.text
 
 
 def test_the_biggest_effect_comes_first() -> None:
