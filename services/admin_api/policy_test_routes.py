@@ -49,7 +49,7 @@ Window = Annotated[ChangeWindow, Depends(get_window)]
 
 
 @router.post("/policy/test", status_code=202, response_model=PolicyTestJob,
-             responses=_errors(403, 404, 409, 422, 503))  # fmt: skip
+             responses=_errors(400, 403, 404, 409, 422, 503))  # fmt: skip
 async def start_policy_test(
     context: Context, _admin: Admin, jobs: Jobs, window: Window, response: Response,
     body: Annotated[PolicyTestRequest | None, Body()] = None,
