@@ -103,18 +103,25 @@ async def in_process_of_its_own(request: PolicyTestRequest, progress: Progress) 
     with tempfile.TemporaryDirectory(prefix="fieldsync-policytest-job-") as folder:
         path = Path(folder) / "request.json"
         path.write_text(request.model_dump_json(), encoding="utf-8")
-        with (Path(folder) / "stderr.log").open("wb") as errors:
+        log_path = Path(folder) / "stderr.log"
+        with log_path.open("wb") as errors:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "infra.policytest", str(path), stdout=asyncio.subprocess.PIPE, stderr=errors,
                 preexec_fn=die_with_parent(),
             )  # fmt: skip
             try:
-                return await _follow(process, progress)
+                report = await _follow(process, progress)
             finally:
                 await _stop(process)
+        if report is None:
+            tail = log_path.read_text(encoding="utf-8", errors="replace").strip()[-500:]
+            raise RuntimeError(f"the sync-time test process ended without a report (exit {process.returncode})"
+                               + (f": {tail}" if tail else ""))  # fmt: skip
+        return report
 
 
-async def _follow(process: asyncio.subprocess.Process, progress: Progress) -> PolicyTestReport:
+async def _follow(process: asyncio.subprocess.Process, progress: Progress) -> PolicyTestReport | None:
+    """Progress lines until the report (returned) or an error line (raised); None when the output just ends."""
     assert process.stdout is not None
     async for raw in process.stdout:
         with contextlib.suppress(ValueError):
@@ -125,7 +132,7 @@ async def _follow(process: asyncio.subprocess.Process, progress: Progress) -> Po
                 return PolicyTestReport.model_validate(line["report"])
             elif "error" in line:
                 raise RuntimeError(str(line["error"]))
-    raise RuntimeError(f"the sync-time test process ended without a report (exit {await process.wait()})")
+    return None
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:

@@ -104,7 +104,10 @@ def test(
         typer.echo(f"error: --p99: {exc}", err=True)
         raise typer.Exit(2) from None
     _version, directions, rules, settings = _read_document(file)
-    current = Policy.model_validate(_run(url, token, lambda api: api.call("GET", "/api/v1/policy")))
+    try:
+        current = Policy.model_validate(_run(url, token, lambda api: api.call("GET", "/api/v1/policy")))
+    except typer.Exit:
+        raise typer.Exit(2) from None  # the reason is on stderr already: the test could not run
     try:
         candidate = candidate_policy(current, directions, rules, settings)
     except ValidationError as exc:

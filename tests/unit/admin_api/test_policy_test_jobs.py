@@ -3,7 +3,10 @@ and the request body's validation (policy_test_schemas.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +14,7 @@ from pydantic import ValidationError
 
 from infra.policytest import run
 from infra.sandbox.traffic_shape import DEFAULT
-from services.admin_api.policy_test_jobs import Busy, PolicyTestJobs
+from services.admin_api.policy_test_jobs import Busy, PolicyTestJobs, _follow, _stop
 from services.admin_api.policy_test_schemas import PolicyTestJob, PolicyTestRequest
 from tests.policy_builders import policy
 from tests.policy_test_fakes import Launches, a_report
@@ -109,3 +112,29 @@ def test_the_request_body_defaults() -> None:
 def test_the_request_body_is_validated(body: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         PolicyTestRequest.model_validate(body)
+
+
+async def lines_of(*lines: str) -> asyncio.subprocess.Process:
+    """A real process that prints these lines, as `python -m infra.policytest` prints its own."""
+    script = "import sys\nfor line in sys.argv[1:]: print(line, flush=True)"
+    return await asyncio.create_subprocess_exec(sys.executable, "-c", script, *lines, stdout=asyncio.subprocess.PIPE)
+
+
+async def test_the_job_follows_the_processs_progress_lines_to_its_report() -> None:
+    seen: list[tuple[float, str]] = []
+    process = await lines_of('{"progress": 0.1, "stage": "starting"}', "not json", '{"progress": 0.5, "stage": "x"}',
+                             json.dumps({"report": a_report().model_dump(mode="json")}))  # fmt: skip
+    assert await _follow(process, lambda share, stage: seen.append((share, stage))) == a_report()
+    assert seen == [(0.1, "starting"), (0.5, "x")]
+    await _stop(process)
+    assert process.returncode is not None  # reaped (SIGTERM if it had not ended yet)
+
+
+async def test_an_error_line_fails_the_job_and_no_report_is_none() -> None:
+    failing = await lines_of('{"error": "PolicyTestFailed: broker died"}')
+    with pytest.raises(RuntimeError, match="broker died"):
+        await _follow(failing, lambda share, stage: None)
+    await _stop(failing)
+    silent = await lines_of('{"progress": 0.2, "stage": "starting"}')
+    assert await _follow(silent, lambda share, stage: None) is None
+    await _stop(silent)
