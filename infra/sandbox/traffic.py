@@ -28,6 +28,7 @@ from infra.sandbox.seed import SandboxClientSettings
 from infra.sandbox.traffic_crm import CrmSide, Made, new_value
 from infra.sandbox.traffic_exchange import ExchangeSide, sandbox_mailboxes
 from infra.sandbox.traffic_pairs import LinkedPair, PairedEdit, PairPicker, slot_share
+from infra.sandbox.traffic_shape import TrafficShape
 
 Progress = Callable[[str], None]
 
@@ -123,16 +124,21 @@ async def run_traffic(
     pair_gap_s: float = 1.0,
     retries: int = 0,
     opened: Callable[[], Awaitable[None]] | None = None,
+    shape: TrafficShape | None = None,
+    run_id: str | None = None,
 ) -> TrafficReport:
     """Make round(rate * duration) changes, a `crm_share` of the single ones on the CRM side, `two_sided_share` of
     them as paired edits of `pairs` (see module docstring); `retries`: how often the Exchange half sends a
     throttled, unavailable or dropped update again (the CRM half's client retries those itself); `opened` is
-    awaited once both sides are listed, before the first change (a benchmark turns its faults on there)."""
+    awaited once both sides are listed, before the first change (a benchmark turns its faults on there); `shape`
+    weights each single change's entity and field (traffic_shape.py); `run_id` labels the values (default: drawn
+    from the seed), so two runs with one seed make the same choices with values of their own."""
     if rate <= 0 or duration <= 0 or not 0.0 <= crm_share <= 1.0:
         raise ValueError("rate and duration must be positive and crm_share within 0..1")
     paired_slots = slot_share(two_sided_share)
     rng = random.Random(seed)
-    run_id = f"{rng.randrange(16**6):06x}"
+    drawn = f"{rng.randrange(16**6):06x}"
+    run_id = run_id or drawn
     report = TrafficReport(rate=rate, duration_s=duration, planned=round(rate * duration))
     crm = CrmSide(settings)
     exchange = ExchangeSide(settings, mailboxes if mailboxes is not None else await sandbox_mailboxes(settings),
@@ -174,9 +180,8 @@ async def run_traffic(
             else:
                 on_crm = (rng.random() < crm_share and crm.targets) or not exchange.targets
                 side: CrmSide | ExchangeSide = crm if on_crm else exchange
-                task = asyncio.create_task(
-                    _one("crm" if on_crm else "exchange", functools.partial(side.change, rng, label), label, report)
-                )
+                change = functools.partial(side.change, rng, label, shape)
+                task = asyncio.create_task(_one("crm" if on_crm else "exchange", change, label, report))
                 index += 1
             tasks.add(task)
             task.add_done_callback(finished)

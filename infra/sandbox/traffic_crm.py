@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.sandbox.traffic_shape import TrafficShape, pick
 from shared.crm.client import CrmClient
 from shared.settings import CrmSettings
 
@@ -66,12 +67,21 @@ class CrmSide:
             rows = await reader.query(entity_set, select=[key, "_ownerid_value"])
             self.targets += [CrmTarget(entity_set, str(r[key]), r.get("_ownerid_value")) for r in rows]
 
-    async def change(self, rng: random.Random, label: str) -> Made:
-        """PATCH one field of a record picked at random; returns what write() returns."""
-        target = rng.choice(self.targets)
-        _, _, fields = CRM_FIELDS[target.entity_set]
-        field = rng.choice(fields)
+    async def change(self, rng: random.Random, label: str, shape: TrafficShape | None = None) -> Made:
+        """PATCH one field of a record picked at random (its entity and field weighted by `shape`, when given);
+        returns what write() returns."""
+        if shape is None:
+            target = rng.choice(self.targets)
+            field = rng.choice(CRM_FIELDS[target.entity_set][2])
+        else:
+            entity = pick(rng, shape.entity_weights("crm"), sorted({self.entity_of(t) for t in self.targets}))
+            target = rng.choice([t for t in self.targets if self.entity_of(t) == entity])
+            field = pick(rng, shape.field_weights("crm", entity), CRM_FIELDS[target.entity_set][2])
         return await self.write(target, field, new_value(field, label, rng))
+
+    @staticmethod
+    def entity_of(target: CrmTarget) -> str:
+        return CRM_FIELDS[target.entity_set][0]
 
     async def write(self, target: CrmTarget, field: str, value: Any) -> Made:
         """PATCH one field; returns (entity, record id, mailbox, field, value, modified time from the row)."""

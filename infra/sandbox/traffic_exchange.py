@@ -27,6 +27,7 @@ from exchangelib.version import EXCHANGE_2016
 from infra.sandbox.ews_update import new_changekey, update_request
 from infra.sandbox.seed import ews_admin_url
 from infra.sandbox.traffic_crm import Made
+from infra.sandbox.traffic_shape import TrafficShape, pick
 from shared.exchange.client import ENTITY_MARKER, keep_pool_size, register_extended_properties
 from shared.settings import ExchangeSettings
 
@@ -166,12 +167,24 @@ class ExchangeSide:
             self._changekeys[target] = new_changekey(response.status_code, response.content)
             return
 
-    async def change(self, rng: random.Random, label: str) -> Made:
-        """Update one field of an item picked at random; returns what write() returns."""
-        target = rng.choice(self.targets)
-        _, _, fields = EXCHANGE_FIELDS[target.folder]
-        attribute = rng.choice(sorted(fields))
+    async def change(self, rng: random.Random, label: str, shape: TrafficShape | None = None) -> Made:
+        """Update one field of an item picked at random (its entity and field weighted by `shape`, when given);
+        returns what write() returns."""
+        if shape is None:
+            target = rng.choice(self.targets)
+            fields = EXCHANGE_FIELDS[target.folder][2]
+            attribute = rng.choice(sorted(fields))
+        else:
+            entity = pick(rng, shape.entity_weights("exchange"), sorted({self.entity_of(t) for t in self.targets}))
+            target = rng.choice([t for t in self.targets if self.entity_of(t) == entity])
+            fields = EXCHANGE_FIELDS[target.folder][2]
+            by_key = {key: attribute for attribute, key in fields.items()}
+            attribute = by_key[pick(rng, shape.field_weights("exchange", entity), sorted(by_key))]
         return await self.write(target, attribute, f"{fields[attribute]} {label}")
+
+    @staticmethod
+    def entity_of(target: ExchangeTarget) -> str:
+        return target.entity or EXCHANGE_FIELDS[target.folder][0]
 
     async def write(self, target: ExchangeTarget, attribute: str, value: str) -> Made:
         """Update one field; returns (entity, item id, mailbox, canonical field, value, no source time)."""

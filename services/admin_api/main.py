@@ -27,6 +27,7 @@ from services.admin_api.filters_routes import filters_api
 from services.admin_api.lag import LagObserver
 from services.admin_api.operations import Operations, operations_api, pages
 from services.admin_api.ops_routes import ops
+from services.admin_api.policy_test_routes import policy_test_api
 from services.admin_api.preview_routes import preview_api
 from services.admin_api.publisher import PolicyPublisher
 from services.admin_api.routes import api, probes
@@ -189,6 +190,7 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
     app.include_router(verify_api(settings))
     app.include_router(preview_api(settings))
     app.include_router(filters_api(settings))
+    app.include_router(policy_test_api(settings))
     app.include_router(operations_api)
     app.include_router(pages)
     _install_error_handlers(app)

@@ -44,6 +44,9 @@ class AdminApiSettings(
     verify_batch_size: int = Field(default=50, ge=1, le=200)
     verify_concurrency: int = Field(default=4, ge=1, le=64)
     verify_jobs_kept: int = Field(default=10, ge=1, le=1000)
+    # POST /api/v1/policy/test starts a whole isolated embedded stack (python -m infra.policytest) on this machine;
+    # false answers 503 (a deployment where the admin API must not start processes).
+    policy_test_enabled: bool = True
     # Consumer lag is measured for these groups (group id -> the short names of the topics it consumes), once
     # every lag_interval_s, from outside the groups (services/admin_api/lag.py).
     lag_groups: dict[str, list[str]] = {

@@ -9,12 +9,12 @@ cancels the running ones (failed: "the admin API stopped").
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.admin_api.job_tasks import cancel_running, settle
 from services.admin_api.verify import Findings, Reading, build_report, compare, flows
 from services.admin_api.verify_reader import LinkIndex, SideReader
 from services.admin_api.verify_schemas import JobState, Progress, VerifyJob, VerifyReport, VerifyRequest
@@ -22,7 +22,6 @@ from shared.catalogue import Catalogue
 from shared.events import Policy
 
 log = logging.getLogger("fieldsync.admin_api.verify")
-STOPPED = "the admin API stopped"
 
 
 @dataclass
@@ -104,28 +103,11 @@ class VerifyJobs:
         return None if job is None else job.view()
 
     async def _execute(self, job: Job, policy: Policy) -> None:
-        try:
-            job.report = await self.run(job, policy)
-            job.state = "done"
-        except asyncio.CancelledError:
-            job.state, job.reason = "failed", STOPPED
-            raise
-        except Exception as exc:  # any failure ends this job only, with its reason
-            log.warning("verify job %s failed: %r", job.job_id, exc)
-            job.state, job.reason = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            job.finished_at = self.clock()
-            self.tasks.pop(job.job_id, None)
+        def keep(report: VerifyReport) -> None:
+            job.report = report
+
+        await settle(job, self.run(job, policy), keep, self.clock, self.tasks, log)
 
     async def close(self) -> None:
         """Cancel the running jobs and wait for them to end."""
-        running = list(self.tasks.values())
-        for task in running:
-            task.cancel()
-        for task in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for job in self.jobs.values():  # a task cancelled before it first ran never saw the cancellation
-            if job.state == "running":
-                job.state, job.reason, job.finished_at = "failed", STOPPED, self.clock()
-        self.tasks.clear()
+        await cancel_running(self.jobs.values(), self.tasks, self.clock)
