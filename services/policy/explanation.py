@@ -18,7 +18,7 @@ DETAILS: dict[str, str] = {
     "already_agreed": "the other side already holds these values (fieldsync's own write, or the same edit)",
     "conflict_lost": "the field changed on both sides since they last agreed and the other side's value won",
     "conflict_writeback": "the winning value of a conflict, written back to the side whose change lost",
-    "out_of_scope": "the record does not belong in this mailbox (sync filter: owner, active contact)",
+    "out_of_scope": "the record does not belong in this mailbox: no enabled sync filter of its user takes it",
     "untracked": "the mailbox item is not tracked (no tracking category): nothing syncs between it and CRM",
     "echo": "fieldsync's own write coming back: nothing moves",
     "unmapped": "the catalogue does not map this entity",
@@ -43,6 +43,8 @@ def note_for(target: TargetDecision) -> TargetNote:
     """The note of one target: a withheld delete says why, an unlink says the item stays."""
     reason = target.note or target.op or "nothing_allowed"
     detail = DETAILS.get(reason, reason)
+    if target.detail:
+        detail += f": {target.detail}"
     if target.effect == "unlink":
         detail += UNLINKED
     return TargetNote(target=target.target, mailbox=target.mailbox, effect=target.effect, reason=reason, detail=detail)

@@ -64,6 +64,8 @@ class TargetDecision:
     # Changed fields the mailbox's user may not read: the merge point clears them where the mailbox holds
     # fieldsync's value (security.py, reconcile.py).
     hidden: frozenset[str] = frozenset()
+    # Why the target is withheld or left, in a sentence (scope: the filters evaluated, or the security sentence).
+    detail: str | None = None
 
     @property
     def effect(self) -> Effect | None:
