@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.admin_api.context import AppContext
 from services.admin_api.explain_reader import ExplainReader
+from services.admin_api.filters_routes import filters_api
 from services.admin_api.lag import LagObserver
 from services.admin_api.operations import Operations, operations_api, pages
 from services.admin_api.ops_routes import ops
@@ -187,6 +188,7 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
     app.include_router(ops)
     app.include_router(verify_api(settings))
     app.include_router(preview_api(settings))
+    app.include_router(filters_api(settings))
     app.include_router(operations_api)
     app.include_router(pages)
     _install_error_handlers(app)

@@ -1,4 +1,5 @@
-"""The `fieldsync` command: `up`, `sandbox`, `policy`, `conflicts`, `verify`, `status`, `explain`, `deadletter`.
+"""The `fieldsync` command: `up`, `sandbox`, `policy`, `conflicts`, `verify`, `status`, `explain`, `deadletter`,
+`filters`.
 
     fieldsync up                                   the embedded stack in the foreground (make run)
     fieldsync sandbox seed [--users N]             users, mailboxes and records in the sandboxes
@@ -11,6 +12,8 @@
     fieldsync explain ENTITY CRM_ID [--mailbox M] [--field F]   why a record's field did (not) sync
     fieldsync explain ENTITY --exchange-id X --mailbox M        the same for a mailbox item
     fieldsync deadletter list|show|replay|discard|audit   the kept dead letters (admin token)
+    fieldsync filters show [--mailbox M]           each user's sync filters, parsed, and whether they apply
+    fieldsync filters preview --mailbox M --entity E FILE|--fetchxml X   what a filter would sync (admin token)
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli import conflicts, deadletter, explain, policy, sandbox, stack, status, verify
+from services.cli import conflicts, deadletter, explain, filters, policy, sandbox, stack, status, verify
 
 app = typer.Typer(name="fieldsync", help="Field-level sync between Dynamics 365 CE and Exchange.", no_args_is_help=True)
 app.command("up")(stack.up)
@@ -31,6 +34,7 @@ app.command("verify")(verify.verify)
 app.command("status")(status.status)
 app.command("explain")(explain.explain)
 app.add_typer(deadletter.app, name="deadletter", help="List, show, replay and discard dead letters (admin token).")
+app.add_typer(filters.app, name="filters", help="Show users' sync filters; preview what a filter would sync.")
 
 
 def _print_version(requested: bool) -> None:

@@ -247,14 +247,18 @@ class CrmClient:
         response = await self.request("GET", f"{entity_set}({record_id})", params=params)
         return dict(response.json())
 
-    async def query(self, entity_set: str, *, select: list[str] | None = None, filter: str | None = None) -> list[Row]:
-        """Every row of a query, following @odata.nextLink."""
+    async def query(
+        self, entity_set: str, *, select: list[str] | None = None, filter: str | None = None,
+        caller_id: str | None = None,
+    ) -> list[Row]:  # fmt: skip
+        """Every row of a query, following @odata.nextLink; as `caller_id` (MSCRMCallerID), only the rows that
+        user may read, secured fields they may not read as null."""
         options = {"$select": ",".join(select or []), "$filter": filter or ""}
         params: dict[str, str] | None = {k: v for k, v in options.items() if v}
         rows: list[Row] = []
         url: str | None = entity_set
         while url:
-            response = await self.request("GET", url, params=params)
+            response = await self.request("GET", url, params=params, caller_id=caller_id)
             body = response.json()
             rows.extend(body.get("value", []))
             url, params = body.get("@odata.nextLink"), None

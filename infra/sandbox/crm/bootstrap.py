@@ -1,15 +1,17 @@
 """What every Dynamics organisation has from the start, made at each start of the sandbox when missing.
 
-The root business unit, the application user fieldsync's connectors act as, the privileges table, and the
+The root business unit, the application user fieldsync's connectors act as, the privileges table, the
 System Administrator role (its documented role template id, every privilege at Global depth) held by the
-application user. Each step writes only what is missing, so a restart changes nothing and an older SQLite
-file gains what a newer sandbox knows (new privileges reach the System Administrator role too).
+application user, and the default sync filter templates (OutlookTemplate savedqueries). Each step writes only
+what is missing, so a restart changes nothing and an older SQLite file gains what a newer sandbox knows (new
+privileges reach the System Administrator role too, the templates appear).
 """
 
 from __future__ import annotations
 
 import uuid
 
+from infra.sandbox.crm.filter_sets import template_rows
 from infra.sandbox.crm.guard import ROOT_UNIT_META
 from infra.sandbox.crm.privileges import GLOBAL, SYSTEM_ADMINISTRATOR_TEMPLATE, catalogue
 from infra.sandbox.crm.security_sets import link_id
@@ -74,4 +76,7 @@ def bootstrap(store: Store, now: str) -> str:
     if store.get("systemuserrolescollection", assignment) is None:
         store.put("systemuserrolescollection", assignment,
                   {"systemuserroleid": assignment, "systemuserid": user_id, "roleid": role_id})  # fmt: skip
+    for template in template_rows():  # the default sync filter templates (filter_sets.py)
+        if store.get("savedqueries", template["savedqueryid"]) is None:
+            store.put("savedqueries", template["savedqueryid"], {**template, **_system(user_id, now)})
     return user_id

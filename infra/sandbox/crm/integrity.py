@@ -2,16 +2,18 @@
 
 A business unit hangs below the root unless given a parent, and the tree stays a tree; users, teams and
 roles belong to a business unit (users to the root one, teams and roles to their creator's, by default);
-only owner teams own records; a field permission names a secured attribute and allows with 4, refuses with 0.
+only owner teams own records; a field permission names a secured attribute and allows with 4, refuses with 0;
+a user or system query names its table and holds FetchXML querying it (filter_sets.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from infra.sandbox.crm.filter_sets import FILTER_SET_NAMES, check_query
 from infra.sandbox.crm.odata import INVALID_ARGUMENT, bad_request
 from infra.sandbox.crm.privileges import USER
-from infra.sandbox.crm.schema import EntitySet
+from infra.sandbox.crm.schema import EntitySet, entity_sets
 from infra.sandbox.crm.security_state import ALLOWED, SecurityState
 
 Row = dict[str, Any]
@@ -36,6 +38,8 @@ def prepare(spec: EntitySet, row: Row, existing: Row | None, state: SecurityStat
                 raise bad_request(f"Invalid teamtype {row['teamtype']!r}: 0 (owner) or 1 (access).", INVALID_ARGUMENT)
     elif spec.name == "fieldpermissions":
         _field_permission(row, state)
+    elif spec.name in FILTER_SET_NAMES:
+        check_query(row, frozenset(s.logical_name for s in entity_sets().values()))
     if spec.ownership == USER and state.team_type.get(row.get("_ownerid_value") or "") == ACCESS_TEAM:
         raise bad_request("An access team cannot own records; assign the record to a user or an owner team.",
                           INVALID_ARGUMENT)  # fmt: skip

@@ -46,6 +46,8 @@ PRIVILEGE_ENTITIES: dict[str, str] = {
     "Role": BUSINESS,
     "FieldSecurityProfile": ORGANIZATION,
     "FieldPermission": ORGANIZATION,
+    "UserQuery": USER,  # userquery: a user's saved views and sync filters
+    "Query": ORGANIZATION,  # savedquery: system views, system filters and their templates
 }
 # Records a business unit or the organisation owns cannot be assigned or shared, so those verbs do not exist.
 _UNOWNABLE_VERBS = frozenset({"Assign", "Share"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from infra.sandbox.crm.entity_set import SYSTEM_ATTRIBUTES, EntitySet
+from infra.sandbox.crm.filter_sets import FILTER_STATES, filter_sets
 from infra.sandbox.crm.security_sets import security_sets
 from shared.catalogue import load_catalogue
 
@@ -27,6 +28,7 @@ DEFAULT_STATE = {
     "phonecall": (0, 1),
     "letter": (0, 1),
     "fax": (0, 1),
+    **FILTER_STATES,
 }
 
 
@@ -89,7 +91,7 @@ def record_sets() -> dict[str, EntitySet]:
 @cache
 def entity_sets() -> dict[str, EntitySet]:
     """Every entity set the sandbox serves, by entity set name."""
-    return {**record_sets(), ACCOUNTS.name: ACCOUNTS, **security_sets()}
+    return {**record_sets(), ACCOUNTS.name: ACCOUNTS, **security_sets(), **filter_sets()}
 
 
 def set_of_logical_name(logical_name: str) -> EntitySet | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -9,6 +11,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
+from infra.sandbox.crm.server import serve_crm
+from infra.sandbox.crm.settings import CrmSandboxSettings
 from tests.integration.admin_api.serving import Tokens, admin_settings, bearer, serve
 
 pytestmark = pytest.mark.integration
@@ -22,14 +26,17 @@ EXCLUDED = [negative_data_rejection]
 NEEDS_POLICY_SERVICE = {"/api/v1/policy/preview"}
 
 
-def test_every_operation_conforms_to_its_schema(redis_url: str, kafka_bootstrap: str) -> None:
+def test_every_operation_conforms_to_its_schema(redis_url: str, kafka_bootstrap: str, tmp_path: Path) -> None:
     """No 5xx, and every response (status, content type, body) as documented, for valid and invalid input."""
     tokens = Tokens.fresh()
-    with serve(admin_settings(redis_url, kafka_bootstrap, tokens)) as url:
+    # The sync filter routes read a CRM: a sandbox of the test's own (never whatever listens on the default port).
+    with serve_crm(CrmSandboxSettings(data_dir=tmp_path), port=0) as crm, serve(admin_settings(
+            redis_url, kafka_bootstrap, tokens, crm_base_url=crm.api_url, crm_token_url=crm.token_url)) as url:
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        # policy and probes, conflict rules and conflicts, verify, mailboxes, dashboard, explain, dead letters, preview
-        assert len(operations) == 24
+        # policy and probes, conflict rules and conflicts, verify, mailboxes, dashboard, explain, dead letters,
+        # preview, sync filters
+        assert len(operations) == 26
         for operation in operations:
             inputs = (operation.path_parameters, operation.query, operation.body)
             # Invalid input can only be generated where there is input to spoil.

@@ -33,10 +33,11 @@ SAMPLES = {
     "fieldsecurityprofiles": ("name", "Finance"),
 }
 # Security tables that change through their actions and associations (test_crm_security_*.py), or that need a
-# secured attribute first (fieldpermissions).
+# secured attribute first (fieldpermissions); the filter tables, whose rows need FetchXML (test_crm_filter_sets.py).
 NOT_GENERIC = {
     "privileges", "roleprivilegescollection", "systemuserrolescollection", "teamrolescollection", "teammemberships",
     "systemuserprofilescollection", "teamprofilescollection", "principalobjectaccessset", "fieldpermissions",
+    "userqueries", "savedqueries",
 }
 
 
