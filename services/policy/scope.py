@@ -192,11 +192,16 @@ def decide_from_crm(
         else:
             left = replace(verdict, mailbox=mailbox) if verdict is not None else Member(mailbox, False)
             targets.append(_leave(change, spec, policy, facts, now, left))
-    if not targets:
-        # Nowhere to write: the owner's mailbox says why the record is not there.
+    # A mailbox whose filters take the record but whose user may not read it says so (explain), as does the
+    # owner's when nothing else does; mailboxes whose filters do not take the record are not listed.
+    said = {m.lower() for m in mailboxes}
+    withheld = [v for m, v in sorted(found.items()) if m not in said and v.reason not in (None, "out_of_scope")]
+    if not targets and not withheld:
         verdict = member_of(found, owner) if isinstance(owner, str) else None
-        blocked: Reason = (verdict.reason if verdict else None) or "out_of_scope"
-        detail = verdict.detail if verdict else None
-        outcomes, _ = outcomes_for(spec, policy, change, "exchange", owner, blocked, detail)
-        return Decision((TargetDecision("exchange", owner, None, {}, outcomes, note=blocked, detail=detail),))
+        withheld = [verdict or Member(owner if isinstance(owner, str) else "", False)]
+    for verdict in withheld:
+        mailbox = verdict.mailbox or (owner if isinstance(owner, str) else None)
+        blocked: Reason = verdict.reason or "out_of_scope"
+        outcomes, _ = outcomes_for(spec, policy, change, "exchange", mailbox, blocked, verdict.detail)
+        targets.append(TargetDecision("exchange", mailbox, None, {}, outcomes, note=blocked, detail=verdict.detail))
     return Decision(tuple(targets))

@@ -141,3 +141,14 @@ def test_without_attributes_in_the_change_the_snapshot_and_context_decide() -> N
     bare = crm("contact", "update", {"jobtitle": "x"}, ownerid=ids["alice"], owner_mailbox=ALICE)
     facts = Facts(links={ALICE: "xa"}, crm_values={"@attributes": {"_ownerid_value": ids["alice"], "statecode": 0}})
     assert writes(run(bare, made.security(), facts)) == {ALICE: "update"}
+
+
+def test_a_mailbox_whose_filter_takes_a_record_its_user_may_not_read_is_told_why() -> None:
+    made, ids = org()
+    made.filter(ids["alice"], "All Active Contacts", "contact", ALL_ACTIVE_CONTACTS)
+    decision = run(contact("bob", ids, "create"), made.security())
+    assert writes(decision) == {BOB: "create"}
+    told = target(decision, ALICE)
+    assert (told.op, told.note) == (None, "no_access")
+    assert "alice holds prvReadContact at Basic depth; the record is owned by bob" in str(told.detail)
+    assert CAROL not in {t.mailbox for t in decision.targets}  # her filters do not take it: nothing to say
