@@ -200,8 +200,8 @@ def decide_from_crm(
         verdict = member_of(found, owner) if isinstance(owner, str) else None
         withheld = [verdict or Member(owner if isinstance(owner, str) else "", False)]
     for verdict in withheld:
-        mailbox = verdict.mailbox or (owner if isinstance(owner, str) else None)
+        told = verdict.mailbox or (owner if isinstance(owner, str) else None)
         blocked: Reason = verdict.reason or "out_of_scope"
-        outcomes, _ = outcomes_for(spec, policy, change, "exchange", mailbox, blocked, verdict.detail)
-        targets.append(TargetDecision("exchange", mailbox, None, {}, outcomes, note=blocked, detail=verdict.detail))
+        outcomes, _ = outcomes_for(spec, policy, change, "exchange", told, blocked, verdict.detail)
+        targets.append(TargetDecision("exchange", told, None, {}, outcomes, note=blocked, detail=verdict.detail))
     return Decision(tuple(targets))
