@@ -28,8 +28,9 @@ def test_every_operation_conforms_to_its_schema(redis_url: str, kafka_bootstrap:
     with serve(admin_settings(redis_url, kafka_bootstrap, tokens)) as url:
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        # policy and probes, conflict rules and conflicts, verify, mailboxes, dashboard, explain, dead letters, preview
-        assert len(operations) == 24
+        # policy and probes, conflict rules and conflicts, verify, mailboxes, dashboard, explain, dead letters, preview,
+        # settings
+        assert len(operations) == 26
         for operation in operations:
             inputs = (operation.path_parameters, operation.query, operation.body)
             # Invalid input can only be generated where there is input to spoil.
