@@ -7,22 +7,25 @@ mailbox (reassigned, deactivated) is a logical delete there and a create in the 
 
 Deletes reaching Exchange (sync-semantics 4), with owner-scoped filters:
 
-| entity      | CRM delete (physical)                                  | logical delete (left the scope) |
-|-------------|--------------------------------------------------------|---------------------------------|
-| contact     | only in mailboxes that are not the owner's: the owner's | delete (the organisation default) |
-|             | own copy stays (filters put it only there: in practice  |                                 |
-|             | a CRM contact delete leaves the owner's Outlook contact)|                                 |
-| appointment | linked, mailbox user is the organizer, starts after now | never                           |
-| recurring   | as an appointment; "starts after now": the series has  | never                           |
-|             | occurrences to come (its range has not ended)          |                                 |
-| task, phone | only if the Exchange task is not completed             | only if not completed           |
-| call, letter, fax |                                                  |                                 |
-| service     | linked and starts after now (Exchange's organizer is   | never                           |
-| activity    | the mailbox that synchronizes it: no organizer check)  |                                 |
+| entity      | CRM delete (physical)                                   | logical delete (left the scope)  |
+|-------------|---------------------------------------------------------|----------------------------------|
+| contact     | only in mailboxes that are not the owner's: the owner's | delete (the organisation default)|
+|             | own copy stays (filters put it only there: in practice  | or unlink (the setting below)    |
+|             | a CRM contact delete leaves the owner's Outlook contact)|                                  |
+| appointment | linked, mailbox user is the organizer, starts after now | never                            |
+| recurring   | as an appointment; "starts after now": the series has   | never                            |
+|             | occurrences to come (its range has not ended)           |                                  |
+| task, phone | only if the Exchange task is not completed              | only if not completed: delete or |
+| call, letter, fax |                                                   | unlink (the setting below)       |
+| service     | linked and starts after now (Exchange's organizer is    | never                            |
+| activity    | the mailbox that synchronizes it: no organizer check)   |                                  |
 
 A CRM delete withheld from a linked mailbox leaves the item there, but the record it was linked to is
 gone: that mailbox gets an unlink (a delete delta with keep_item), so a later Outlook edit is not sent to
-a record that no longer exists. A logical delete keeps the link (the record still exists).
+a record that no longer exists. A withheld logical delete keeps the link (the record still exists). A logical
+delete that reaches the mailbox is a delete by default; with the organisation setting
+distinct_physical_and_logical_deletes on it is an unlink instead (`logical_delete.leave`, note `logical_unlink`:
+the item stays without the tracking category and fieldsync forgets the link).
 
 Untracked items (tracking.py): a linked appointment or task whose tracking category the user removed is
 no longer synchronized for that mailbox, so CRM changes stop flowing to it too (reason `untracked`), and
@@ -41,11 +44,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.policy.clearance import Clearance, clearance, screen
+from services.policy.logical_delete import leave
 from services.policy.readings import MEETINGS, is_completed_task, known, meeting_ahead, starts_after
 from services.policy.security import Security
 from services.policy.verdict import ACTIVE, Decision, Facts, TargetDecision, outcomes_for
 from shared.catalogue import EntitySpec
-from shared.events import ItemChanged, Op, Policy, Reason
+from shared.events import ItemChanged, Op, OrgSettings, Policy, Reason
 
 
 def in_scope(entity: str, context: dict[str, object]) -> bool:
@@ -86,10 +90,14 @@ def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, 
     return None
 
 
-def _delete(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, logical: bool) -> TargetDecision:
+def _delete(
+    change: ItemChanged, facts: Facts, mailbox: str, now: datetime, logical: bool, settings: OrgSettings
+) -> TargetDecision:
     untracked = mailbox in facts.untracked
     note = "untracked" if untracked else delete_note(change, facts, mailbox, now, logical)
     exchange_id = facts.links.get(mailbox)
+    if note is None and logical:
+        return leave(settings, mailbox, exchange_id)  # a delete, or an unlink by the organisation's setting
     if note is None:
         return TargetDecision("exchange", mailbox, "delete", {}, (), exchange_id, "delete")
     if logical or exchange_id is None:
@@ -121,7 +129,7 @@ def decide_from_crm(
     if change.op == "delete":
         if not holders:
             return Decision((TargetDecision("exchange", None, None, {}, (), note="not_linked"),))
-        return Decision(tuple(_delete(change, facts, m, now, logical=False) for m in sorted(holders)))
+        return Decision(tuple(_delete(change, facts, m, now, False, policy.settings) for m in sorted(holders)))
     home = owner if isinstance(owner, str) and in_scope(change.entity, change.context) else None
     seen = clearance(security, home, spec, change, facts, "Read") if home else Clearance()
     denial = None if seen.record.allowed else seen.record
@@ -129,13 +137,14 @@ def decide_from_crm(
         home = None  # the owner may not read the record (any more): it leaves their mailbox like an out-of-scope one
     targets: list[TargetDecision] = []
     for mailbox in sorted(holders - {home} if home else holders):
-        left = _delete(change, facts, mailbox, now, logical=True)
+        left = _delete(change, facts, mailbox, now, True, policy.settings)
         lost = denial if denial is not None and mailbox == owner else None
         blocked: Reason = "untracked" if mailbox in facts.untracked else (lost and lost.reason) or "out_of_scope"
         detail = lost.detail if lost else None
         outcomes, _ = outcomes_for(spec, policy, change, "exchange", mailbox, blocked, detail)
         note = lost.reason if lost and left.op == "delete" else left.note
-        targets.append(TargetDecision(left.target, mailbox, left.op, {}, outcomes, left.exchange_id, note))
+        targets.append(TargetDecision(left.target, mailbox, left.op, {}, outcomes, left.exchange_id, note,
+                                      keep_item=left.keep_item))  # fmt: skip
     if home is None:
         if not targets:
             blocked = denial.reason if denial and denial.reason else "out_of_scope"
