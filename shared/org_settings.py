@@ -75,10 +75,17 @@ def validated(requested: object) -> dict[str, bool]:
     request is applied). Strict: only JSON booleans, not 0/1 or "true"."""
     if not isinstance(requested, Mapping):
         raise SettingsError("expected a JSON object of setting: true|false; known settings: " + ", ".join(NAMES))
-    check_names([str(name) for name in requested])
-    wrong = [f"{name}: {value!r} is not a boolean" for name, value in requested.items() if not isinstance(value, bool)]
+    problems = []
+    try:
+        check_names([str(name) for name in requested])
+    except SettingsError as exc:
+        problems.append(str(exc))
+    wrong = [f"{name}: {value!r} is not a boolean" for name, value in requested.items()
+             if name in NAMES and not isinstance(value, bool)]  # fmt: skip
     if wrong:
-        raise SettingsError("; ".join(wrong) + " (use true or false)")
+        problems.append("; ".join(wrong) + " (use true or false)")
+    if problems:
+        raise SettingsError("; ".join(problems))
     return {str(name): bool(value) for name, value in requested.items()}
 
 

@@ -106,7 +106,7 @@ SENTENCES = [
     ("a conflict rule that decides no recorded conflict otherwise", ruled("latest"), ruled("exchange_wins"), [
         "deciding contact conflicts by `exchange_wins` instead of `latest` changes nothing in the window: no recorded "
         "conflict of it is decided otherwise"]),
-    ("a setting the rules do not read yet", settled(), settled(track_categorized_items=False), [
+    ("a setting that changes nothing in the window", settled(), settled(track_categorized_items=False), [
         "setting track_categorized_items to false changes nothing in the window"]),
     ("no change at all", policy(), policy(), [
         "the candidate is the current policy (version 7): every recorded change is decided the same"]),
