@@ -35,8 +35,20 @@ DETAILS: dict[str, str] = {
     "no_access": "the mailbox's user holds the privilege, but its depth and the record's shares do not reach it",
     "security_writeback": "CRM's value, written back to the mailbox in place of an edit the user may not make",
     "security_cleared": "fields the mailbox's user may no longer read are cleared from the mailbox item",
+    "logical_unlink": "the record left the mailbox's scope and distinct_physical_and_logical_deletes is on: "
+    "the item is unlinked instead of deleted",
+    "tasks_kept_in_crm": "delete_exchange_tasks_in_crm is off: an Exchange delete of a task, phone call, letter or "
+    "fax does not delete the CRM record",
+    "category_tracking_off": "track_categorized_items is off: the tracking category does not track an Outlook item "
+    "to CRM",
 }
 UNLINKED = "; the mailbox keeps its item and the link to the deleted record is removed"
+# An unlink whose record still exists: it left the mailbox's scope, or its item was deleted in the mailbox.
+LEFT = "; the mailbox keeps its item, without the tracking category, and fieldsync forgets the link"
+UNLINKS: dict[str, str] = {
+    "logical_unlink": LEFT, "no_privilege": LEFT, "no_access": LEFT,
+    "tasks_kept_in_crm": "; fieldsync forgets the link to the item deleted in the mailbox",
+}
 
 
 def note_for(target: TargetDecision) -> TargetNote:
@@ -46,7 +58,7 @@ def note_for(target: TargetDecision) -> TargetNote:
     if target.detail:
         detail += f": {target.detail}"
     if target.effect == "unlink":
-        detail += UNLINKED
+        detail += UNLINKS.get(reason, UNLINKED)
     return TargetNote(target=target.target, mailbox=target.mailbox, effect=target.effect, reason=reason, detail=detail)
 
 

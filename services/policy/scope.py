@@ -5,27 +5,30 @@ Pure: no I/O, no clock (`now` is passed), no logging.
 Scope (membership.py): a record belongs in every synced user's mailbox where one of that user's enabled sync
 filters for the entity takes it and the user may read it. A record that starts belonging is a create there (whole:
 what the change lacks comes from the capture's snapshot); one that stops (a field changed, a filter changed or was
-disabled, access lost, reassigned) is a logical delete there (`_leave`, the one place, which the organisation
-setting `distinct_physical_and_logical_deletes` turns into an unlink).
+disabled, access lost, reassigned) is a logical delete there (`_leave`, the one place; `logical_delete.leave`
+turns it into an unlink when the organisation setting `distinct_physical_and_logical_deletes` is on).
 
 Deletes reaching Exchange (sync-semantics 4):
 
-| entity      | CRM delete (physical)                                  | logical delete (left the scope) |
-|-------------|--------------------------------------------------------|---------------------------------|
-| contact     | only in mailboxes that are not the owner's: the owner's | delete (the organisation default) |
-|             | own copy stays (filters put it only there: in practice  |                                 |
-|             | a CRM contact delete leaves the owner's Outlook contact)|                                 |
-| appointment | linked, mailbox user is the organizer, starts after now | never                           |
-| recurring   | as an appointment; "starts after now": the series has  | never                           |
-|             | occurrences to come (its range has not ended)          |                                 |
-| task, phone | only if the Exchange task is not completed             | only if not completed           |
-| call, letter, fax |                                                  |                                 |
-| service     | linked and starts after now (Exchange's organizer is   | never                           |
-| activity    | the mailbox that synchronizes it: no organizer check)  |                                 |
+| entity      | CRM delete (physical)                                   | logical delete (left the scope)  |
+|-------------|---------------------------------------------------------|----------------------------------|
+| contact     | only in mailboxes that are not the owner's: the owner's | delete (the organisation default)|
+|             | own copy stays (filters put it only there: in practice  | or unlink (the setting below)    |
+|             | a CRM contact delete leaves the owner's Outlook contact)|                                  |
+| appointment | linked, mailbox user is the organizer, starts after now | never                            |
+| recurring   | as an appointment; "starts after now": the series has   | never                            |
+|             | occurrences to come (its range has not ended)           |                                  |
+| task, phone | only if the Exchange task is not completed              | only if not completed: delete or |
+| call, letter, fax |                                                   | unlink (the setting below)       |
+| service     | linked and starts after now (Exchange's organizer is    | never                            |
+| activity    | the mailbox that synchronizes it: no organizer check)   |                                  |
 
 A CRM delete withheld from a linked mailbox leaves the item there, but the record it was linked to is
 gone: that mailbox gets an unlink (a delete delta with keep_item), so a later Outlook edit is not sent to
-a record that no longer exists. A logical delete keeps the link (the record still exists).
+a record that no longer exists. A withheld logical delete keeps the link (the record still exists). A logical
+delete that reaches the mailbox is a delete by default; with the organisation setting
+distinct_physical_and_logical_deletes on it is an unlink instead (`logical_delete.leave`, note `logical_unlink`:
+the item stays without the tracking category and fieldsync forgets the link).
 
 Untracked items (tracking.py): a linked appointment or task whose tracking category the user removed is
 no longer synchronized for that mailbox, so CRM changes stop flowing to it too (reason `untracked`), and
@@ -45,12 +48,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from services.policy.clearance import Clearance, screen
+from services.policy.logical_delete import leave
 from services.policy.membership import Member, member_of, members
 from services.policy.readings import MEETINGS, is_completed_task, known, meeting_ahead, starts_after
 from services.policy.security import Security
 from services.policy.verdict import Decision, Facts, TargetDecision, outcomes_for
 from shared.catalogue import EntitySpec
-from shared.events import ItemChanged, Op, Policy, Reason
+from shared.events import ItemChanged, Op, OrgSettings, Policy, Reason
 
 
 def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, logical: bool) -> str | None:
@@ -84,10 +88,14 @@ def delete_note(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, 
     return None
 
 
-def _delete(change: ItemChanged, facts: Facts, mailbox: str, now: datetime, logical: bool) -> TargetDecision:
+def _delete(
+    change: ItemChanged, facts: Facts, mailbox: str, now: datetime, logical: bool, settings: OrgSettings
+) -> TargetDecision:
     untracked = mailbox in facts.untracked
     note = "untracked" if untracked else delete_note(change, facts, mailbox, now, logical)
     exchange_id = facts.links.get(mailbox)
+    if note is None and logical:
+        return leave(settings, mailbox, exchange_id)  # a delete, or an unlink by the organisation's setting
     if note is None:
         return TargetDecision("exchange", mailbox, "delete", {}, (), exchange_id, "delete")
     if logical or exchange_id is None:
@@ -110,26 +118,18 @@ def _home_op(change: ItemChanged, spec: EntitySpec, facts: Facts, home: str) -> 
     return "update"  # the create is still on its way to the applier: same key, applied in order
 
 
-def logical_unlinks(policy: Policy) -> bool:
-    """Seam of the organisation setting `distinct_physical_and_logical_deletes` (on the policy once the settings
-    are stored with it): True when a logical delete unlinks the mailbox item instead of deleting it."""
-    settings = getattr(policy, "settings", None)
-    return bool(getattr(settings, "distinct_physical_and_logical_deletes", False))
-
-
 def _leave(
     change: ItemChanged, spec: EntitySpec, policy: Policy, facts: Facts, now: datetime, verdict: Member
 ) -> TargetDecision:
     """The one place a record leaves a mailbox (out of its filters, access lost, reassigned): a logical delete."""
     mailbox = verdict.mailbox
-    left = _delete(change, facts, mailbox, now, logical=True)
+    left = _delete(change, facts, mailbox, now, True, policy.settings)  # a delete, or an unlink by the setting
     lost = verdict if verdict.reason not in (None, "out_of_scope") else None
     blocked: Reason = "untracked" if mailbox in facts.untracked else verdict.reason or "out_of_scope"
     outcomes, _ = outcomes_for(spec, policy, change, "exchange", mailbox, blocked, verdict.detail)
     note = lost.reason if lost and left.op == "delete" else left.note
-    unlink = left.op == "delete" and logical_unlinks(policy)
-    return TargetDecision(left.target, mailbox, left.op, {}, outcomes, left.exchange_id, note, keep_item=unlink,
-                          detail=verdict.detail)  # fmt: skip
+    return TargetDecision(left.target, mailbox, left.op, {}, outcomes, left.exchange_id, note,
+                          keep_item=left.keep_item, detail=verdict.detail)  # fmt: skip
 
 
 def _entering(change: ItemChanged, spec: EntitySpec, facts: Facts, home: str) -> ItemChanged:
@@ -180,7 +180,7 @@ def decide_from_crm(
     if change.op == "delete":
         if not holders:
             return Decision((TargetDecision("exchange", None, None, {}, (), note="not_linked"),))
-        return Decision(tuple(_delete(change, facts, m, now, logical=False) for m in sorted(holders)))
+        return Decision(tuple(_delete(change, facts, m, now, False, policy.settings) for m in sorted(holders)))
     found = members(change, spec, facts, security)
     homes = {m for m, verdict in found.items() if verdict.inside}
     targets: list[TargetDecision] = []
