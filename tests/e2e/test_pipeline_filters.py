@@ -2,7 +2,8 @@
 RevokeAccess) and as Outlook is used (EWS): a user filter "all active contacts" brings a colleague's contact into
 alice's mailbox once it is shared with her and takes it out when the share is revoked; disabling every contact
 filter of a user removes that user's contacts from the mailbox; a filter on the job title moves a contact in and
-out as the field changes; the preview endpoint returns the records the pipeline then syncs for the same filter."""
+out as the field changes; with distinct_physical_and_logical_deletes on, the revoke unlinks instead of deleting;
+the preview endpoint returns the records the pipeline then syncs for the same filter."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from infra.runner.stack import Stack
 from tests.e2e.conftest import ALICE, BOB, Admin, Crm, Mailboxes
+from tests.e2e.test_pipeline_settings import in_force, put_settings
 from tests.security_rows import ALL_ACTIVE_CONTACTS, fetch
 from tests.support import eventually
 
@@ -99,6 +102,34 @@ def test_a_shared_contact_enters_alices_mailbox_through_her_filter_and_leaves_wh
     share(crm, contact_id, ALICE, "RevokeAccess")
     eventually(lambda: not present(mailboxes, ALICE, surname), timeout=FILTER_S, what="the contact out of alice's")
     assert present(mailboxes, BOB, surname)  # bob's own filter keeps it in his
+
+
+@pytest.fixture
+def distinct_deletes(stack: Stack, crm: Crm, admin: Admin, tag: str) -> Iterator[None]:
+    """distinct_physical_and_logical_deletes on (PUT /api/v1/settings) and in force, off again afterwards."""
+    in_force(stack, crm, tag, put_settings(admin, distinct_physical_and_logical_deletes=True))
+    yield
+    put_settings(admin, distinct_physical_and_logical_deletes=False)
+
+
+def test_with_distinct_deletes_the_revoke_unlinks_the_contact_in_alices_mailbox_instead_of_deleting_it(
+    crm: Crm, mailboxes: Mailboxes, admin: Admin, filters: Filters, tag: str, distinct_deletes: None
+) -> None:
+    filters.create(ALICE, f"All Active Contacts {tag}", ALL_ACTIVE_CONTACTS)
+    surname = f"Unlinked-{tag}"
+    contact_id = crm.create("contacts", BOB, {"firstname": "Grace", "lastname": surname})["contactid"]
+    share(crm, contact_id, ALICE)
+    mailboxes.one(ALICE, "contacts", timeout=FILTER_S, surname=surname)
+
+    share(crm, contact_id, ALICE, "RevokeAccess")
+    told = eventually(lambda: (t := explained(admin, contact_id, ALICE, "no_access")) and t["effect"] == "unlink"
+                      and t["results"] and t, timeout=FILTER_S, what="the revoke applied as an unlink")  # fmt: skip
+    assert "not shared with Alice" in told["detail"]
+    assert len(mailboxes.find(ALICE, "contacts", surname=surname)) == 1  # the item stays, no longer linked
+    crm.update("contacts", contact_id, BOB, {"jobtitle": f"After {tag}"})  # not sent to alice's copy any more
+    eventually(lambda: mailboxes.one(BOB, "contacts", surname=surname).job_title == f"After {tag}", timeout=30,
+               what="bob's copy updated")  # fmt: skip
+    assert mailboxes.one(ALICE, "contacts", surname=surname).job_title is None
 
 
 def test_disabling_every_contact_filter_of_a_user_removes_their_contacts_from_the_mailbox(

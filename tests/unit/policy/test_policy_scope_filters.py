@@ -9,7 +9,7 @@ from services.policy.decide import decide
 from services.policy.explanation import notes_for
 from services.policy.security import Security
 from services.policy.verdict import Decision, Facts, TargetDecision
-from shared.events import ItemChanged
+from shared.events import ItemChanged, OrgSettings
 from tests.policy_builders import ALICE, BOB, CATALOGUE, NOW, crm, every_field, policy
 from tests.security_rows import ALL_ACTIVE_CONTACTS, MY_ACTIVE_CONTACTS, SALES, Org, fetch, sid
 
@@ -152,3 +152,13 @@ def test_a_mailbox_whose_filter_takes_a_record_its_user_may_not_read_is_told_why
     assert (told.op, told.note) == (None, "no_access")
     assert "alice holds prvReadContact at Basic depth; the record is owned by bob" in str(told.detail)
     assert CAROL not in {t.mailbox for t in decision.targets}  # her filters do not take it: nothing to say
+
+
+def test_with_distinct_deletes_a_record_leaving_the_filters_is_unlinked_not_deleted() -> None:
+    made, ids = org()
+    made.filter(ids["alice"], "My Active Contacts", "contact", MY_ACTIVE_CONTACTS, enabled=False)
+    unlinking = policy().model_copy(update={"settings": OrgSettings(distinct_physical_and_logical_deletes=True)})
+    decision = decide(contact("alice", ids), CONTACT, unlinking, Facts(links={ALICE: "xa"}), NOW, made.security())
+    left = target(decision, ALICE)
+    assert (left.effect, left.note) == ("unlink", "logical_unlink")
+    assert "is disabled" in str(left.detail)
