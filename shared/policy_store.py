@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Self
 
@@ -12,7 +12,17 @@ from redis.exceptions import WatchError
 
 from shared import redis_keys
 from shared.catalogue import Catalogue
-from shared.events import CONFLICT_RULES, DEFAULT_CONFLICT_RULE, DIRECTIONS, ConflictRule, Direction, Policy
+from shared.events import (
+    CONFLICT_RULES,
+    DEFAULT_CONFLICT_RULE,
+    DIRECTIONS,
+    ConflictRule,
+    Direction,
+    OrgSettings,
+    Policy,
+)
+from shared.org_settings import NAMES as SETTING_NAMES
+from shared.org_settings import differences
 
 SEED_ACTOR = "system"
 # Optimistic transactions retry when another writer touched the policy between read and write;
@@ -21,7 +31,9 @@ MAX_ATTEMPTS = 50
 
 Directions = dict[str, dict[str, Direction]]
 Rules = dict[str, ConflictRule]
-Content = tuple[Directions, Rules]
+Content = tuple[Directions, Rules, OrgSettings]
+# The history entries of a setting name this as their entity: the settings are the organisation's.
+ORGANISATION = "organisation"
 
 
 def default_conflict_rules(catalogue: Catalogue) -> Rules:
@@ -52,8 +64,9 @@ class HistoryEntry(BaseModel):
     """One audited change: which version made it, who, when, what, and the old and new value.
 
     `kind` "direction": `field` of `entity` moved from direction `old` to `new`; "conflict_rule": the conflict
-    rule of `entity` moved from `old` to `new` (no `field`). Entries stored before conflict rules existed carry
-    no kind and read as direction changes.
+    rule of `entity` moved from `old` to `new` (no `field`); "setting": the organisation setting `field` (entity
+    "organisation") moved from `old` to `new` (booleans). Entries stored before conflict rules existed carry no
+    kind and read as direction changes.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -61,14 +74,19 @@ class HistoryEntry(BaseModel):
     version: int
     actor: str
     at: datetime
-    kind: Literal["direction", "conflict_rule"] = "direction"
+    kind: Literal["direction", "conflict_rule", "setting"] = "direction"
     entity: str
     field: str | None = None
-    old: Direction | ConflictRule | None
-    new: Direction | ConflictRule
+    old: bool | Direction | ConflictRule | None
+    new: bool | Direction | ConflictRule
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
+        if self.kind == "setting":
+            if self.entity != ORGANISATION or self.field not in SETTING_NAMES or not isinstance(self.new, bool) \
+                    or not isinstance(self.old, bool):
+                raise ValueError(f"a setting entry needs entity {ORGANISATION!r}, a setting as field, boolean values")
+            return self
         direction = self.kind == "direction"
         values: tuple[str, ...] = DIRECTIONS if direction else CONFLICT_RULES
         if (self.field is not None) != direction or self.new not in values or self.old not in (None, *values):
@@ -105,13 +123,14 @@ class PolicyNotSeeded(Exception):
 
 
 def _with_changes(
-    changes: Sequence[DirectionChange], rules: Sequence[ConflictRuleChange]
+    changes: Sequence[DirectionChange], rules: Sequence[ConflictRuleChange], settings: Mapping[str, bool]
 ) -> Callable[[Policy], Content]:
     def transform(current: Policy) -> Content:
         directions = {entity: dict(fields) for entity, fields in current.directions.items()}
         for change in changes:
             directions.setdefault(change.entity, {})[change.field] = change.direction
-        return directions, {**current.conflict_rules, **{change.entity: change.rule for change in rules}}
+        rules_now = {**current.conflict_rules, **{change.entity: change.rule for change in rules}}
+        return directions, rules_now, current.settings.model_copy(update=dict(settings))
 
     return transform
 
@@ -135,7 +154,11 @@ def _entries(current: Policy, new: Policy) -> tuple[HistoryEntry, ...]:
         for e in entities
         if current.conflict_rule(e) != new.conflict_rule(e)
     ]
-    return (*directions, *rules)
+    settings = [
+        stamped(kind="setting", entity=ORGANISATION, field=name, old=old, new=value)
+        for name, old, value in differences(current.settings, new.settings)
+    ]
+    return (*directions, *rules, *settings)
 
 
 class PolicyStore:
@@ -178,9 +201,10 @@ class PolicyStore:
         expected_version: int | None = None,
         *,
         rules: Sequence[ConflictRuleChange] = (),
+        settings: Mapping[str, bool] | None = None,
     ) -> Policy:
-        """Apply all direction and rule changes as one new version, or none of them."""
-        return (await self.change(changes, actor, now, expected_version, rules=rules)).policy
+        """Apply all direction, rule and setting changes as one new version, or none of them."""
+        return (await self.change(changes, actor, now, expected_version, rules=rules, settings=settings)).policy
 
     async def change(
         self,
@@ -190,22 +214,25 @@ class PolicyStore:
         expected_version: int | None = None,
         *,
         rules: Sequence[ConflictRuleChange] = (),
+        settings: Mapping[str, bool] | None = None,
     ) -> Outcome:
-        """Like apply, also telling which history entries (if any) the call appended."""
-        return await self._update(_with_changes(changes, rules), actor, now, expected_version)
+        """Like apply, also telling which history entries (if any) the call appended. `settings`: organisation
+        settings to set (validated by the caller, shared.org_settings); the others keep their value."""
+        return await self._update(_with_changes(changes, rules, settings or {}), actor, now, expected_version)
 
     async def reset(
         self, catalogue: Catalogue, actor: str, now: datetime, expected_version: int | None = None
     ) -> Policy:
-        """Back to the catalogue defaults (every direction, every rule `latest`) as one new version."""
+        """Back to the catalogue defaults (every direction, every rule `latest`) as one new version; the
+        organisation settings stay as they are (they are changed on their own, `PUT /api/v1/settings`)."""
         return (await self.restore_defaults(catalogue, actor, now, expected_version)).policy
 
     async def restore_defaults(
         self, catalogue: Catalogue, actor: str, now: datetime, expected_version: int | None = None
     ) -> Outcome:
         """Like reset, also telling which history entries (if any) the call appended."""
-        defaults = catalogue.default_directions(), default_conflict_rules(catalogue)
-        return await self._update(lambda _current: defaults, actor, now, expected_version)
+        directions, rules = catalogue.default_directions(), default_conflict_rules(catalogue)
+        return await self._update(lambda current: (directions, rules, current.settings), actor, now, expected_version)
 
     async def history(self, offset: int, limit: int) -> tuple[list[HistoryEntry], int]:
         """One page of the history, newest first, and the total number of entries."""
@@ -233,10 +260,10 @@ class PolicyStore:
                     current = Policy.model_validate_json(raw)
                     if expected_version is not None and expected_version != current.version:
                         raise VersionConflict(expected_version, current.version)
-                    directions, rules = transform(current)
+                    directions, rules, settings = transform(current)
                     new = Policy(
                         version=current.version + 1, updated_at=now, updated_by=actor, directions=directions,
-                        conflict_rules=rules,
+                        conflict_rules=rules, settings=settings,
                     )
                     entries = _entries(current, new)
                     if not entries:  # leaving the block resets the pipeline, which unwatches

@@ -128,6 +128,11 @@ def capture_security_fingerprint(table: str) -> str:
     return f"{PREFIX}capture:security:fingerprint:{table}"
 
 
+# The users (systemuserid, lower case) whose mailbox fieldsync has synced, so whose default sync filter templates
+# were copied once (a set): a user who later deletes every filter of theirs is not given the templates again.
+CAPTURE_TEMPLATED_USERS = PREFIX + "capture:filters:templated"
+
+
 # Security tables (the policy's copy of what crm_capture published on crm.security): per table a hash of primary
 # key -> the row as JSON; the rows of the round being received, staged until its last event; the last complete round.
 SECURITY_ROUND = PREFIX + "security:round"

@@ -23,7 +23,23 @@ KEYS = {
     "teammemberships": "teammembershipid", "principalobjectaccessset": "principalobjectaccessid",
     "attributemetadata": "MetadataId", "fieldpermissions": "fieldpermissionid",
     "systemuserprofilescollection": "systemuserprofileid", "teamprofilescollection": "teamprofileid",
+    "userqueries": "userqueryid", "savedqueries": "savedqueryid",
 }  # fmt: skip
+ACTIVITIES = ("appointment", "task", "phonecall", "letter", "fax", "recurringappointmentmaster", "serviceappointment")
+
+
+def fetch(entity: str, *conditions: tuple[str, str, str | None], kind: str = "and") -> str:
+    """The FetchXML of one filter: `(attribute, operator, value or None)` conditions in one filter element."""
+    lines = "".join(
+        f'<condition attribute="{a}" operator="{o}"' + (f' value="{v}"/>' if v is not None else "/>")
+        for a, o, v in conditions
+    )
+    return f'<fetch version="1.0"><entity name="{entity}"><filter type="{kind}">{lines}</filter></entity></fetch>'
+
+
+# The default templates Dynamics copies into a user's userqueries when their mailbox is first synced.
+MY_ACTIVE_CONTACTS = fetch("contact", ("ownerid", "eq-userid", None), ("statecode", "eq", "0"))
+ALL_ACTIVE_CONTACTS = fetch("contact", ("statecode", "eq", "0"))
 _IDS = uuid.UUID("5a8e2f1c-3b7d-4c9e-8a61-0f2d4b6c8e10")
 
 
@@ -51,14 +67,33 @@ class Org:
         return self._put("businessunits", sid(f"unit:{name}"),
                          {"name": name, "_parentbusinessunitid_value": parent or self.root})  # fmt: skip
 
-    def user(self, name: str, unit: str | None = None, *roles: str) -> str:
+    def user(self, name: str, unit: str | None = None, *roles: str, templates: bool = True) -> str:
+        """A user with a mailbox and, unless `templates` is off, the default sync filters copied to them."""
         user = self._put("systemusers", sid(f"user:{name}"), {
             "firstname": name, "internalemailaddress": f"{name}@sandbox.local",
             "_businessunitid_value": unit or self.root,
         })  # fmt: skip
         for role in roles:
             self._put("systemuserrolescollection", sid(f"ur:{user}:{role}"), {"systemuserid": user, "roleid": role})
+        if templates:
+            self.filter(user, "My Active Contacts", "contact", MY_ACTIVE_CONTACTS)
+            for entity in ACTIVITIES:
+                self.filter(user, f"My {entity}", entity, fetch(entity, ("ownerid", "eq-userid", None)))
         return user
+
+    def filter(self, owner: str, name: str, entity: str, fetchxml: str, enabled: bool = True) -> str:
+        """A user filter (userqueries, querytype 256) of `owner`."""
+        return self._put("userqueries", sid(f"uq:{owner}:{name}"), {
+            "name": name, "querytype": 256, "returnedtypecode": entity, "fetchxml": fetchxml,
+            "statecode": 0 if enabled else 1, "_ownerid_value": owner,
+        })  # fmt: skip
+
+    def system_filter(self, name: str, entity: str, fetchxml: str, enabled: bool = True) -> str:
+        """A system filter (savedqueries, querytype 256): it applies to every user."""
+        return self._put("savedqueries", sid(f"sq:{name}"), {
+            "name": name, "querytype": 256, "returnedtypecode": entity, "fetchxml": fetchxml,
+            "statecode": 0 if enabled else 1,
+        })  # fmt: skip
 
     def privilege(self, name: str) -> str:
         return self._put("privileges", sid(f"prv:{name}"), {"name": name})

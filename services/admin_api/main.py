@@ -34,6 +34,7 @@ from services.admin_api.routes import api, probes
 from services.admin_api.scrape import Scraper
 from services.admin_api.service import PolicyError
 from services.admin_api.settings import AdminApiSettings
+from services.admin_api.settings_routes import settings_api
 from services.admin_api.tokens import TokenRegistry
 from services.admin_api.verify_routes import verify_api
 from shared import topics
@@ -179,7 +180,8 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="fieldsync admin API",
         version="1",
-        description="View and change the per-field sync directions and conflict rules, with roles and an audit "
+        description="View and change the per-field sync directions, conflict rules and organisation settings, with "
+        "roles and an audit "
         "history; read the conflict log; explain why a record's field did (not) sync; list, replay and discard "
         "dead letters.",
         lifespan=lifespan,
@@ -191,6 +193,7 @@ def create_app(settings: AdminApiSettings | None = None) -> FastAPI:
     app.include_router(preview_api(settings))
     app.include_router(filters_api(settings))
     app.include_router(policy_test_api(settings))
+    app.include_router(settings_api)
     app.include_router(operations_api)
     app.include_router(pages)
     _install_error_handlers(app)

@@ -28,6 +28,7 @@ from services.admin_api.schemas import (
     Readiness,
 )
 from shared.events import DEFAULT_CONFLICT_RULE, Policy
+from shared.org_settings import validated
 from shared.policy_store import ConflictRuleChange, DirectionChange
 
 
@@ -103,11 +104,13 @@ async def get_policy(context: Context) -> Policy:
 
 @api.put("/policy", response_model=PolicyUpdate, responses=WRITE)
 async def change_policy(body: PolicyChangeRequest, context: Context, admin: Admin) -> PolicyUpdate:
-    """Apply every direction and rule change as one new version, or none (409 when expected_version is stale)."""
+    """Apply every direction, rule and setting change as one new version, or none (409 when expected_version is
+    stale)."""
     changes = service.validate_changes(context.catalogue, body.changes)
     rules = service.validate_rule_changes(context.catalogue, body.rule_changes)
     await context.policy()
-    outcome = await context.store.change(changes, admin.name, context.clock(), body.expected_version, rules=rules)
+    outcome = await context.store.change(changes, admin.name, context.clock(), body.expected_version, rules=rules,
+                                         settings=validated(body.settings or {}))  # fmt: skip
     return await context.publish(outcome, admin.name)
 
 

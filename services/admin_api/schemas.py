@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from shared.events import ConflictRecord, ConflictRule, Direction, Policy
+from shared.org_settings import SettingsChange
 from shared.policy_store import ConflictRuleChange, DirectionChange, HistoryEntry
 
 
@@ -41,6 +42,10 @@ class FieldView(Body):
     crm_writable: bool = Field(True, description="False: fieldsync can never write this field in CRM")
     exchange_writable: bool = Field(True, description="False: fieldsync can never write this field in Exchange")
     writable_note: str | None = Field(None, description="Why a side can never be written")
+    setting_note: str | None = Field(
+        None, description="Why an organisation setting keeps this pair from syncing now (setting off, or on but not "
+        "supported); null for a pair no setting governs"
+    )
 
 
 class DirectionRequest(Body):
@@ -67,11 +72,11 @@ class ConflictRuleResult(Body):
     published: bool = Field(description="True when PolicyChanged for this version reached the broker")
 
 
-# At least one change of either kind: stated in the schema too, so that clients (and schemathesis) know it.
+# At least one change of any kind: stated in the schema too, so that clients (and schemathesis) know it.
+_NON_EMPTY: list[JsonDict] = [{"required": [name], "properties": {name: {"minItems": 1}}}
+                               for name in ("changes", "rule_changes")]  # fmt: skip
 _SOME_CHANGE: JsonDict = {
-    "anyOf": [
-        {"required": [name], "properties": {name: {"minItems": 1}}} for name in ("changes", "rule_changes")
-    ]
+    "anyOf": [*_NON_EMPTY, {"required": ["settings"], "properties": {"settings": {"minProperties": 1}}}]
 }
 
 
@@ -82,14 +87,17 @@ class PolicyChangeRequest(Body):
     rule_changes: list[ConflictRuleChange] = Field(
         default_factory=list, max_length=100, description="Conflict rule changes, applied in the same version"
     )
+    settings: SettingsChange | None = Field(
+        default=None, description="Organisation settings to set in the same version (the others stay)"
+    )
     expected_version: int | None = Field(
         default=None, description="Refuse with 409 unless this is the current version (no lost update)"
     )
 
     @model_validator(mode="after")
     def _some_change(self) -> Self:
-        if not self.changes and not self.rule_changes:
-            raise ValueError("name at least one change in changes or rule_changes")
+        if not self.changes and not self.rule_changes and not self.settings:
+            raise ValueError("name at least one change in changes, rule_changes or settings")
         return self
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from services.admin_api.schemas import EntitySummary, FieldView
 from shared.catalogue import Catalogue, EntitySpec, FieldPair, effective_direction
 from shared.events import Policy
+from shared.org_settings import governed_note
 from shared.policy_store import ConflictRuleChange, DirectionChange, default_conflict_rules
 
 
@@ -128,6 +129,7 @@ def field_view(pair: FieldPair, policy: Policy, entity: str) -> FieldView:
         crm_writable=pair.crm_writable,
         exchange_writable=pair.exchange_writable,
         writable_note=pair.writable_note,
+        setting_note=governed_note(entity, pair.key, policy.settings),
     )
 
 

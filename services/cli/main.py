@@ -1,5 +1,5 @@
-"""The `fieldsync` command: `up`, `sandbox`, `policy`, `conflicts`, `verify`, `status`, `explain`, `deadletter`,
-`filters`.
+"""The `fieldsync` command: `up`, `sandbox`, `policy`, `settings`, `conflicts`, `verify`, `status`, `explain`,
+`deadletter`, `filters`.
 
     fieldsync up                                   the embedded stack in the foreground (make run)
     fieldsync sandbox seed [--users N]             users, mailboxes and records in the sandboxes
@@ -7,6 +7,7 @@
     fieldsync sandbox serve-crm | serve-exchange   one sandbox alone
     fieldsync policy ...                           the sync policy, through the admin API
     fieldsync policy test policy.json [--rate R] [--duration S] [--p99 2s]   sync times, current vs candidate
+    fieldsync settings show | set KEY VALUE        the organisation's sync settings, through the admin API
     fieldsync conflicts [--entity E] [--crm-id ID] [--mailbox M] [--since ISO] [--limit N]
     fieldsync verify [--entity E] [--mailbox M]    do both sides agree? through the admin API (exit 0/1/2)
     fieldsync status [--watch]                     mailbox health: last sync, items, current error and since when
@@ -24,13 +25,26 @@ from typing import Annotated
 
 import typer
 
-from services.cli import conflicts, deadletter, explain, filters, policy, policy_test, sandbox, stack, status, verify
+from services.cli import (
+    conflicts,
+    deadletter,
+    explain,
+    filters,
+    policy,
+    policy_test,
+    sandbox,
+    settings,
+    stack,
+    status,
+    verify,
+)
 
 app = typer.Typer(name="fieldsync", help="Field-level sync between Dynamics 365 CE and Exchange.", no_args_is_help=True)
 app.command("up")(stack.up)
 app.add_typer(sandbox.app, name="sandbox", help="Seed the sandboxes, make traffic, serve one sandbox.")
 app.add_typer(policy.app, name="policy", help="Read and change the sync policy through the admin API.")
 policy.app.command("test")(policy_test.test)
+app.add_typer(settings.app, name="settings", help="Read and change the organisation's sync settings (admin API).")
 app.command("conflicts")(conflicts.show)
 app.command("verify")(verify.verify)
 app.command("status")(status.status)

@@ -156,7 +156,7 @@ def reset(yes: Yes = False, url: Url = DEFAULT_URL, token: Token = "") -> None:
 
 @app.command()
 def export(url: Url = DEFAULT_URL, token: Token = "") -> None:
-    """Write the directions, the conflict rules and their version as JSON to stdout (`> policy.json`)."""
+    """Write the directions, conflict rules, organisation settings and their version as JSON (`> policy.json`)."""
     policy = _run(url, token, lambda api: api.call("GET", "/api/v1/policy"))
     typer.echo(json.dumps(policy_view.export_document(policy), indent=2, sort_keys=True))
 
@@ -185,10 +185,11 @@ async def _preview(api: AdminClient, changes: list[dict[str, str]], rule_changes
     return preview_view.render_report(report)
 
 
-async def _preview_or_why(api: AdminClient, changes: list[dict[str, str]], rule_changes: list[dict[str, str]]) -> str:
+async def _preview_or_why(api: AdminClient, changes: list[dict[str, str]], rule_changes: list[dict[str, str]],
+                          settings: dict[str, Any]) -> str:  # fmt: skip
     """apply's preview: when it cannot be had (the policy service away), say why and let the admin decide."""
     try:
-        return await _preview(api, changes, rule_changes)
+        return await _preview(api, changes, rule_changes, settings)
     except ApiError as exc:
         return f"warning: no preview against recent traffic: {exc}"
 
@@ -207,11 +208,10 @@ def preview_file(
         current = await api.call("GET", "/api/v1/policy")
         changes = policy_view.diff(current["directions"], wanted)
         rule_changes = policy_view.rule_diff(current.get("conflict_rules", {}), wanted_rules)
-        changed = {k: v for k, v in settings.items() if current.get("settings", {}).get(k) != v}
+        changed = policy_view.settings_diff(current.get("settings", {}), settings)
         head = f"changes to policy version {current['version']}:"
         listed = policy_view.render_diff(current["directions"], changes, current.get("conflict_rules", {}),
-                                         rule_changes)  # fmt: skip
-        listed += "".join(f"\n  setting {k}: {current.get('settings', {}).get(k)} -> {v}" for k, v in changed.items())
+                                         rule_changes, current.get("settings", {}), changed)  # fmt: skip
         if not (changes or rule_changes or changed):
             head, listed = f"no change to policy version {current['version']}:", "  (previewing it against itself)"
         return "\n".join([head, listed, "", await _preview(api, changes, rule_changes, changed, sample)])
@@ -238,25 +238,27 @@ def apply_file(
     --strict, the version in the file), so a change made by someone else in between is never
     overwritten: the API answers 409 and nothing is applied.
     """
-    file_version, wanted, wanted_rules, _settings = _read_document(file)
+    file_version, wanted, wanted_rules, wanted_settings = _read_document(file)
     current = _run(url, token, lambda api: api.call("GET", "/api/v1/policy"))
-    current_rules = current.get("conflict_rules", {})
+    current_rules, current_settings = current.get("conflict_rules", {}), current.get("settings", {})
     changes = policy_view.diff(current["directions"], wanted)
     rule_changes = policy_view.rule_diff(current_rules, wanted_rules)
-    count = len(changes) + len(rule_changes)
+    settings = policy_view.settings_diff(current_settings, wanted_settings)
+    count = len(changes) + len(rule_changes) + len(settings)
     if not count:
         typer.echo(f"nothing to change: the policy (version {current['version']}) already matches {file}")
         return
     typer.echo(f"changes to policy version {current['version']}:")
-    typer.echo(policy_view.render_diff(current["directions"], changes, current_rules, rule_changes))
+    typer.echo(policy_view.render_diff(current["directions"], changes, current_rules, rule_changes, current_settings,
+                                       settings))  # fmt: skip
     if preview:
         typer.echo("")
-        typer.echo(_run(url, token, lambda api: _preview_or_why(api, changes, rule_changes)))
+        typer.echo(_run(url, token, lambda api: _preview_or_why(api, changes, rule_changes, settings)))
         typer.echo("")
     if not yes:
         typer.confirm(f"Apply these {count} changes?", abort=True)
     expected = file_version if strict else current["version"]
-    body = {"changes": changes, "rule_changes": rule_changes, "expected_version": expected}
+    body = {"changes": changes, "rule_changes": rule_changes, "settings": settings, "expected_version": expected}
     result = _run(url, token, lambda api: api.call("PUT", "/api/v1/policy", json=body))
     typer.echo(f"applied {count} changes, policy version {result['policy']['version']}")
     _warn_unpublished(result)

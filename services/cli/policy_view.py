@@ -51,18 +51,31 @@ def render_history(page: dict[str, Any]) -> str:
         return f"no policy changes recorded (total {page['total']})"
     rows = [["version", "time", "actor", "field", "change"]]
     for entry in entries:
-        rule = entry.get("kind") == "conflict_rule"
-        what = f"{entry['entity']} conflict rule" if rule else f"{entry['entity']}.{entry['field']}"
-        change = f"{entry['old'] or '-'} -> {entry['new']}"
+        kind = entry.get("kind")
+        what = f"{entry['entity']} conflict rule" if kind == "conflict_rule" else f"{entry['entity']}.{entry['field']}"
+        if kind == "setting":
+            what, change = f"setting {entry['field']}", f"{_flag(entry['old'])} -> {_flag(entry['new'])}"
+        else:
+            change = f"{entry['old'] or '-'} -> {entry['new']}"
         rows.append([str(entry["version"]), entry["at"], entry["actor"], what, change])
     shown = f"showing {page['offset'] + 1}-{page['offset'] + len(entries)} of {page['total']}, newest first"
     return "\n".join([*_table(rows), shown])
 
 
+def _flag(value: Any) -> str:
+    return "-" if value is None else str(value).lower()
+
+
 def export_document(policy: dict[str, Any]) -> dict[str, Any]:
-    """What `policy export` writes and `policy apply` reads: directions, conflict rules and their version."""
+    """What `policy export` writes and `policy apply` reads: directions, conflict rules, the organisation settings
+    and their version."""
     return {"version": policy["version"], "directions": policy["directions"],
-            "conflict_rules": policy.get("conflict_rules", {})}
+            "conflict_rules": policy.get("conflict_rules", {}), "settings": policy.get("settings", {})}
+
+
+def settings_diff(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """The settings of `wanted` whose value differs from `current` (the API validates names and values)."""
+    return {name: value for name, value in sorted(wanted.items()) if current.get(name) != value}
 
 
 def diff(current: dict[str, dict[str, str]], wanted: dict[str, dict[str, str]]) -> list[dict[str, str]]:
@@ -87,6 +100,7 @@ def rule_diff(current: dict[str, str], wanted: dict[str, str]) -> list[dict[str,
 def render_diff(
     current: dict[str, dict[str, str]], changes: list[dict[str, str]],
     current_rules: dict[str, str] | None = None, rule_changes: list[dict[str, str]] | None = None,
+    current_settings: dict[str, Any] | None = None, settings: dict[str, Any] | None = None,
 ) -> str:
     lines = []
     for change in changes:
@@ -96,6 +110,8 @@ def render_diff(
     for change in rule_changes or []:
         old = (current_rules or {}).get(change["entity"], DEFAULT_RULE)
         lines.append(f"  {change['entity']} conflict rule: {old} -> {change['rule']}")
+    for name, value in (settings or {}).items():
+        lines.append(f"  setting {name}: {_flag((current_settings or {}).get(name))} -> {_flag(value)}")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from shared.catalogue import EntitySpec
 from shared.crm.fields import Row, canonical_datetime
 from shared.crm.snapshot import (
+    ATTRIBUTES,
     DELETED,
     OWNER,
     OWNER_MAILBOX,
@@ -70,7 +71,8 @@ def diff_row(
         return Diff(None, previous, stale=True)
     current = snapshot_of(spec, row, owner_mailbox)
     fields = fields_of(current)
-    context: dict[str, Any] = {"ownerid": current[OWNER], "owner_mailbox": owner_mailbox, "statecode": current[STATE]}
+    context: dict[str, Any] = {"ownerid": current[OWNER], "owner_mailbox": owner_mailbox, "statecode": current[STATE],
+                               "attributes": current[ATTRIBUTES]}  # fmt: skip
     version = current[VERSION]
     occurred_at = canonical_datetime(row.get("modifiedon"))
     if echo is not None and echo.version == version and echo.before:

@@ -14,6 +14,7 @@ from services.crm_capture.security_loop import SecurityCapture
 from services.crm_capture.security_reader import WebApiSecurity
 from services.crm_capture.security_store import SecurityStore
 from services.crm_capture.settings import CrmCaptureSettings
+from services.crm_capture.templates import TemplateCopier
 from shared.catalogue import load_catalogue
 from shared.crm.client import CrmClient
 from shared.crm.state import CrmState
@@ -66,6 +67,7 @@ def build_security(
         interval_s=settings.crm_capture_security_interval_s,
         backoff_cap_s=settings.crm_capture_backoff_max_s,
         metrics=loop.metrics,
+        templates=TemplateCopier(loop.client, redis),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer
 
 from services.crm_capture.diff import to_event
+from services.crm_capture.filter_refresh import NEEDED, after, entities_of, filters_of, moved, touches_filters
 from services.crm_capture.security_reader import SecuritySource
 from services.crm_capture.security_refresh import Affected, affected, refresh_change
 from services.crm_capture.security_tables import (
@@ -29,8 +30,9 @@ from services.crm_capture.security_tables import (
 )
 from services.crm_capture.security_tables import unchanged as is_unchanged
 from shared import topics
-from shared.crm.snapshot import Snapshot
+from shared.crm.snapshot import Snapshot, attributes_of
 from shared.failures import retry_after
+from shared.filter_set import USER_QUERIES, identities
 from shared.kafka import encode
 from shared.metrics import Metrics, failure_status
 from shared.pacing import Pacer
@@ -66,6 +68,13 @@ class RecordSnapshots(Protocol):
     async def snapshot(self, scope: str, item_id: str) -> dict[str, Any] | None: ...
 
 
+class Templates(Protocol):
+    """Copies the default sync filter templates to a user whose mailbox fieldsync syncs for the first time
+    (templates.py TemplateCopier)."""
+
+    async def ensure(self, users: Iterable[str]) -> None: ...
+
+
 @dataclass
 class SecurityCapture:
     """Captures the security tables into rounds of SecurityChanged, then refreshes the affected records.
@@ -78,8 +87,12 @@ class SecurityCapture:
       nothing is published. Otherwise: reserve the next round number, send the changed rows on crm.security
       under one key and wait for the acks; then, holding `lock` (the record loop holds it while it polls, so no
       record change is between its publish and its snapshot), send a refresh of every affected record from its
-      snapshot (security_refresh.py) and wait for the acks; only then store the rows, delta links and
+      snapshot (security_refresh.py; for a change of the sync filters, exactly the records whose membership
+      changed: filter_refresh.py) and wait for the acks; only then store the rows, delta links and
       fingerprints (one transaction). A crash in between publishes the round again under a new number.
+    - templates: before the user filters are read, every user with a mailbox that fieldsync has not synced
+      before gets the default filter templates copied into their userqueries (`templates`), so the same round
+      reads them.
     - errors: the round is abandoned (nothing stored) and tried again with backoff (exponential, capped at
       `backoff_cap_s`, at least Retry-After), logged once per streak and once on recovery.
     - shutdown: when `stop` is set, the round in progress finishes and `run` returns.
@@ -97,6 +110,7 @@ class SecurityCapture:
     clock: Callable[[], datetime] = _now
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     metrics: Metrics = field(default_factory=Metrics)
+    templates: Templates | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         pacer = Pacer(self.interval_s, self.backoff_cap_s)
@@ -125,6 +139,8 @@ class SecurityCapture:
         reads: list[TableRead] = []
         changes: list[RowChange] = []
         for table in self.tables:
+            if table.name == USER_QUERIES and self.templates is not None:
+                await self.templates.ensure(await self._mailbox_users(reads))
             read = await self.source.read(table, await self.store.cursor(table.name))
             reads.append(read)
             if not is_unchanged(read, await self.store.fingerprint(table.name)):
@@ -139,7 +155,10 @@ class SecurityCapture:
             await asyncio.gather(*acks)
             self.metrics.produced(topics.CRM_SECURITY.full_name, len(events))
             async with self.lock:
-                refreshed = await self.refresh(affected(changes, self.synced), number)
+                scope = affected(changes, self.synced)
+                if touches_filters(changes):
+                    scope = Affected(scope.entities, scope.records | await self._moved(changes, scope.entities))
+                refreshed = await self.refresh(scope, number)
             log.info("crm_capture security round %d: %d rows changed, %d records refreshed",
                      number, len(changes), refreshed)  # fmt: skip
         await self.store.commit(reads, changes)
@@ -156,6 +175,31 @@ class SecurityCapture:
         await asyncio.gather(*acks)
         self.metrics.produced(topics.CRM_CHANGES.full_name, len(acks))
         return len(acks)
+
+    async def _mailbox_users(self, reads: list[TableRead]) -> list[str]:
+        """The users with a mailbox address, as the systemusers read of this round leaves them."""
+        rows = dict(await self.store.rows("systemusers"))
+        for read in reads:
+            if read.table.name == "systemusers":
+                rows = {} if read.whole else rows
+                rows.update(read.rows)
+                for gone in read.deleted:
+                    rows.pop(gone.lower(), None)
+        return sorted(u for u, row in rows.items() if row.get("internalemailaddress") and not row.get("isdisabled"))
+
+    async def _moved(self, changes: list[RowChange], whole: frozenset[str]) -> frozenset[tuple[str, str]]:
+        """The records a change of the filters moves in or out of some mailbox (filter_refresh.py), among the
+        entities not refreshed whole anyway."""
+        stored = {table: await self.store.rows(table) for table in NEEDED}
+        now = after(stored, changes)
+        records = []
+        for entity in sorted((entities_of(changes, stored) & self.synced) - whole):
+            for crm_id in sorted(await self.records.known_ids(entity)):
+                snapshot = await self.records.snapshot(entity, crm_id)
+                if snapshot is not None:
+                    records.append((entity, crm_id, attributes_of(snapshot)))
+        who = identities(now.get("systemusers", {}).values(), now.get("teammemberships", {}).values())
+        return frozenset(moved(filters_of(stored), filters_of(now), who, records))
 
     async def _snapshots(self, scope: Affected) -> list[tuple[str, str, Snapshot]]:
         wanted = sorted(scope.records | {(e, i) for e in scope.entities for i in await self.records.known_ids(e)})

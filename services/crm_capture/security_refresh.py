@@ -8,12 +8,15 @@ newly readable fills in). The choice of records, simplest correct over narrowest
   `objecttypecode`), as its row says now or, for a revoked share, as it was last seen;
 - a secured attribute (attributemetadata) or a field permission (fieldpermissions): every record of the one
   entity it names (`EntityLogicalName`, `entityname`);
+- a sync filter (userqueries, savedqueries): not here; filter_refresh.py refreshes exactly the records whose
+  membership in some user's filters changed;
 - anything else (roles, privileges of roles, business units, users, teams, memberships, role and profile
   assignments): every record of every synced entity. Who may read what depends on all of them together (a
   user's unit and teams, the teams' roles, the depth of each privilege), and such changes are rare.
 
 A refresh is an ordinary ItemChanged: op update, every synced field in `changed` with `previous` equal to it
-(nothing changed in CRM), the usual context, `context["refresh"]` and `context["security_round"]`.
+(nothing changed in CRM), the usual context (with the record's attributes for the filters),
+`context["refresh"]` and `context["security_round"]`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 
 from services.crm_capture.diff import Change
 from services.crm_capture.security_tables import ATTRIBUTE_METADATA, SHARES, RowChange
-from shared.crm.snapshot import OWNER, OWNER_MAILBOX, STATE, VERSION, Snapshot
+from shared.crm.snapshot import OWNER, OWNER_MAILBOX, STATE, VERSION, Snapshot, attributes_of
+from shared.filter_set import FILTER_TABLES
 
 FIELD_PERMISSIONS = "fieldpermissions"
 
@@ -54,6 +58,8 @@ def affected(changes: Iterable[RowChange], synced: frozenset[str]) -> Affected:
             entity = row.get("EntityLogicalName") if change.table == ATTRIBUTE_METADATA else row.get("entityname")
             if entity in synced:
                 entities.add(str(entity))
+        elif change.table in FILTER_TABLES:
+            continue
         else:
             entities |= synced
     return Affected(frozenset(entities), frozenset(r for r in records if r[0] not in entities))
@@ -66,6 +72,7 @@ def refresh_change(snapshot: Snapshot, round_number: int) -> Change:
         "ownerid": snapshot.get(OWNER),
         "owner_mailbox": snapshot.get(OWNER_MAILBOX),
         "statecode": snapshot.get(STATE),
+        "attributes": attributes_of(snapshot),
         "refresh": True,
         "security_round": round_number,
     }

@@ -11,7 +11,8 @@ without a change of its values publishes nothing.
 
 A published row is the row as the Web API returns it without its OData annotations (`@odata.etag`). A deleted
 row is published with the row last seen (so the policy knows what went: the share's record, the membership's
-user and team). Rows that cannot matter are kept out: shares of records of entities fieldsync does not sync, and
+user and team). Rows that cannot matter are kept out: shares of records of entities fieldsync does not sync, rows
+of userqueries and savedqueries that are no sync filters (querytype 256) of a synced entity, and
 attributes that are not secured (an attribute no longer secured is a deleted `attributemetadata` row, published
 with `IsSecured` false).
 """
@@ -26,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.events import SecurityChanged
+from shared.filter_set import FILTER_TABLES, SAVED_QUERIES, USER_QUERIES, is_filter_row
 
 Row = dict[str, Any]
 ATTRIBUTE_METADATA = "attributemetadata"
@@ -59,6 +61,10 @@ TABLES: tuple[SecurityTable, ...] = (
     SecurityTable("systemuserprofilescollection", "systemuserprofileid"),
     SecurityTable("teamprofilescollection", "teamprofileid"),
     SecurityTable(ATTRIBUTE_METADATA, METADATA_KEY, tracked=False),
+    # The sync filters: read with the security tables, so a filter change reaches the policy in a round, ordered
+    # with the security it is evaluated under (shared.filter_set).
+    SecurityTable(USER_QUERIES, "userqueryid"),
+    SecurityTable(SAVED_QUERIES, "savedqueryid"),
 )
 
 
@@ -114,6 +120,8 @@ def kept(table: str, row: Row, synced: frozenset[str]) -> bool:
         return row.get("objecttypecode") in synced
     if table == ATTRIBUTE_METADATA:
         return row.get("IsSecured") is True and row.get("EntityLogicalName") in synced
+    if table in FILTER_TABLES:
+        return is_filter_row(table, row, synced)
     return True
 
 

@@ -120,7 +120,9 @@ class ExchangeWriter:
         for _ in range(self.conflict_retries):
             item = await self._read(mailbox, entity, exchange_id)
             categories = without_tracking(item.attributes.get("categories")) if item is not None else None
-            if item is None or categories is None:
+            if item is None:  # deleted in the mailbox (an Exchange delete kept out of CRM): only the link went
+                return Outcome("applied", exchange_id, note="unlinked: the item was already gone")
+            if categories is None:
                 return Outcome("applied", exchange_id, note="unlinked: the item stays in the mailbox")
             try:
                 version = await self._call(

@@ -18,7 +18,7 @@ DETAILS: dict[str, str] = {
     "already_agreed": "the other side already holds these values (fieldsync's own write, or the same edit)",
     "conflict_lost": "the field changed on both sides since they last agreed and the other side's value won",
     "conflict_writeback": "the winning value of a conflict, written back to the side whose change lost",
-    "out_of_scope": "the record does not belong in this mailbox (sync filter: owner, active contact)",
+    "out_of_scope": "the record does not belong in this mailbox: no enabled sync filter of its user takes it",
     "untracked": "the mailbox item is not tracked (no tracking category): nothing syncs between it and CRM",
     "echo": "fieldsync's own write coming back: nothing moves",
     "unmapped": "the catalogue does not map this entity",
@@ -35,16 +35,30 @@ DETAILS: dict[str, str] = {
     "no_access": "the mailbox's user holds the privilege, but its depth and the record's shares do not reach it",
     "security_writeback": "CRM's value, written back to the mailbox in place of an edit the user may not make",
     "security_cleared": "fields the mailbox's user may no longer read are cleared from the mailbox item",
+    "logical_unlink": "the record left the mailbox's scope and distinct_physical_and_logical_deletes is on: "
+    "the item is unlinked instead of deleted",
+    "tasks_kept_in_crm": "delete_exchange_tasks_in_crm is off: an Exchange delete of a task, phone call, letter or "
+    "fax does not delete the CRM record",
+    "category_tracking_off": "track_categorized_items is off: the tracking category does not track an Outlook item "
+    "to CRM",
 }
 UNLINKED = "; the mailbox keeps its item and the link to the deleted record is removed"
+# An unlink whose record still exists: it left the mailbox's scope, or its item was deleted in the mailbox.
+LEFT = "; the mailbox keeps its item, without the tracking category, and fieldsync forgets the link"
+UNLINKS: dict[str, str] = {
+    "logical_unlink": LEFT, "no_privilege": LEFT, "no_access": LEFT,
+    "tasks_kept_in_crm": "; fieldsync forgets the link to the item deleted in the mailbox",
+}
 
 
 def note_for(target: TargetDecision) -> TargetNote:
     """The note of one target: a withheld delete says why, an unlink says the item stays."""
     reason = target.note or target.op or "nothing_allowed"
     detail = DETAILS.get(reason, reason)
+    if target.detail:
+        detail += f": {target.detail}"
     if target.effect == "unlink":
-        detail += UNLINKED
+        detail += UNLINKS.get(reason, UNLINKED)
     return TargetNote(target=target.target, mailbox=target.mailbox, effect=target.effect, reason=reason, detail=detail)
 
 

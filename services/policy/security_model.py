@@ -9,7 +9,8 @@ profiles reach whom. Every id is compared lower-case (the Web API's guids are ca
 The tables read (entity set names as the sandbox and Dynamics serve them): businessunits, systemusers, teams,
 roles, privileges, roleprivilegescollection, systemuserrolescollection, teamrolescollection, teammemberships,
 principalobjectaccessset, attributemetadata (rows {"EntityLogicalName", "LogicalName", "IsSecured"}),
-fieldpermissions, systemuserprofilescollection, teamprofilescollection.
+fieldpermissions, systemuserprofilescollection, teamprofilescollection, and the sync filters (userqueries,
+savedqueries: shared.filter_set), which are read with them so that a filter change reaches the policy in a round.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from shared.fetch_match import Identity
+from shared.filter_set import FILTER_TABLES, FilterSet, filter_set
+
 Row = Mapping[str, Any]
 FieldPermission = tuple[bool, bool, bool]  # (canread, canupdate, cancreate)
 ALLOWED = 4  # fieldpermission canread/canupdate/cancreate: 0 Not Allowed, 4 Allowed
@@ -29,6 +33,7 @@ TABLES = (
     "businessunits", "systemusers", "teams", "roles", "privileges", "roleprivilegescollection",
     "systemuserrolescollection", "teamrolescollection", "teammemberships", "principalobjectaccessset",
     "attributemetadata", "fieldpermissions", "systemuserprofilescollection", "teamprofilescollection",
+    "userqueries", "savedqueries",
 )  # fmt: skip
 EMPTY: frozenset[str] = frozenset()
 
@@ -88,6 +93,13 @@ class Model:
     user_profiles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     team_profiles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     children: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # The sync filters (userqueries, savedqueries); None for a model built from no tables at all (a bare
+    # model: the other rules' tests, a replay without live tables), which scopes by the default templates.
+    filters: FilterSet | None = None
+
+    def identity(self, user: str) -> Identity:
+        """Who `user` is to a sync filter: their teams and business unit."""
+        return Identity(user, self.user_teams.get(user, EMPTY), self.user_unit.get(user))
 
     def subtree(self, unit: str | None) -> frozenset[str]:
         """The unit and its descendants (a cycle in bad data cannot make this loop)."""
@@ -210,4 +222,5 @@ def build(tables: Tables, round_: int) -> Model:
         user_profiles=_index(tables.of("systemuserprofilescollection"), "systemuserid", "fieldsecurityprofileid"),
         team_profiles=_index(tables.of("teamprofilescollection"), "teamid", "fieldsecurityprofileid"),
         children={unit: frozenset(units) for unit, units in children.items()},
+        filters=filter_set({table: tables.of(table) for table in FILTER_TABLES}),
     )

@@ -15,10 +15,17 @@ it is tracked. A linked contact always syncs both ways subject to the field dire
 | lacks it (removed)               | no                   | untracked: remember it; nothing flows, no delete  |
 | lacks it                         | yes                  | untracked: nothing flows                          |
 | the event does not say           | -                    | the remembered state decides                      |
+| track_categorized_items is off   | -                    | the remembered state decides (the category        |
+|                                  |                      | neither untracks nor re-tracks)                   |
 
 Removing the category untracks, never deletes: an Exchange delete of an untracked item stays out of CRM.
 While untracked, CRM changes stop flowing to the item too (scope.py). An unlinked item that gains the
 category later is created in CRM with every field its snapshot holds.
+
+The organisation setting track_categorized_items (Dynamics' TrackCategorizedItems, default on) turns category
+tracking off: an unlinked item carrying the category stays out of CRM (reason `untracked`, note
+`category_tracking_off`), and the category no longer changes a linked item's state (the table's last row):
+linked items keep syncing as they are.
 
 Deletes reaching CRM (sync-semantics 4):
 
@@ -29,8 +36,8 @@ Deletes reaching CRM (sync-semantics 4):
 | appointment | not if completed/canceled, in the past (or unknown), or not the organizer |
 | recurring   | as an appointment; "in the past": the series' range has ended             |
 | task, phone | yes (the organisation default); no when the organisation setting        |
-| call, letter| delete_exchange_tasks_in_crm is off                                      |
-| fax         |                                                                          |
+| call, letter| delete_exchange_tasks_in_crm is off (note `tasks_kept_in_crm`): the CRM   |
+| fax         | record stays and the mailbox's link to the gone item is dropped (unlink) |
 | service     | never: every field is fixed CRM to Exchange, an Outlook edit or delete  |
 | activity    | never reaches CRM (the next CRM change writes the item again)            |
 | any         | never for an unlinked item                                               |
@@ -69,20 +76,22 @@ def is_tracked(change: ItemChanged) -> bool:
     return isinstance(categories, list | tuple) and TRACKING_CATEGORY in categories
 
 
-def syncs(change: ItemChanged, facts: Facts) -> bool:
+def syncs(change: ItemChanged, facts: Facts, by_category: bool = True) -> bool:
     """Whether a linked item is tracked now: contacts always; appointments and tasks while they carry the
-    category (when the event does not report categories, the remembered state decides)."""
+    category (when the event does not report categories, or category tracking is off, the remembered state
+    decides)."""
     if change.entity not in TRACKABLE:
         return True
-    if isinstance(change.context.get("categories"), list | tuple):
+    if by_category and isinstance(change.context.get("categories"), list | tuple):
         return is_tracked(change)
     return change.mailbox not in facts.untracked
 
 
-def transition(change: ItemChanged, facts: Facts) -> Tracking | None:
-    """What to remember after this change of a linked item: untracked now, or tracked again."""
+def transition(change: ItemChanged, facts: Facts, by_category: bool = True) -> Tracking | None:
+    """What to remember after this change of a linked item: untracked now, or tracked again (never while
+    category tracking is off: the category then changes nothing)."""
     remembered = change.mailbox in facts.untracked
-    tracked = syncs(change, facts)
+    tracked = syncs(change, facts, by_category)
     if remembered and tracked:
         return "retrack"
     if not remembered and not tracked:
@@ -99,13 +108,15 @@ def with_snapshot_fields(change: ItemChanged, facts: Facts) -> ItemChanged:
 TASK_LIKE = frozenset({"task", "phonecall", "letter", "fax"})  # Exchange tasks, one delete rule (sync-semantics 4)
 
 
-def delete_note(change: ItemChanged, facts: Facts, now: datetime, keep_tasks: bool = False) -> str | None:
+def delete_note(
+    change: ItemChanged, facts: Facts, now: datetime, keep_tasks: bool = False, by_category: bool = True
+) -> str | None:
     """None when the Exchange delete reaches CRM, else why it is withheld (`keep_tasks`: the organisation
-    setting delete_exchange_tasks_in_crm is off)."""
+    setting delete_exchange_tasks_in_crm is off; `by_category`: track_categorized_items is on)."""
     mailbox = change.mailbox
     if change.crm_id is None:
         return "not_linked"
-    if not syncs(change, facts):
+    if not syncs(change, facts, by_category):
         return "untracked"  # removing the category untracks, never deletes
     if change.entity == "serviceappointment":
         return "fixed_to_exchange"  # CRM owns a service activity: an Outlook delete never reaches it
@@ -125,6 +136,23 @@ def delete_note(change: ItemChanged, facts: Facts, now: datetime, keep_tasks: bo
             is_organizer = isinstance(organizer, str) and organizer.lower() == (mailbox or "").lower()
         return None if is_organizer else "not_organizer"
     return None
+
+
+def _exchange_delete(
+    change: ItemChanged, policy: Policy, facts: Facts, now: datetime, refused: str | None, acting: str | None
+) -> Decision:
+    """An item deleted in the mailbox: the CRM delete, or why not (the tables, the settings, the user's rights).
+    A task kept in CRM by the setting loses its link too, so the record's next change is not aimed at the gone item.
+    """
+    settings = policy.settings
+    keep_tasks = not settings.delete_exchange_tasks_in_crm
+    note = delete_note(change, facts, now, keep_tasks, settings.track_categorized_items) or refused
+    crm = TargetDecision("crm", change.mailbox, None if note else "delete", {}, (), change.exchange_id,
+                         note or "delete", acting_user=acting)  # fmt: skip
+    if note != "tasks_kept_in_crm":
+        return Decision((crm,))
+    unlink = TargetDecision("exchange", change.mailbox, "delete", {}, (), change.exchange_id, note, keep_item=True)
+    return Decision((crm, unlink))
 
 
 def _writeback(
@@ -163,16 +191,19 @@ def decide_from_exchange(
     verb: Verb = "Delete" if change.op == "delete" else "Write" if linked else "Create"
     seen = clearance(security, mailbox, spec, change, facts, verb)
     acting = seen.user
+    by_category = policy.settings.track_categorized_items
     if change.op == "delete":
-        keep_tasks = not policy.settings.delete_exchange_tasks_in_crm
-        note = delete_note(change, facts, now, keep_tasks) or (None if seen.record.allowed else seen.record.reason)
-        return Decision((TargetDecision("crm", mailbox, None if note else "delete", {}, (), change.exchange_id,
-                                        note or "delete", acting_user=acting),))  # fmt: skip
-    tracking = transition(change, facts) if linked else None
-    reaches_crm = syncs(change, facts) if linked else change.entity in TRACKABLE and is_tracked(change)
+        return _exchange_delete(change, policy, facts, now, seen.record.reason if not seen.record.allowed else None,
+                                acting)  # fmt: skip
+    tracking = transition(change, facts, by_category) if linked else None
+    reaches_crm = syncs(change, facts, by_category) if linked else change.entity in TRACKABLE and is_tracked(change)
+    if not linked and reaches_crm and not by_category:
+        reaches_crm, why = False, "category_tracking_off"  # the category tracks nothing while the setting is off
+    else:
+        why = "untracked"
     if not reaches_crm:
         outcomes, _ = outcomes_for(spec, policy, change, "crm", mailbox, "untracked")
-        untracked = TargetDecision("crm", mailbox, None, {}, outcomes, change.exchange_id, "untracked",
+        untracked = TargetDecision("crm", mailbox, None, {}, outcomes, change.exchange_id, why,
                                    acting_user=acting)  # fmt: skip
         return Decision((untracked,), tracking)
     if not linked or tracking == "retrack":

@@ -22,6 +22,7 @@ from shared.events import (
     Reason,
     System,
 )
+from shared.org_settings import ATTACHMENTS, governed_note
 
 __all__ = ["TRACKABLE", "TRACKING_CATEGORY", "Decision", "Facts", "TargetDecision", "Tracking"]
 # What the handler must remember about a mailbox item after a decision (services/policy/tracking.py).
@@ -64,6 +65,8 @@ class TargetDecision:
     # Changed fields the mailbox's user may not read: the merge point clears them where the mailbox holds
     # fieldsync's value (security.py, reconcile.py).
     hidden: frozenset[str] = frozenset()
+    # Why the target is withheld or left, in a sentence (scope: the filters evaluated, or the security sentence).
+    detail: str | None = None
 
     @property
     def effect(self) -> Effect | None:
@@ -87,8 +90,12 @@ class Decision:
 
 
 def field_reason(spec: EntitySpec, policy: Policy, key: str, target: System) -> Reason | None:
-    """None when the field flows to `target`, else why it does not."""
+    """None when the field flows to `target`, else why it does not. The appointment attachments pair follows the
+    organisation setting sync_appointment_attachments: off, it is fixed at `none`; on, it is still not written,
+    since fieldsync does not support attachment content (shared.org_settings.governed_note says which)."""
     pair = spec.field(key)
+    if pair is not None and (spec.name, key) == ATTACHMENTS and not policy.settings.sync_appointment_attachments:
+        return "fixed"
     if pair is None or not pair.writable(target):
         return "unmapped"  # no counterpart, or one that side can never be written (shared.catalogue)
     if effective_direction(pair, policy, spec.name) in FLOWS[target]:
@@ -112,6 +119,8 @@ def outcomes_for(
     for key, value in change.changed.items():
         reason = "unmapped" if spec is None else blocked or field_reason(spec, policy, key, target)
         said = detail if blocked and reason == blocked else None
+        if said is None and spec is not None and reason in ("fixed", "unmapped"):
+            said = governed_note(spec.name, key, policy.settings)
         outcomes.append(
             FieldOutcome(field=key, target=target, mailbox=mailbox, synced=reason is None, reason=reason, detail=said)
         )

@@ -11,6 +11,9 @@ from shared.item_state import Echo as Echo  # one echo record for both twins
 
 # Snapshot keys that are not fields (a field key never starts with "@").
 OWNER, OWNER_MAILBOX, STATE, VERSION = "@ownerid", "@owner_mailbox", "@statecode", "@version"
+# The row's CRM attributes as read (Web API names, no annotations): what the sync filters evaluate
+# (shared.filter_set), kept so that a refresh after a filter change can evaluate and carry them.
+ATTRIBUTES = "@attributes"
 # The versionnumber at which the snapshot is known to be the whole row: set by a read, and by an applier write
 # made against the snapshot's own etag; an applier write over a row read anew moves VERSION only (the row may
 # hold changes the capture has not reported yet, so the snapshot is no base for an unread write).
@@ -32,7 +35,17 @@ def snapshot_of(spec: EntitySpec, row: Row, owner_mailbox: str | None) -> Snapsh
         STATE: row.get("statecode"),
         VERSION: str(version) if version is not None else None,
         EXACT: str(version) if version is not None else None,
+        ATTRIBUTES: {key: value for key, value in row.items() if not key.startswith("@")},
     }
+
+
+def attributes_of(snapshot: Snapshot) -> dict[str, Any]:
+    """The record's attributes for the sync filters; a snapshot stored before they were kept has its owner and
+    state at least."""
+    kept = snapshot.get(ATTRIBUTES)
+    if isinstance(kept, dict):
+        return dict(kept)
+    return {"_ownerid_value": snapshot.get(OWNER), "statecode": snapshot.get(STATE)}
 
 
 def _version(value: Any) -> int | None:

@@ -3,18 +3,22 @@ only public interfaces: the sandbox Web API over httpx, EWS through exchangelib,
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Credentials, Version
 from exchangelib.version import EXCHANGE_2016
 
 from infra.runner.settings import free_metrics_ports
 from infra.runner.stack import Stack, StackSettings
+from shared import topics
 from shared.settings import SANDBOX_ADMIN_TOKEN
 from tests.support import eventually, free_port
 
@@ -153,3 +157,23 @@ def settled(read: Any, quiet_s: float = SETTLE_S, timeout: float = 30.0) -> Any:
         elif time.monotonic() - since >= quiet_s:
             return last
     raise AssertionError(f"still changing after {timeout}s (last version {last!r})")
+
+
+def on_bus(stack: Stack, topic: topics.Topic, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """Every event on `topic` so far that `wanted` accepts (the decision log, the deltas, DeltaApplied are public)."""
+
+    async def read() -> list[dict[str, Any]]:
+        consumer = AIOKafkaConsumer(
+            topic.full_name, bootstrap_servers=stack.urls["bootstrap_servers"],
+            auto_offset_reset="earliest", fetch_max_wait_ms=10, enable_auto_commit=False,
+        )  # fmt: skip
+        await consumer.start()
+        values: list[dict[str, Any]] = []
+        try:
+            while batch := await consumer.getmany(timeout_ms=500, max_records=100000):
+                values += [json.loads(r.value) for records in batch.values() for r in records]
+        finally:
+            await consumer.stop()
+        return [v for v in values if wanted(v)]
+
+    return asyncio.run(read())

@@ -4,21 +4,18 @@ tracking category untracks a task in both directions until it is added back."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, Task
 
 from infra.runner.stack import Stack
 from shared import topics
 from shared.events import TRACKING_CATEGORY
-from tests.e2e.conftest import ALICE, Crm, Mailboxes
+from tests.e2e.conftest import ALICE, Crm, Mailboxes, on_bus
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -91,22 +88,7 @@ def test_task_edits_flow_both_ways(crm: Crm, mailboxes: Mailboxes, tag: str) -> 
 
 def decisions(stack: Stack, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
     """Every SyncDecision so far that `wanted` accepts (the decision log is public)."""
-
-    async def read() -> list[dict[str, Any]]:
-        consumer = AIOKafkaConsumer(
-            topics.DECISIONS.full_name, bootstrap_servers=stack.urls["bootstrap_servers"],
-            auto_offset_reset="earliest", fetch_max_wait_ms=10, enable_auto_commit=False,
-        )  # fmt: skip
-        await consumer.start()
-        values: list[dict[str, Any]] = []
-        try:
-            while batch := await consumer.getmany(timeout_ms=500, max_records=100000):
-                values += [json.loads(r.value) for records in batch.values() for r in records]
-        finally:
-            await consumer.stop()
-        return [v for v in values if wanted(v)]
-
-    return asyncio.run(read())
+    return on_bus(stack, topics.DECISIONS, wanted)
 
 
 def reasons(decision: dict[str, Any]) -> list[tuple[str, str]]:

@@ -4,18 +4,14 @@ owner's Outlook copy unlinked."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from exchangelib.indexed_properties import PhoneNumber
 
 from infra.runner.stack import Stack
 from shared import topics
-from tests.e2e.conftest import ALICE, BOB, Crm, Mailboxes, settled
+from tests.e2e.conftest import ALICE, BOB, Crm, Mailboxes, on_bus, settled
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -83,26 +79,6 @@ def test_reassigning_a_contact_moves_it_to_the_new_owners_mailbox(crm: Crm, mail
     eventually(
         lambda: not mailboxes.find(ALICE, "contacts", surname=f"Lovelace-{tag}"), timeout=20, what="gone from alice"
     )
-
-
-def on_bus(stack: Stack, topic: topics.Topic, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-    """Every event on `topic` so far that `wanted` accepts (the decision log and DeltaApplied are public)."""
-
-    async def read() -> list[dict[str, Any]]:
-        consumer = AIOKafkaConsumer(
-            topic.full_name, bootstrap_servers=stack.urls["bootstrap_servers"],
-            auto_offset_reset="earliest", fetch_max_wait_ms=10, enable_auto_commit=False,
-        )  # fmt: skip
-        await consumer.start()
-        values: list[dict[str, Any]] = []
-        try:
-            while batch := await consumer.getmany(timeout_ms=500, max_records=100000):
-                values += [json.loads(r.value) for records in batch.values() for r in records]
-        finally:
-            await consumer.stop()
-        return [v for v in values if wanted(v)]
-
-    return asyncio.run(read())
 
 
 def test_a_crm_contact_delete_keeps_the_owners_outlook_copy_and_unlinks_it(

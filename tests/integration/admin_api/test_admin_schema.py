@@ -37,8 +37,8 @@ def test_every_operation_conforms_to_its_schema(redis_url: str, kafka_bootstrap:
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
         # policy and probes, conflict rules and conflicts, verify, mailboxes, dashboard, explain, dead letters,
-        # preview, sync filters, sync-time test
-        assert len(operations) == 28
+        # preview, sync filters, sync-time test, settings
+        assert len(operations) == 30
         for operation in operations:
             inputs = (operation.path_parameters, operation.query, operation.body)
             # Invalid input can only be generated where there is input to spoil.

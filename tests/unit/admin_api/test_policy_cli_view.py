@@ -49,10 +49,12 @@ def test_parse_document_refuses_bad_shapes(raw: object, error: str) -> None:
 
 def test_parse_document_round_trips_an_export() -> None:
     policy = {"version": 4, "updated_by": "x", "directions": {"contact": {"telephone1": "none"}},
-              "conflict_rules": {"contact": "crm_wins", "task": "latest"}}
+              "conflict_rules": {"contact": "crm_wins", "task": "latest"},
+              "settings": {"track_categorized_items": False}}
     document = policy_view.export_document(policy)
     assert document == {"version": 4, "directions": {"contact": {"telephone1": "none"}},
-                        "conflict_rules": {"contact": "crm_wins", "task": "latest"}}
+                        "conflict_rules": {"contact": "crm_wins", "task": "latest"},
+                        "settings": {"track_categorized_items": False}}
     assert policy_view.parse_document(document) == (
         4, {"contact": {"telephone1": "none"}}, {"contact": "crm_wins", "task": "latest"}
     )
@@ -116,3 +118,16 @@ def test_render_history_empty_and_paged() -> None:
             "old": "latest", "new": "crm_wins"}
     out = policy_view.render_history({"total": 8, "offset": 0, "entries": [rule, page["entries"][0]]})
     assert "task conflict rule  latest -> crm_wins" in out and "task.subject" in out
+
+
+def test_settings_diff_and_rendering() -> None:
+    current = {"track_categorized_items": True, "delete_exchange_tasks_in_crm": True}
+    wanted = {"track_categorized_items": False, "delete_exchange_tasks_in_crm": True}
+    assert policy_view.settings_diff(current, wanted) == {"track_categorized_items": False}
+    assert policy_view.render_diff({}, [], {}, [], current, {"track_categorized_items": False}) == \
+        "  setting track_categorized_items: true -> false"
+    page = {"entries": [{"version": 3, "at": "2026-12-02T10:00:00Z", "actor": "admin", "kind": "setting",
+                         "entity": "organisation", "field": "track_categorized_items", "old": False, "new": True}],
+            "total": 1, "offset": 0}  # fmt: skip
+    row = policy_view.render_history(page).splitlines()[1]
+    assert row.split()[-4:] == ["track_categorized_items", "false", "->", "true"] and "setting" in row

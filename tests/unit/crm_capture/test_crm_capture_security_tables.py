@@ -23,6 +23,7 @@ from services.crm_capture.security_tables import (
     round_events,
     unchanged,
 )
+from shared.filter_set import FILTER_TABLES
 
 T0 = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
 ROLES = SecurityTable("roles", "roleid")
@@ -39,12 +40,22 @@ def test_the_tables_are_the_sandboxs_security_tables_with_their_keys() -> None:
     from infra.sandbox.crm.security_state import SECURITY_TABLES
 
     names = {t.name for t in TABLES}
-    assert names == {*SECURITY_TABLES, "privileges"}
+    assert names == {*SECURITY_TABLES, "privileges", *FILTER_TABLES}  # the sync filters are read with them
     sets = security_sets()
     for table in TABLES:
-        if table.name != ATTRIBUTE_METADATA:
+        if table.name != ATTRIBUTE_METADATA and table.name not in FILTER_TABLES:
             assert table.tracked and sets[table.name].key == table.key, table
     assert [t.name for t in TABLES if not t.tracked] == [ATTRIBUTE_METADATA]
+
+
+def test_the_sync_filter_tables_are_read_with_their_keys_and_only_filters_are_kept() -> None:
+    keys = {t.name: t.key for t in TABLES if t.name in FILTER_TABLES}
+    assert keys == {"userqueries": "userqueryid", "savedqueries": "savedqueryid"}
+    row = {"userqueryid": "q", "querytype": 256, "returnedtypecode": "contact"}
+    assert kept("userqueries", row, SYNCED)
+    assert not kept("userqueries", {**row, "querytype": 0}, SYNCED)  # a saved view, not a sync filter
+    assert not kept("userqueries", {**row, "returnedtypecode": "account"}, SYNCED)
+    assert not kept("savedqueries", {"savedqueryid": "t", "querytype": 131072, "returnedtypecode": "contact"}, SYNCED)
 
 
 def test_clean_drops_odata_annotations_and_keyed_lowers_the_keys() -> None:

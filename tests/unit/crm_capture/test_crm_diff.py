@@ -114,7 +114,8 @@ def test_first_sight_is_a_create_with_every_field() -> None:
     change = diff_row(CONTACT, None, BASE_ROW, "a@x", None).change
     assert change is not None and change.op == "create"
     assert set(change.changed) == ALL_CONTACT_FIELDS
-    assert change.context == {"ownerid": OWNER, "owner_mailbox": "a@x", "statecode": 0}
+    # the row's CRM attributes (Web API names) ride along for the sync filters
+    assert change.context == {"ownerid": OWNER, "owner_mailbox": "a@x", "statecode": 0, "attributes": BASE_ROW}
 
 
 def test_first_sight_of_fieldsync_own_create_is_dropped() -> None:

@@ -154,7 +154,7 @@ async def test_the_first_round_publishes_every_row_then_refreshes_every_record()
     first = next(e for e in refreshes if e.crm_id == "c1")
     assert first.changed == first.previous == {"jobtitle": "A"} and first.version == "7"
     assert first.context == {"ownerid": "u1", "owner_mailbox": "a@x", "statecode": 0, "refresh": True,
-                             "security_round": 1}  # fmt: skip
+                             "security_round": 1, "attributes": {"_ownerid_value": "u1", "statecode": 0}}  # fmt: skip
     assert [t for t, _, _ in producer.sent][:2] == [topics.CRM_SECURITY.full_name] * 2  # the round came first
     assert store.tables["roles"].keys() == {"r1", "r2"} and store.cursors["roles"] == "2"
 

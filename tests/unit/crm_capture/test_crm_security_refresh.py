@@ -60,5 +60,6 @@ def test_a_refresh_carries_every_field_unchanged_with_the_context_and_round() ->
     assert change.op == "update" and change.version == "42" and change.origin == "user"
     assert change.changed == change.previous == {"jobtitle": "A", "fullname": {"lastname": "L"}}
     assert change.context == {"ownerid": "u1", "owner_mailbox": "a@x", "statecode": 0, "refresh": True,
+                              "attributes": {"_ownerid_value": "u1", "statecode": 0},
                               "security_round": 5}  # fmt: skip
     assert refresh_change({"jobtitle": "A"}, 1).version is None

@@ -76,10 +76,10 @@ ROWS = [
         facts=linked(ALICE),
     ),
     Row(
-        "attachments (content not mapped, writable on neither side) stay: unmapped",
+        "attachments stay `none` while sync_appointment_attachments is off (the default): fixed",
         crm("appointment", "update", {"attachments": []}, owner_mailbox=ALICE),
         [],
-        reasons={"attachments": "unmapped"},
+        reasons={"attachments": "fixed"},
         facts=linked(ALICE),
     ),
     Row(

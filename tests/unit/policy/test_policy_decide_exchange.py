@@ -154,10 +154,10 @@ ROWS = [
         tracking="untrack",
     ),
     Row(
-        "field without a CRM attribute is unmapped",
+        "attachments: fixed at `none` while sync_appointment_attachments is off",
         exchange("appointment", "update", {"attachments": []}, **TRACKED),
         [],
-        reasons={"attachments": "unmapped"},
+        reasons={"attachments": "fixed"},
     ),
     Row(
         "exchange echo",

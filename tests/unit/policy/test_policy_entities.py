@@ -36,8 +36,10 @@ ROWS = [
           [("crm", ALICE, "update")], fields={f"crm:{ALICE}": ["subject"]}) for e in TASK_LIKE),
     # Task delete rules (sync-semantics 4) for all four
     *(Row(f"exchange delete {e}", exchange(e, "delete", **TRACKED), [("crm", ALICE, "delete")]) for e in TASK_LIKE),
-    *(Row(f"exchange delete {e}, setting keeps tasks in CRM", exchange(e, "delete", **TRACKED), [],
-          policy=TASKS_KEPT, notes={f"crm:{ALICE}": "tasks_kept_in_crm"}) for e in (*TASK_LIKE, "task")),
+    *(Row(f"exchange delete {e}, setting keeps tasks in CRM: the link goes",
+          exchange(e, "delete", **TRACKED), [("exchange", ALICE, "unlink")], policy=TASKS_KEPT,
+          notes={f"crm:{ALICE}": "tasks_kept_in_crm", f"exchange:{ALICE}": "tasks_kept_in_crm"})
+      for e in (*TASK_LIKE, "task")),
     *(Row(f"crm delete {e}: open task deleted", crm(e, "delete"), [("exchange", ALICE, "delete")],
           facts=linked(ALICE, exchange={ALICE: OPEN_TASK})) for e in TASK_LIKE),
     *(Row(f"crm delete {e}: completed task kept, unlinked", crm(e, "delete"), [("exchange", ALICE, "unlink")],
@@ -81,10 +83,11 @@ ROWS = [
     *(Row(f"exchange regarding text of a {e} never reaches CRM",
           exchange(e, "update", {"regardingobjectid": {"name": "Typed"}}, **TRACKED), [],
           reasons={"regardingobjectid": "unmapped"}) for e in ("task", "appointment", *TASK_LIKE)),
-    Row("attachments flow neither way: crm", crm("appointment", "update", {"attachments": []}, owner_mailbox=ALICE),
-        [], facts=linked(ALICE), reasons={"attachments": "unmapped"}),
-    Row("attachments flow neither way: exchange", exchange("appointment", "update", {"attachments": []}, **TRACKED),
-        [], reasons={"attachments": "unmapped"}),
+    Row("attachments flow neither way (setting off): crm",
+        crm("appointment", "update", {"attachments": []}, owner_mailbox=ALICE),
+        [], facts=linked(ALICE), reasons={"attachments": "fixed"}),
+    Row("attachments flow neither way (setting off): exchange",
+        exchange("appointment", "update", {"attachments": []}, **TRACKED), [], reasons={"attachments": "fixed"}),
 ]
 
 

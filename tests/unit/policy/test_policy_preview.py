@@ -13,8 +13,8 @@ from services.policy.preview_sentences import changes_of, explanations
 from services.policy.replay import replay
 from services.policy.verdict import Decision, TargetDecision
 from shared.change_window import WindowEntry
-from shared.events import ItemChanged, OrgSettings, Policy
-from tests.policy_builders import ALICE, CATALOGUE, policy
+from shared.events import TRACKING_CATEGORY, ItemChanged, OrgSettings, Policy
+from tests.policy_builders import ALICE, CATALOGUE, exchange, policy
 from tests.preview_traffic import STATE, TRAFFIC, mine, outlook, recorded
 
 
@@ -106,7 +106,7 @@ SENTENCES = [
     ("a conflict rule that decides no recorded conflict otherwise", ruled("latest"), ruled("exchange_wins"), [
         "deciding contact conflicts by `exchange_wins` instead of `latest` changes nothing in the window: no recorded "
         "conflict of it is decided otherwise"]),
-    ("a setting the rules do not read yet", settled(), settled(track_categorized_items=False), [
+    ("a setting that changes nothing in the window", settled(), settled(track_categorized_items=False), [
         "setting track_categorized_items to false changes nothing in the window"]),
     ("no change at all", policy(), policy(), [
         "the candidate is the current policy (version 7): every recorded change is decided the same"]),
@@ -163,3 +163,21 @@ def test_a_direction_change_that_changes_nothing_says_why(name: str, candidate: 
     every = [compared(entry, current, candidate) for entry in UNREACHED]
     said = [e.sentence for e in explanations(every, current, candidate) if e.change.startswith("contact.description")]
     assert said[-1].endswith(why), said
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "candidate", "expected"),
+    [
+        ("distinct deletes: a recorded reassignment's delete becomes an unlink",
+         mine({"ownerid": "bob"}, owner_mailbox="bob@sandbox.local", previous_owner_mailbox=ALICE),
+         settled(distinct_physical_and_logical_deletes=True), [("exchange", ALICE, "delete", "unlink")]),
+        ("tasks kept in CRM: a recorded Outlook delete no longer reaches CRM, and the link goes",
+         exchange("task", "delete", categories=[TRACKING_CATEGORY]), settled(delete_exchange_tasks_in_crm=False),
+         [("crm", ALICE, "delete", None), ("exchange", ALICE, None, "unlink")]),
+    ],
+)  # fmt: skip
+def test_a_settings_candidate_moves_the_items_its_rules_treat_otherwise(
+    name: str, change: ItemChanged, candidate: Policy, expected: list[Any]
+) -> None:
+    one = compared(recorded(change), settled(), candidate)
+    assert [(m.target, m.mailbox, m.current, m.candidate) for m in moves(one)] == expected

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.policy.decide import decide
+from services.policy.membership import in_scope
 from services.policy.plan import plan
-from services.policy.scope import in_scope
 from services.policy.verdict import TRACKING_CATEGORY, Facts
 from shared.events import DIRECTIONS, ItemChanged, ItemDelta, Policy, Source
 from tests.policy_builders import ALICE, BOB, CATALOGUE, NOW
