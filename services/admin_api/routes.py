@@ -110,7 +110,7 @@ async def change_policy(body: PolicyChangeRequest, context: Context, admin: Admi
     rules = service.validate_rule_changes(context.catalogue, body.rule_changes)
     await context.policy()
     outcome = await context.store.change(changes, admin.name, context.clock(), body.expected_version, rules=rules,
-                                         settings=validated(body.settings or {}))  # fmt: skip
+                                         settings=validated(body.settings))  # fmt: skip
     return await context.publish(outcome, admin.name)
 
 

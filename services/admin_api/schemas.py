@@ -75,9 +75,8 @@ class ConflictRuleResult(Body):
 # At least one change of any kind: stated in the schema too, so that clients (and schemathesis) know it.
 _NON_EMPTY: list[JsonDict] = [{"required": [name], "properties": {name: {"minItems": 1}}}
                                for name in ("changes", "rule_changes")]  # fmt: skip
-_SOME_CHANGE: JsonDict = {
-    "anyOf": [*_NON_EMPTY, {"required": ["settings"], "properties": {"settings": {"minProperties": 1}}}]
-}
+_SOME_SETTING: JsonDict = {"required": ["settings"], "properties": {"settings": {"type": "object", "minProperties": 1}}}
+_SOME_CHANGE: JsonDict = {"anyOf": [*_NON_EMPTY, _SOME_SETTING]}
 
 
 class PolicyChangeRequest(Body):
@@ -87,8 +86,9 @@ class PolicyChangeRequest(Body):
     rule_changes: list[ConflictRuleChange] = Field(
         default_factory=list, max_length=100, description="Conflict rule changes, applied in the same version"
     )
-    settings: SettingsChange | None = Field(
-        default=None, description="Organisation settings to set in the same version (the others stay)"
+    settings: SettingsChange = Field(
+        default_factory=lambda: SettingsChange(), description="Organisation settings to set in the same version "
+        "(the others stay)"
     )
     expected_version: int | None = Field(
         default=None, description="Refuse with 409 unless this is the current version (no lost update)"
