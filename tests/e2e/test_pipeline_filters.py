@@ -19,7 +19,8 @@ from tests.security_rows import ALL_ACTIVE_CONTACTS, fetch
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
-FILTER_S = 60.0  # filters are read with the security tables every 10 s; the issue asks for 30 s in the mailbox
+FILTER_S = 60.0  # filters are read with the security tables every 10 s: a bound with room for a loaded machine
+TAKES_EFFECT_S = 30.0  # the issue's bound for a filter change to show in the mailbox, checked once below
 
 
 class Filters:
@@ -143,7 +144,7 @@ def test_disabling_every_contact_filter_of_a_user_removes_their_contacts_from_th
     try:
         for query_id in enabled:
             filters.enable(query_id, False)
-        eventually(lambda: not present(mailboxes, ALICE, surname), timeout=FILTER_S, what="alice's contact out")
+        eventually(lambda: not present(mailboxes, ALICE, surname), timeout=TAKES_EFFECT_S, what="alice's contact out")
         told = explained(admin, contact_id, ALICE, "delete")
         assert told is not None and "is disabled" in told["detail"]
     finally:
