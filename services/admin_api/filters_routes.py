@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 
@@ -18,7 +18,7 @@ from services.admin_api import filters, service
 from services.admin_api.context import Admin, Context, current_principal
 from services.admin_api.filters_reader import FilterReader, MailboxUser
 from services.admin_api.filters_schemas import FilterPreview, FilterPreviewRequest, FiltersPage, MailboxFilters
-from services.admin_api.schemas import ErrorBody
+from services.admin_api.responses import error_responses
 from services.admin_api.settings import AdminApiSettings
 from shared.crm.client import CrmClient, CrmError
 from shared.fetchxml import FetchXmlError
@@ -29,8 +29,6 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)], 
 _NAMES = {"contact": "fullname"}
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, *codes)}
 
 
 def get_reader(request: Request) -> FilterReader:
@@ -52,7 +50,7 @@ async def _user(reader: FilterReader, mailbox: str) -> MailboxUser:
     return user
 
 
-@router.get("/filters", response_model=FiltersPage, responses=_errors(404, 503))
+@router.get("/filters", response_model=FiltersPage, responses=error_responses(404, 503))
 async def list_filters(reader: Reader, mailbox: Annotated[str | None, Query()] = None) -> FiltersPage:
     """Each user's sync filters (their own, then the system ones) with the parsed FetchXML or the reason it is not
     applied; `applies` is what decides scope: enabled and parsed. All mailboxes when none is given."""
@@ -66,7 +64,7 @@ async def list_filters(reader: Reader, mailbox: Annotated[str | None, Query()] =
     return FiltersPage(mailboxes=found)
 
 
-@router.post("/filters/preview", response_model=FilterPreview, responses=_errors(403, 404, 422, 503))
+@router.post("/filters/preview", response_model=FilterPreview, responses=error_responses(400, 403, 404, 422, 503))
 async def preview_filter(body: FilterPreviewRequest, context: Context, reader: Reader, _admin: Admin) -> FilterPreview:
     """The records the candidate filter would sync to the mailbox under its user's privileges (a page of them, and
     the total), and how many would enter and leave against the user's filters today; nothing is changed."""

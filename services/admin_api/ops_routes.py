@@ -17,7 +17,7 @@ from services.admin_api.ops_schemas import (
     ReplayFilter,
     ReplayResult,
 )
-from services.admin_api.schemas import ErrorBody
+from services.admin_api.responses import error_responses
 from shared.dead_letter_log import DeadLetter, Status
 
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
@@ -30,7 +30,7 @@ ops = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, *codes, 503)}
+    return error_responses(*codes, 503)
 
 
 @ops.get("/explain/{entity}/{crm_id}", response_model=Explanation, responses=_errors(404, 422))

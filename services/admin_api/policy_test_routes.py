@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request, Response
 from redis.asyncio import Redis
@@ -23,15 +23,13 @@ from services.admin_api.context import Admin, Context, current_principal
 from services.admin_api.policy_test_jobs import Busy, PolicyTestJobs, in_process_of_its_own
 from services.admin_api.policy_test_schemas import PolicyTestJob, PolicyTestRequest
 from services.admin_api.preview import candidate
-from services.admin_api.schemas import ErrorBody
+from services.admin_api.responses import error_responses
 from services.admin_api.settings import AdminApiSettings
 from shared.change_window import ChangeWindow
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)], tags=["policy"])
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, *codes)}
 
 
 def get_jobs(request: Request) -> PolicyTestJobs:
@@ -49,7 +47,7 @@ Window = Annotated[ChangeWindow, Depends(get_window)]
 
 
 @router.post("/policy/test", status_code=202, response_model=PolicyTestJob,
-             responses=_errors(400, 403, 404, 409, 422, 503))  # fmt: skip
+             responses=error_responses(400, 403, 404, 409, 422, 503))  # fmt: skip
 async def start_policy_test(
     context: Context, _admin: Admin, jobs: Jobs, window: Window, response: Response,
     body: Annotated[PolicyTestRequest | None, Body()] = None,
@@ -73,7 +71,7 @@ async def start_policy_test(
     return job
 
 
-@router.get("/policy/test/{job_id}", response_model=PolicyTestJob, responses=_errors(404))
+@router.get("/policy/test/{job_id}", response_model=PolicyTestJob, responses=error_responses(404))
 async def policy_test_status(job_id: str, jobs: Jobs) -> PolicyTestJob:
     """The job's state and progress; its report once done, its reason once failed."""
     job = jobs.get(job_id)

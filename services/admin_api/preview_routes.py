@@ -9,27 +9,23 @@ main.create_app with one line.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from fastapi import APIRouter, Depends, HTTPException
 
 from services.admin_api.context import Admin, Context, current_principal
 from services.admin_api.preview import PreviewRequest, candidate
-from services.admin_api.schemas import ErrorBody
+from services.admin_api.responses import error_responses
 from services.admin_api.settings import AdminApiSettings
 from shared.preview import PreviewReport, ReplayRequest
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, *codes)}
 
 
 def preview_api(settings: AdminApiSettings) -> APIRouter:
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)], tags=["policy"])
     url = settings.policy_preview_url.rstrip("/") + "/preview"
 
-    @router.post("/policy/preview", response_model=PreviewReport, responses=_errors(400, 403, 404, 409, 422, 503))
+    refusals = error_responses(400, 403, 404, 409, 422, 503)
+
+    @router.post("/policy/preview", response_model=PreviewReport, responses=refusals)
     async def preview_policy(body: PreviewRequest, context: Context, _admin: Admin) -> PreviewReport:
         """What the candidate (the current policy with these changes) would change against the recorded recent
         traffic, per entity and field, with a sample and the sentences that explain it; nothing is applied."""

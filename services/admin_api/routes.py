@@ -11,13 +11,13 @@ from fastapi.responses import JSONResponse
 
 from services.admin_api import service
 from services.admin_api.context import Admin, Context, current_principal
+from services.admin_api.responses import error_responses
 from services.admin_api.schemas import (
     ConflictPage,
     ConflictRuleRequest,
     ConflictRuleResult,
     DirectionRequest,
     EntitySummary,
-    ErrorBody,
     FieldDirectionResult,
     FieldView,
     Health,
@@ -33,7 +33,7 @@ from shared.policy_store import ConflictRuleChange, DirectionChange
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, *codes, 503)}
+    return error_responses(*codes, 503)
 
 
 READ = _errors(422)

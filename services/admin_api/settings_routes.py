@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import Field, TypeAdapter
 
 from services.admin_api.context import Admin, Context, current_principal
-from services.admin_api.schemas import Body, ErrorBody
+from services.admin_api.responses import error_responses
+from services.admin_api.schemas import Body
 from shared.events import OrgSettings
 from shared.org_settings import MEANINGS, SettingsChange, SettingsError, validated
 from shared.policy_store import HistoryEntry
@@ -44,7 +45,7 @@ class SettingsUpdate(SettingsView):
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, *codes, 503)}
+    return error_responses(*codes, 503)
 
 
 async def _requested(request: Request) -> dict[str, bool]:

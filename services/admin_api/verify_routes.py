@@ -9,14 +9,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request, Response
 from redis.asyncio import Redis
 
 from services.admin_api import service
 from services.admin_api.context import Context, current_principal
-from services.admin_api.schemas import ErrorBody
+from services.admin_api.responses import error_responses
 from services.admin_api.settings import AdminApiSettings
 from services.admin_api.verify_jobs import TooManyJobs, Verifier, VerifyJobs
 from services.admin_api.verify_reader import LinkIndex, SideReader
@@ -29,8 +29,6 @@ from shared.settings import refuse_placeholders
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)], tags=["verify"])
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, *codes)}
 
 
 def get_jobs(request: Request) -> VerifyJobs:
@@ -41,7 +39,7 @@ def get_jobs(request: Request) -> VerifyJobs:
 Jobs = Annotated[VerifyJobs, Depends(get_jobs)]
 
 
-@router.post("/verify", status_code=202, response_model=VerifyJob, responses=_errors(400, 404, 409, 422, 503))
+@router.post("/verify", status_code=202, response_model=VerifyJob, responses=error_responses(400, 404, 409, 422, 503))
 async def start_verify(
     context: Context, jobs: Jobs, response: Response, body: Annotated[VerifyRequest | None, Body()] = None
 ) -> VerifyJob:
@@ -58,7 +56,7 @@ async def start_verify(
     return job
 
 
-@router.get("/verify/{job_id}", response_model=VerifyJob, responses=_errors(404))
+@router.get("/verify/{job_id}", response_model=VerifyJob, responses=error_responses(404))
 async def verify_status(job_id: str, jobs: Jobs) -> VerifyJob:
     """The job's state and progress; its report once done, its reason once failed."""
     job = jobs.get(job_id)
