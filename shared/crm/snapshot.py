@@ -35,7 +35,7 @@ def snapshot_of(spec: EntitySpec, row: Row, owner_mailbox: str | None) -> Snapsh
         STATE: row.get("statecode"),
         VERSION: str(version) if version is not None else None,
         EXACT: str(version) if version is not None else None,
-        ATTRIBUTES: {key: value for key, value in row.items() if not key.startswith("@")},
+        ATTRIBUTES: {key: value for key, value in row.items() if "@" not in key},  # no @odata.etag, no annotations
     }
 
 

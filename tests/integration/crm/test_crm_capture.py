@@ -38,7 +38,11 @@ async def test_create_update_delete_become_the_right_events(
         assert created.op == "create" and created.origin == "user"
         assert created.changed["fullname"] == {"firstname": "Ada", "middlename": None, "lastname": "Lovelace"}
         assert created.changed["jobtitle"] == "A" and "address1_composite" in created.changed
+        attributes = created.context.pop("attributes")
         assert created.context == {"ownerid": crm_user.id, "owner_mailbox": crm_user.email, "statecode": 0}
+        # The row's attributes for the sync filters: Web API names, no annotations.
+        assert attributes["contactid"] == crm_id and attributes["jobtitle"] == "A" and attributes["statecode"] == 0
+        assert attributes["_ownerid_value"] == crm_user.id and not [key for key in attributes if "@" in key]
         assert created.version == str(row["versionnumber"])
 
         await crm_user.client.update("contacts", crm_id, {"jobtitle": "B", "address1_city": "London"})

@@ -25,11 +25,12 @@ from shared.events import ItemChanged, Source
 from shared.kafka import encode
 from tests.integration.admin_api.serving import Tokens, admin_settings, bearer
 from tests.integration.harness import run_service, skip_to_end, stop_service
-from tests.security_rows import SALES, everyone_admin
+from tests.security_rows import ALL_ACTIVE_CONTACTS, SALES, everyone_admin, sid
 from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration
 ALICE = "alice@sandbox.local"
+ALICE_ID = sid("user:alice")  # her default filters take the records she owns
 Api = tuple[httpx.AsyncClient, Tokens]
 
 
@@ -60,7 +61,8 @@ def change(
 ) -> ItemChanged:
     now = datetime.now(UTC)
     ids = {"mailbox": ALICE, "exchange_id": exchange_id} if system == "exchange" else {}
-    context = extra.pop("context", {"owner_mailbox": ALICE, "statecode": 0} if system == "crm" else {})
+    owned = {"ownerid": ALICE_ID, "owner_mailbox": ALICE, "statecode": 0}
+    context = extra.pop("context", owned if system == "crm" else {})
     return ItemChanged(
         event_id=str(uuid.uuid4()), occurred_at=at or now, captured_at=now, source=Source(system=system),  # type: ignore[arg-type]
         entity=entity, op=op, crm_id=crm_id, changed=changed, context=context, **ids, **extra,  # type: ignore[arg-type]
@@ -108,10 +110,13 @@ async def test_synced_out_of_scope_echo_and_unmapped_fields_are_explained(produc
     assert [(t["target"], t["mailbox"], t["effect"]) for t in shown["targets"]] == [("exchange", ALICE, "create")]
     assert shown["policy_version"] >= 1 and shown["source"] == "crm"
 
-    inactive = change("crm", "contact", crm_id, {"jobtitle": "Gone"}, context={"owner_mailbox": ALICE, "statecode": 1})
+    context = {"ownerid": ALICE_ID, "owner_mailbox": ALICE, "statecode": 1}
+    inactive = change("crm", "contact", crm_id, {"jobtitle": "Gone"}, context=context)
     await send(producer, inactive)
+    # The sentence names the filter evaluated and the condition that failed (services/policy/membership.py).
     assert reasons(await explained(api, "contact", crm_id, inactive), "jobtitle") == [
-        (False, "out_of_scope", REASONS["out_of_scope"])
+        (False, "out_of_scope", "no sync filter of alice for contact takes the record: user filter 'My Active "
+                                "Contacts' does not take the record (statecode eq 0 does not hold: it is 1)")
     ]
 
     echo = change("crm", "contact", crm_id, {"jobtitle": "Mine"}, origin="fieldsync")
@@ -198,6 +203,7 @@ async def test_the_security_reasons_are_explained_with_their_sentences(producer,
     org = everyone_admin("alice", "bob", "carol", "admin")
     sales = org.role("Explained Salesperson", SALES)
     dave, erin, frank = org.user("dave"), org.user("erin", None, sales), org.user("frank", None, sales)
+    org.filter(erin, "All active contacts", "contact", ALL_ACTIVE_CONTACTS)  # takes frank's: then security decides
     org.secure("contact", "nickname")
     for event in org.events(round_=100):
         await producer.send_and_wait(topics.CRM_SECURITY.full_name, key=b"security", value=encode(event))

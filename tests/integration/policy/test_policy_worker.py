@@ -18,10 +18,12 @@ from shared import redis_keys, topics
 from shared.events import TRACKING_CATEGORY, ItemChanged, PolicyChanged, Source
 from shared.kafka import ERROR_HEADER, encode
 from shared.policy_store import DirectionChange, PolicyStore
+from tests.security_rows import sid
 from tests.support import eventually_async
 
 pytestmark = pytest.mark.integration
 ALICE = "alice@sandbox.local"
+ALICE_ID = sid("user:alice")  # the seeded organisation's alice (tests.security_rows): her filters take her records
 
 
 def crm_change(
@@ -31,7 +33,7 @@ def crm_change(
     return ItemChanged(
         event_id=str(uuid.uuid4()), occurred_at=now, captured_at=now, source=Source(system="crm"),
         entity=entity, op=op, crm_id=crm_id, changed=changed,
-        context={"owner_mailbox": ALICE, "statecode": 0, **context},
+        context={"ownerid": ALICE_ID, "owner_mailbox": ALICE, "statecode": 0, **context},
     )  # fmt: skip
 
 
