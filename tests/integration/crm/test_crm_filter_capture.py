@@ -43,7 +43,7 @@ async def test_templates_are_copied_once_and_a_new_filter_refreshes_only_the_rec
     redis = Redis.from_url(settings.redis_url)
     try:
         await security.wait_for(lambda r: any(e.row["name"] == "My Active Contacts" for e in filter_rows(security, me)),
-                                what="the user's copied templates")  # fmt: skip
+                                timeout=60, what="the user's copied templates")  # fmt: skip
         assert all(e.row["querytype"] == 256 for e in filter_rows(security, me))
         assert await redis.sismember(redis_keys.CAPTURE_TEMPLATED_USERS, me)
 

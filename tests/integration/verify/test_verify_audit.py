@@ -147,7 +147,7 @@ def test_a_one_way_field_edited_on_the_other_side_is_informational(
 )
 def test_start_refusals(api_url: str, tokens: Tokens, body: dict[str, Any], token: str | None, status: int) -> None:
     headers = bearer({"viewer": tokens.viewer, "admin": tokens.admin}[token]) if token else {}
-    response = httpx.post(f"{api_url}/api/v1/verify", json=body, headers=headers)
+    response = httpx.post(f"{api_url}/api/v1/verify", json=body, headers=headers, timeout=30)
     assert response.status_code == status, response.text
     assert isinstance(response.json().get("detail", ""), str)
 
