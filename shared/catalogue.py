@@ -30,11 +30,16 @@ class FieldPair(BaseModel):
     crm_writable: bool = True
     exchange_writable: bool = True
     writable_note: str | None = None
+    # The related table that holds the pair's CRM values, for a pair that has no attribute on the row
+    # (appointment attachments: activitymimeattachments).
+    crm_related: str | None = None
+    # The organisation setting that computes the direction: on, `both`; off, `none` (appointment attachments).
+    governed_by: str | None = None
 
     def writable(self, side: str) -> bool:
         """Whether fieldsync can write this pair on `side` ("crm" or "exchange") at all."""
         if side == "crm":
-            return bool(self.crm_attributes) and self.crm_writable
+            return bool(self.crm_attributes or self.crm_related) and self.crm_writable
         return bool(self.exchange_properties) and self.exchange_writable
 
 
@@ -81,7 +86,10 @@ def load_catalogue() -> Catalogue:
 
 def effective_direction(pair: FieldPair, policy: Policy, entity: str) -> Direction:
     """The direction a pair syncs in: fixed pairs keep their documented one whatever the stored policy says, a
-    pair the policy does not name has its default. The policy worker decides with it; the admin API shows it."""
+    pair the policy does not name has its default, and a pair an organisation setting governs is `both` while the
+    setting is on, `none` while it is off. The policy worker decides with it; the admin API shows it."""
+    if pair.governed_by is not None:
+        return "both" if getattr(policy.settings, pair.governed_by) else "none"
     if not pair.changeable:
         return pair.default_direction
     return policy.direction(entity, pair.key) or pair.default_direction

@@ -21,6 +21,9 @@ ECHO_BEFORE = "@before"
 # last recorded write: a capture reading the item in between recognises either (one did replace the other, and
 # the capture then took fieldsync's previous write for a person's change).
 ECHO_ANNOUNCED = "@announced"
+# Beside the announced values: a field written in several steps (an item's files, one attachment at a time) and
+# the values it passes through on the way, each fieldsync's own (shared.attachments.steps).
+ANNOUNCED_STEPS = "@steps"
 
 # KEYS: snapshot hash, echo hash. ARGV: version field, the version the capture diffed against ("" = there
 # was no snapshot), then field, value, ... of what it read. Unmoved: replace. Moved by an applier's write
@@ -85,8 +88,10 @@ def holds(echo: Written, key: str, value: Any, version: str | None) -> bool:
     """`value` of `key` is what fieldsync wrote at `version` (or wrote unread, not recorded yet), or is about to
     write: the capture of either side drops such a field as fieldsync's own (pure)."""
     own = echo.version is None or echo.version == version
-    return (own and key in echo.values and echo.values[key] == value) or (
-        key in echo.announced and echo.announced[key] == value
+    return (
+        (own and key in echo.values and echo.values[key] == value)
+        or (key in echo.announced and echo.announced[key] == value)
+        or value in (echo.announced.get(ANNOUNCED_STEPS) or {}).get(key, ())
     )
 
 

@@ -4,7 +4,7 @@ The settings themselves are `shared.events.OrgSettings`, stored in the policy (v
 This module is what the admin API and the CLI share about them: what each one means, how a change of some of
 them is checked (unknown names and anything but a JSON boolean are refused, naming each offender, so that a
 request is applied whole or not at all), and the sentence that says why the appointment attachments pair,
-which a setting governs, does not sync.
+which a setting governs, does not sync while that setting is off.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ MEANINGS: dict[str, str] = {
         "the link is dropped"
     ),
     "sync_appointment_attachments": (
-        "appointment attachments may sync; fieldsync does not support attachment content, so none syncs either way"
+        "the files attached to appointments sync both ways (CRM activitymimeattachments <-> Exchange file "
+        "attachments, up to the size cap); recurring appointments and service activities never sync attachments"
     ),
     "track_categorized_items": (
         "the 'Tracked to Dynamics 365' category tracks Outlook items to CRM (and removing it untracks); off: the "
@@ -96,11 +97,10 @@ def differences(old: OrgSettings, new: OrgSettings) -> list[tuple[str, bool, boo
 
 
 def governed_note(entity: str, key: str, settings: OrgSettings) -> str | None:
-    """Why a pair a setting governs does not sync, precisely (setting off, or on but not supported); None for
-    every other pair."""
+    """What the setting governing a pair makes of it (the attachments pair: off, `none`; on, both ways); None
+    for every other pair."""
     if (entity, key) != ATTACHMENTS:
         return None
-    if not settings.sync_appointment_attachments:
-        return "the organisation setting sync_appointment_attachments is off, so appointment attachments stay `none`"
-    return ("sync_appointment_attachments is on, but fieldsync does not support attachment content (it carries "
-            "field values, not files): no attachment syncs either way")  # fmt: skip
+    if settings.sync_appointment_attachments:
+        return "the organisation setting sync_appointment_attachments is on, so appointment attachments sync both ways"
+    return "the organisation setting sync_appointment_attachments is off, so appointment attachments stay `none`"

@@ -183,3 +183,24 @@ DEADLETTER_AUDIT = PREFIX + "deadletters:audit"
 def dead_letter_of_event(event_id: str) -> str:
     """The id of the dead letter an event (by its event_id) became; expires with the log's retention."""
     return f"{PREFIX}deadletters:event:{event_id}"
+
+
+def attachment_content(sha256: str) -> str:
+    """An attachment's bytes, by their SHA-256 (content-addressed, with a TTL): what a capture read for an
+    applier of the other side to write (shared.attachment_store)."""
+    return f"{PREFIX}attachment:content:{sha256}"
+
+
+def attachment_digest(system: str, attachment_id: str, version: str) -> str:
+    """The SHA-256 of one attachment of one side at one version: its content is read once, not on every change."""
+    return f"{PREFIX}attachment:digest:{system}:{attachment_id}:{version}"
+
+
+def crm_attachments_of(parent_id: str) -> str:
+    """The attachments crm_capture last read of one CRM activity (a hash: attachment id -> JSON entry)."""
+    return f"{PREFIX}attachment:crm:of:{parent_id}"
+
+
+def crm_attachment_parent(attachment_id: str) -> str:
+    """The activity a CRM attachment belongs to, kept for its delete (a $deletedEntity row names only its id)."""
+    return f"{PREFIX}attachment:crm:parent:{attachment_id}"

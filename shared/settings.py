@@ -102,6 +102,19 @@ class ChangeWindowSettings(Base):
         return self.change_window_hours * 3600
 
 
+class AttachmentSettings(Base):
+    """Appointment attachments (shared.attachments): the largest file fieldsync copies (Dynamics' default
+    maxuploadfilesize, 5 MiB; a larger one is dead-lettered by the applier with its size), and how long the
+    captured bytes wait in Redis for the other side's applier."""
+
+    attachment_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
+    attachment_content_ttl_days: float = Field(default=7.0, gt=0)
+
+    @property
+    def attachment_content_ttl_s(self) -> int:
+        return int(self.attachment_content_ttl_days * 86_400)
+
+
 class FailureSettings(Base):
     # A consumed event whose handling fails deterministically (not an outage: shared.failures) this many
     # times in a row goes to the dead-letter topic and the partition moves on. Outages are retried forever.
@@ -133,7 +146,7 @@ METRICS_SERVICES = (
 )  # fmt: skip
 
 
-class BusSettings(KafkaSettings, RedisSettings, FailureSettings, MetricsSettings):
+class BusSettings(KafkaSettings, RedisSettings, FailureSettings, MetricsSettings, AttachmentSettings):
     """What every pipeline service needs: the broker, Redis, how often a failing event is tried, its /metrics."""
 
 

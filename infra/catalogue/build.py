@@ -119,15 +119,20 @@ REGARDING = ("Exchange holds the regarding record's display name as text (the Re
              "CRM).")
 PARENT = ("Outlook's Company is free text, CRM's parent customer a lookup to an account or contact: the parent's "
           "name becomes the Company, but a typed company name cannot be bound to a record, so it never reaches CRM.")
-ATTACHMENTS = ("Attachment content is not mapped: fieldsync carries field values, not files. The organisation's "
-               "sync_appointment_attachments setting is stored and shown, but no attachment syncs either way.")
 UNWRITABLE: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("contact", "parentcustomerid"): (("crm",), PARENT),
-    ("appointment", "attachments"): (("crm", "exchange"), ATTACHMENTS),
     **{(entity, "organizer"): (("exchange",), ORGANIZER) for entity in CALENDAR},
     **{(entity, "actualend"): (("exchange",), COMPLETE_DATE) for entity in TASK_LIKE},
     **{(entity, "regardingobjectid"): (("crm",), REGARDING) for entity in ACTIVITIES},
 }
+
+# Pairs whose values live in a related table, not in attributes of the row, and whose direction an organisation
+# setting computes (the synchronized-fields dialog shows it, never changes it): appointment attachments are the
+# appointment's activitymimeattachments, two-way while sync_appointment_attachments is on, else `none`.
+GOVERNED: dict[tuple[str, str], dict[str, Any]] = {
+    ("appointment", "attachments"): {"crm_related": "activitymimeattachments",
+                                     "governed_by": "sync_appointment_attachments"},
+}  # fmt: skip
 
 
 def snake(name: str) -> str:
@@ -163,6 +168,7 @@ def field_entry(entity: str, row: dict[str, Any]) -> dict[str, Any]:
         "allowed_directions": [d for d in ALL_DIRECTIONS if d in allowed],
         "note": row.get("note"),
         **writability(entity, key),
+        **GOVERNED.get((entity, key), {}),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared import attachments
 from shared.catalogue import Catalogue
 from shared.crm.fields import write_body
 from shared.events import ItemDelta
@@ -41,7 +42,11 @@ def validate(delta: ItemDelta, catalogue: Catalogue) -> str | None:
     if delta.op != "create" and not delta.crm_id and not (delta.mailbox and delta.exchange_id):
         return f"an {delta.op} needs crm_id or mailbox and exchange_id"
     try:
-        write_body(spec, delta.changed)
+        write_body(spec, {k: v for k, v in delta.changed.items() if k != attachments.KEY})
+        if attachments.KEY in delta.changed:
+            if spec.field(attachments.KEY) is None:
+                return f"{delta.entity} has no attachments field"
+            attachments.validated(delta.changed[attachments.KEY])
     except KeyError as exc:
         return f"field {exc.args[0]!r} is not a mapped {delta.entity} field"
     except ValueError as exc:

@@ -6,13 +6,16 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
+from shared.crm.attachments import CrmAttachments
 
+from services.crm_applier.attachments import CrmFiles
 from services.crm_applier.loop import applier_loop
 from services.crm_applier.records import AppliedRecords
 from services.crm_applier.reverts import CrmChanges
 from services.crm_applier.settings import CrmApplierSettings
 from services.crm_applier.writer import CrmWriter
 from shared import topics
+from shared.attachment_store import AttachmentStore
 from shared.catalogue import load_catalogue
 from shared.crm.client import CrmClient, RetryPolicy
 from shared.crm.state import CrmState
@@ -35,8 +38,10 @@ async def run(settings: CrmApplierSettings, stop: asyncio.Event) -> None:
     redis = Redis.from_url(settings.redis_url)
     catalogue = load_catalogue()
     producer = make_producer(settings)
-    writer = CrmWriter(client, CrmState(redis), AppliedRecords(redis), catalogue, settings.crm_applier_conflict_retries,
-                       reverts=CrmChanges(producer))  # fmt: skip
+    state = CrmState(redis)
+    store = AttachmentStore(redis, settings.attachment_max_bytes, settings.attachment_content_ttl_s)
+    writer = CrmWriter(client, state, AppliedRecords(redis), catalogue, settings.crm_applier_conflict_retries,
+                       reverts=CrmChanges(producer), files=CrmFiles(CrmAttachments(client), store, state))  # fmt: skip
     consumer = make_consumer(
         settings,
         topics.DELTAS_CRM.full_name,

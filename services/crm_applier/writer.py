@@ -14,9 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.crm_applier.apply import Plan, counterpart_id, item_key, plan_update, remember, result_of
+from services.crm_applier.attachments import AttachmentRefused, CrmFiles
 from services.crm_applier.denial import denial_note, refused_field, revert_event, without
 from services.crm_applier.records import Applied, AppliedRecords
 from services.crm_applier.reverts import ChangePublisher
+from shared import attachment_errors
+from shared.attachments import KEY as FILES
 from shared.catalogue import Catalogue, EntitySpec
 from shared.crm.client import DUPLICATE_KEY, CrmClient, CrmError, Forbidden, NotFound, PreconditionFailed
 from shared.crm.fields import canonical_datetime, canonical_fields, write_body
@@ -68,8 +71,10 @@ class CrmWriter:
         reverts: ChangePublisher | None = None,
         clock: Callable[[], datetime] = _now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        files: CrmFiles | None = None,
     ) -> None:
         self.client, self.state, self.records, self.catalogue = client, state, records, catalogue
+        self.files = files  # an appointment's attachments (None: a delta's files are not written)
         self.conflict_retries = conflict_retries
         self.reverts, self.clock, self.new_id = reverts, clock, new_id
 
@@ -86,10 +91,37 @@ class CrmWriter:
             crm_id = linked[1] if linked and linked[0] == delta.entity else None
         if delta.op == "delete":
             outcome = await self._delete(spec, delta, crm_id)
+        elif FILES in delta.changed and self.files is not None:
+            rest = delta.model_copy(update={"changed": {k: v for k, v in delta.changed.items() if k != FILES}})
+            outcome = await self._with_files(spec, delta, await self._upsert(spec, rest, crm_id, applied))
         else:
             outcome = await self._upsert(spec, delta, crm_id, applied)
         written = {**applied.written, **outcome.written}
         await self.records.record_applied(key, Applied(remember(applied.events, delta.event_id), written))
+        return outcome
+
+    async def _with_files(self, spec: EntitySpec, delta: ItemDelta, outcome: Outcome) -> Outcome:
+        """The delta's other fields are written: now the record's files, as the delta's user. Files over the cap
+        are refused once the rest is written and recorded, before the delta is recorded applied (a replay with a
+        larger cap copies them)."""
+        assert self.files is not None
+        crm_id = outcome.crm_id
+        if crm_id is None or outcome.result == "denied":
+            return outcome
+        try:
+            done = await self.files.sync(spec.name, crm_id, delta.changed[FILES], delta.acting_user)
+        except Forbidden as exc:
+            await self.state.withdraw_announcement(spec.name, crm_id)
+            return replace(outcome, result="denied", note=denial_note(exc))
+        except NotFound:
+            return outcome
+        if done.changed:
+            written = {**outcome.written, FILES: done.value}
+            await self.state.record_write(spec.name, crm_id, Echo(outcome.version, written), {FILES: done.value})
+            result: ApplyResult = "applied" if outcome.result == "skipped" else outcome.result
+            outcome = replace(outcome, result=result, written=written)
+        if done.too_large:
+            raise AttachmentRefused(attachment_errors.too_large(done.too_large, self.files.store.cap_bytes))
         return outcome
 
     async def _delete(self, spec: EntitySpec, delta: ItemDelta, crm_id: str | None) -> Outcome:

@@ -14,13 +14,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from services.crm_capture.attachment_index import AttachmentIndex, Followed
 from services.crm_capture.diff import Change, diff_delete, diff_row, to_event
 from services.crm_capture.owners import OwnerMailboxes
 from services.crm_capture.resync import is_reported, read_ids, vanished
 from shared import topics
+from shared.attachments import KEY as FILES
 from shared.catalogue import EntitySpec
-from shared.crm.client import ChangePage, CrmClient, InvalidCursor
-from shared.crm.fields import read_attributes
+from shared.crm.client import ChangePage, CrmClient, InvalidCursor, NotFound
+from shared.crm.fields import Row, read_attributes
 from shared.crm.snapshot import Snapshot
 from shared.crm.state import CrmState
 from shared.failures import retry_after
@@ -68,6 +70,7 @@ class CaptureLoop:
     # Held through each entity's poll; the security capture holds it while it sends refreshes from the snapshots,
     # so a refresh never carries a snapshot older than a change this loop has published but not yet stored.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    files: AttachmentIndex | None = None  # appointments' files (attachment_index.py); None: not followed
 
     async def run(self, stop: asyncio.Event) -> None:
         pacer = Pacer(self.poll_interval_s, self.backoff_cap_s)
@@ -114,7 +117,14 @@ class CaptureLoop:
     async def publish(self, spec: EntitySpec, page: ChangePage, link: str | None, inferred: bool = False) -> int:
         """Diff, send and wait for the acks, then store snapshots and the page's delta link.
 
-        `inferred`: the page's deletions come from snapshots (a full read), not from Dynamics' tombstones."""
+        `inferred`: the page's deletions come from snapshots (a full read), not from Dynamics' tombstones.
+        An entity with files (appointments) follows its attachments first: the rows whose files changed join the
+        page, every row carries its files, and the attachments' delta link is stored with the page's."""
+        followed: Followed | None = None
+        if self.files is not None and spec.field(FILES) is not None:
+            followed = await self.files.follow()
+            rows = [*page.rows, *await self._rows_of(spec, page, followed.parents)]
+            page = replace(page, rows=await self.files.with_files(rows, spec.key_attribute))
         pending: list[tuple[str, Change | None, Snapshot | None, Snapshot | None]] = []
         for row in page.rows:
             crm_id = str(row[spec.key_attribute]).lower()
@@ -152,4 +162,17 @@ class CaptureLoop:
             else:  # not over a newer snapshot the applier recorded while this round was read and sent
                 await self.state.store_read_snapshot(spec.name, crm_id, snapshot, previous)
         await self.state.store_cursor(spec.name, page.delta_link)
+        if followed is not None and self.files is not None:
+            await self.files.commit(followed)
         return len(acks)
+
+    async def _rows_of(self, spec: EntitySpec, page: ChangePage, ids: set[str]) -> list[Row]:
+        """The rows of the records whose files changed that the page lacks (one gone meanwhile: its delete comes)."""
+        present = {str(row[spec.key_attribute]).lower() for row in page.rows} | set(page.deleted)
+        rows = []
+        for crm_id in sorted(ids - present):
+            try:
+                rows.append(await self.client.get(spec.entity_set, crm_id, read_attributes(spec)))
+            except NotFound:
+                continue
+        return rows

@@ -7,7 +7,9 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
+from shared.crm.attachments import CrmAttachments
 
+from services.crm_capture.attachment_index import AttachmentIndex
 from services.crm_capture.loop import CaptureLoop
 from services.crm_capture.owners import OwnerMailboxes
 from services.crm_capture.security_loop import SecurityCapture
@@ -15,6 +17,7 @@ from services.crm_capture.security_reader import WebApiSecurity
 from services.crm_capture.security_store import SecurityStore
 from services.crm_capture.settings import CrmCaptureSettings
 from services.crm_capture.templates import TemplateCopier
+from shared.attachment_store import AttachmentStore
 from shared.catalogue import load_catalogue
 from shared.crm.client import CrmClient
 from shared.crm.state import CrmState
@@ -47,7 +50,15 @@ def build_loop(
         poll_interval_s=settings.crm_capture_poll_interval_s,
         backoff_cap_s=settings.crm_capture_backoff_max_s,
         metrics=metrics or Metrics(),
+        files=_files(settings, client, redis),
     )
+
+
+def _files(settings: CrmCaptureSettings, client: CrmClient, redis: Redis) -> AttachmentIndex | None:
+    if not settings.crm_capture_attachments:
+        return None
+    store = AttachmentStore(redis, settings.attachment_max_bytes, settings.attachment_content_ttl_s)
+    return AttachmentIndex(CrmAttachments(client), store, redis)
 
 
 def build_security(

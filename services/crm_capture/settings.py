@@ -14,6 +14,9 @@ class CrmCaptureSettings(BusSettings, CrmSettings):
         "serviceappointment",
     ]
     crm_capture_poll_interval_s: float = 1.0
+    # Appointments' files: activitymimeattachments followed beside the appointments (attachment_index.py), each new
+    # file's bytes read once. Off: no file is captured in CRM, whatever sync_appointment_attachments says.
+    crm_capture_attachments: bool = True
     crm_capture_backoff_max_s: float = 30.0
     # The security tables (roles, privileges, teams, shares, field security) are read this often, each round
     # published on crm.security and followed by refreshes of the records it may decide differently.

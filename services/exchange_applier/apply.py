@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from shared import attachments
 from shared.events import TRACKABLE, TRACKING_CATEGORY, ItemDelta
 from shared.exchange import fields as exchange_fields
 from shared.update_plan import APPLIED_EVENTS_KEPT, Plan, applied_event, plan_update, remember, result_of
@@ -59,7 +60,9 @@ def validate(delta: ItemDelta) -> str | None:
         return f"an {delta.op} needs crm_id or exchange_id"
     try:
         exchange_fields.to_exchange(delta.entity, delta.changed)
-    except exchange_fields.FieldValueError as exc:
+        if attachments.KEY in delta.changed:
+            attachments.validated(delta.changed[attachments.KEY])
+    except (exchange_fields.FieldValueError, attachments.AttachmentValueError) as exc:
         return str(exc)
     return None
 

@@ -6,12 +6,15 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
+from shared.exchange.attachments import ExchangeAttachments
 
+from services.exchange_applier.attachments import ExchangeFiles
 from services.exchange_applier.loop import applier_loop
 from services.exchange_applier.records import AppliedRecords
 from services.exchange_applier.settings import ExchangeApplierSettings
 from services.exchange_applier.writer import ExchangeWriter
 from shared import topics
+from shared.attachment_store import AttachmentStore
 from shared.exchange.client import ExchangeClient
 from shared.exchange.state import ExchangeState
 from shared.kafka import make_consumer, make_producer
@@ -25,15 +28,18 @@ log = logging.getLogger("fieldsync.exchange_applier")
 def build_writer(
     settings: ExchangeApplierSettings, client: ExchangeClient, redis: Redis, metrics: Metrics | None = None
 ) -> ExchangeWriter:
+    state = ExchangeState(redis)
+    store = AttachmentStore(redis, settings.attachment_max_bytes, settings.attachment_content_ttl_s)
     return ExchangeWriter(
         client,
-        ExchangeState(redis),
+        state,
         AppliedRecords(redis),
         retry_attempts=settings.exchange_applier_retry_attempts,
         retry_base_s=settings.exchange_applier_retry_base_s,
         retry_max_s=settings.exchange_applier_retry_max_s,
         conflict_retries=settings.exchange_applier_conflict_retries,
         on_retry=(lambda exc: metrics.retried("exchange", failure_status(exc))) if metrics else None,
+        files=ExchangeFiles(ExchangeAttachments(client), store, state),
     )
 
 

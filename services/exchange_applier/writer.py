@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from services.exchange_applier.apply import (
@@ -24,7 +24,10 @@ from services.exchange_applier.apply import (
     with_tracking,
     without_tracking,
 )
+from services.exchange_applier.attachments import AttachmentRefused, ExchangeFiles
 from services.exchange_applier.records import AppliedRecords
+from shared import attachment_errors
+from shared.attachments import KEY as FILES
 from shared.events import ApplyResult, ItemDelta
 from shared.exchange import fields as exchange_fields
 from shared.exchange.client import CREATION_MARKER, ExchangeClient, ItemState, entity_stamp
@@ -58,6 +61,7 @@ class ExchangeWriter:
     conflict_retries: int = 5
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     on_retry: Callable[[BaseException], None] | None = None  # told of each transient failure it retries (metrics)
+    files: ExchangeFiles | None = None  # an appointment's attachments (None: a delta's files are not written)
 
     async def _retry(self, attempt: int, exc: Transient) -> None:
         if self.on_retry is not None:
@@ -88,9 +92,36 @@ class ExchangeWriter:
             outcome = await self._unlink(delta, exchange_id)
         elif delta.op == "delete":
             outcome = await self._delete(delta, exchange_id)
+        elif FILES in delta.changed and self.files is not None:
+            rest = delta.model_copy(update={"changed": {k: v for k, v in delta.changed.items() if k != FILES}})
+            outcome = await self._with_files(delta, await self._upsert(rest, exchange_id, events))
         else:
             outcome = await self._upsert(delta, exchange_id, events)
         await self.records.record_applied(key, remember(events, delta.event_id))
+        return outcome
+
+    async def _with_files(self, delta: ItemDelta, outcome: Outcome) -> Outcome:
+        """The delta's other fields are written: now the item's files. Files over the cap are refused once the rest
+        is written and recorded, before the delta is recorded applied (a replay with a larger cap copies them)."""
+        assert self.files is not None and delta.mailbox is not None
+        mailbox, exchange_id = delta.mailbox, outcome.exchange_id
+        if exchange_id is None:
+            return outcome
+        changekey = outcome.version
+        if changekey is None:
+            item = await self._read(mailbox, delta.entity, exchange_id)
+            if item is None:
+                return outcome
+            changekey = item.changekey
+        done = await self.files.sync(mailbox, exchange_id, changekey, delta.changed[FILES])
+        if done.changekey is not None:
+            written = {**outcome.written, FILES: done.value}
+            await self.state.record_write(mailbox, exchange_id, entity=delta.entity, crm_id=delta.crm_id,
+                                          written=written, version=done.changekey, replace_snapshot=False)
+            result: ApplyResult = "applied" if outcome.result == "skipped" else outcome.result
+            outcome = replace(outcome, result=result, written=written, version=done.changekey)
+        if done.too_large:
+            raise AttachmentRefused(attachment_errors.too_large(done.too_large, self.files.store.cap_bytes))
         return outcome
 
     async def _read(self, mailbox: str, entity: str, exchange_id: str | None) -> ItemState | None:

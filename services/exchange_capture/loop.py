@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from services.exchange_capture.diff import Change, diff_delete, diff_item, known_version, to_event
+from services.exchange_capture.files import ItemFiles
 from services.exchange_capture.folder import entity_of, field_sets, folders_of, series_or
 from services.exchange_capture.resync import vanished
 from shared import topics
@@ -103,6 +104,7 @@ class CaptureLoop:
     metrics: Metrics = field(default_factory=Metrics)
     health: MailboxHealthSink = field(default_factory=lambda: NO_HEALTH)
     errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (mailbox, folder) -> its current error
+    files: ItemFiles | None = None  # appointments' files with their digests (files.py); None: not captured
 
     async def run(self, stop: asyncio.Event) -> None:
         gate = asyncio.Semaphore(self.concurrency)
@@ -242,6 +244,8 @@ class CaptureLoop:
         known = {x for x, c in latest.items() if c.kind != "delete" and known_version(previous_of[x], c.changekey)}
         live_ids = [x for x, c in latest.items() if c.kind != "delete" and x not in known and entity_for[x]]
         items = await self.client.get_items(mailbox, NATIVE[folder], live_ids)
+        if self.files is not None:
+            items = await self.files.resolved(mailbox, items)
         pending: list[tuple[str, str, Change | None, Snapshot | None, Snapshot | None]] = []
         for exchange_id in latest:
             entity = entity_for[exchange_id]

@@ -8,9 +8,12 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
+from shared.exchange.attachments import ExchangeAttachments
 
+from services.exchange_capture.files import ItemFiles
 from services.exchange_capture.loop import CaptureLoop
 from services.exchange_capture.settings import ExchangeCaptureSettings
+from shared.attachment_store import AttachmentStore
 from shared.crm.client import CrmClient, CrmError
 from shared.exchange import fields as exchange_fields
 from shared.exchange.client import ExchangeClient
@@ -73,7 +76,15 @@ def build_loop(
         page_size=settings.exchange_capture_page_size,
         metrics=metrics or Metrics(),
         health=MailboxHealthStore(redis),
+        files=_files(settings, client, redis),
     )
+
+
+def _files(settings: ExchangeCaptureSettings, client: ExchangeClient, redis: Redis) -> ItemFiles | None:
+    if not settings.exchange_capture_attachments:
+        return None
+    store = AttachmentStore(redis, settings.attachment_max_bytes, settings.attachment_content_ttl_s)
+    return ItemFiles(ExchangeAttachments(client), store)
 
 
 async def run(settings: ExchangeCaptureSettings, stop: asyncio.Event) -> None:

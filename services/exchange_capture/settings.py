@@ -19,6 +19,9 @@ class ExchangeCaptureSettings(BusSettings, ExchangeSettings, CrmSettings):
     # Mailboxes polled at the same time (the EWS worker pool, ews_max_workers, bounds requests in flight).
     exchange_capture_concurrency: int = 4
     exchange_capture_page_size: int = 512
+    # Appointments' file attachments read with the items (files.py), each new file's bytes read once. Off: no
+    # file is captured in Exchange, whatever sync_appointment_attachments says.
+    exchange_capture_attachments: bool = True
 
     def mailbox_list(self) -> list[str]:
         return [m.strip().lower() for m in self.mailboxes.split(",") if m.strip()]

@@ -137,7 +137,8 @@ def _entering(change: ItemChanged, spec: EntitySpec, facts: Facts, home: str) ->
     capture's snapshot (a filter that starts taking it after one field changed sends only that field)."""
     if home in facts.links or change.op == "create" or _carries_every_field(change, spec):
         return change
-    known = {p.key: facts.crm_values[p.key] for p in spec.fields if p.crm_attributes and p.key in facts.crm_values}
+    known = {p.key: facts.crm_values[p.key] for p in spec.fields
+             if (p.crm_attributes or p.crm_related) and p.key in facts.crm_values}
     if not known:
         return change
     return change.model_copy(update={"changed": {**known, **change.changed}})

@@ -22,7 +22,7 @@ from shared.events import (
     Reason,
     System,
 )
-from shared.org_settings import ATTACHMENTS, governed_note
+from shared.org_settings import governed_note
 
 __all__ = ["TRACKABLE", "TRACKING_CATEGORY", "Decision", "Facts", "TargetDecision", "Tracking"]
 # What the handler must remember about a mailbox item after a decision (services/policy/tracking.py).
@@ -91,11 +91,8 @@ class Decision:
 
 def field_reason(spec: EntitySpec, policy: Policy, key: str, target: System) -> Reason | None:
     """None when the field flows to `target`, else why it does not. The appointment attachments pair follows the
-    organisation setting sync_appointment_attachments: off, it is fixed at `none`; on, it is still not written,
-    since fieldsync does not support attachment content (shared.org_settings.governed_note says which)."""
+    organisation setting sync_appointment_attachments (effective_direction): off, it is fixed at `none`."""
     pair = spec.field(key)
-    if pair is not None and (spec.name, key) == ATTACHMENTS and not policy.settings.sync_appointment_attachments:
-        return "fixed"
     if pair is None or not pair.writable(target):
         return "unmapped"  # no counterpart, or one that side can never be written (shared.catalogue)
     if effective_direction(pair, policy, spec.name) in FLOWS[target]:

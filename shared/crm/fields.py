@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from shared import recurrence
+from shared import attachments, recurrence
 from shared.catalogue import EntitySpec, FieldPair
 
 Row = dict[str, Any]
@@ -119,8 +119,13 @@ def mapped_fields(spec: EntitySpec) -> list[FieldPair]:
 
 
 def canonical_fields(spec: EntitySpec, row: Row) -> dict[str, Any]:
-    """Every mapped field of a row in canonical form, keyed by field key."""
-    return {pair.key: field_value(pair, row) for pair in mapped_fields(spec)}
+    """Every mapped field of a row in canonical form, keyed by field key. An appointment's files are no attribute
+    of its row: the capture puts their entries in the row under the pair's key (crm_capture/attachment_index.py),
+    and a row read without them says nothing of its files."""
+    values = {pair.key: field_value(pair, row) for pair in mapped_fields(spec)}
+    if attachments.KEY in row and spec.field(attachments.KEY) is not None:
+        values[attachments.KEY] = attachments.canonical(row[attachments.KEY])
+    return values
 
 
 def write_body(spec: EntitySpec, changed: dict[str, Any]) -> Row:

@@ -13,7 +13,7 @@ from exchangelib.ewsdatetime import UTC as EWS_UTC
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 from lxml import html
 
-from shared import recurrence
+from shared import attachments, recurrence
 
 Attrs = Mapping[str, Any]  # exchangelib attribute name -> value, as read from or written to an item
 
@@ -239,6 +239,17 @@ def lookup_name(attr: str) -> Codec:
     return Codec((attr,), read, write)
 
 
+def _attachments_read(attrs: Attrs) -> list[dict[str, Any]] | None:
+    """The item's files as the field value. The client lists them without content; the capture (and the applier)
+    put their entries, with the digest, in their place first (shared.attachment_store): an unresolved listing is
+    not a value, so it reads as no files only where nothing resolved it."""
+    return attachments.canonical(f for f in attrs.get("attachments") or () if isinstance(f, Mapping))
+
+
+# Written by the applier through Create/DeleteAttachment (exchange_applier/attachments.py), not as an attribute:
+# to_exchange leaves these fields out, neither written nor reported.
+ATTACHMENTS = Codec(("attachments",), _attachments_read)
+WRITTEN_APART = frozenset({attachments.KEY})
 PRIORITY = simple("importance", lambda v: {n: k for k, n in IMPORTANCE.items()}.get(v or "Normal"),
                   lambda v: _choice(IMPORTANCE, v, "prioritycode"))
 TEXT_BODY = simple("body", _body_text, lambda v: Body(_text(v)))
@@ -268,6 +279,7 @@ CODECS: dict[str, dict[str, Codec]] = {
         "requiredattendees": _attendees("required_attendees"),
         "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", {3: "Busy", 4: "Free"}),
         "subject": simple("subject"),
+        attachments.KEY: ATTACHMENTS,
     },
     "task": {
         "percentcomplete": simple("percent_complete", lambda v: None if v is None else int(v), _percent),
@@ -314,8 +326,9 @@ for _entity in ("phonecall", "letter", "fax"):
 # Their status reasons are their own (Requested 1, Tentative 2, Pending 3, Reserved 4, In Progress 6, Arrived 7,
 # Completed 8, Canceled 9, No Show 10): each is shown as the nearest free/busy state.
 SERVICE_NEAREST = {3: "Busy", 4: "Busy", 7: "Busy", 8: "Free", 9: "Free", 10: "Free"}
+_CALENDAR = {key: codec for key, codec in CODECS["appointment"].items() if key != attachments.KEY}
 CODECS["serviceappointment"] = {
-    **CODECS["appointment"],
+    **_CALENDAR,
     "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", SERVICE_NEAREST),
 }
 
@@ -336,7 +349,7 @@ def _pattern_read(attrs: Attrs) -> dict[str, Any] | None:
 
 
 # A recurring appointment is an appointment whose time is its pattern: the series master in the calendar.
-_APPOINTMENT = {key: codec for key, codec in CODECS["appointment"].items() if key != "appointment_time"}
+_APPOINTMENT = {key: codec for key, codec in _CALENDAR.items() if key != "appointment_time"}
 CODECS["recurringappointmentmaster"] = {
     **_APPOINTMENT,
     "recurrence_pattern": Codec(("recurrence", "start", "end", "is_all_day"), _pattern_read, _pattern_write),
@@ -379,6 +392,8 @@ def to_exchange(entity: str, changed: Mapping[str, Any], current: Attrs | None =
     unmapped, read_only = [], []  # fields Exchange has no property for / cannot be written
     for key, value in changed.items():
         codec = CODECS.get(entity, {}).get(key)
+        if key in WRITTEN_APART and codec is not None:
+            continue
         if codec is None:
             unmapped.append(key)
         elif codec.write is None:

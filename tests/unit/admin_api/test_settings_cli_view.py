@@ -65,7 +65,7 @@ def test_differences_and_the_governed_pair() -> None:
     assert differences(OrgSettings(), new) == [("sync_appointment_attachments", False, True),
                                                ("track_categorized_items", True, False)]
     assert "is off" in str(governed_note("appointment", "attachments", OrgSettings()))
-    assert "does not support" in str(governed_note("appointment", "attachments", new))
+    assert "sync both ways" in str(governed_note("appointment", "attachments", new))
     assert governed_note("appointment", "subject", new) is None
     assert governed_note("recurringappointmentmaster", "attachments", new) is None
 

@@ -135,7 +135,7 @@ def test_every_service_activity_status_reason_has_a_free_busy_state(status: int)
 def test_phone_calls_letters_and_faxes_are_tasks_without_percent_complete() -> None:
     for entity in ("phonecall", "letter", "fax"):
         assert set(ef.CODECS[entity]) == set(ef.CODECS["task"]) - {"percentcomplete"}
-    assert set(ef.CODECS["serviceappointment"]) == set(ef.CODECS["appointment"])
+    assert set(ef.CODECS["serviceappointment"]) == set(ef.CODECS["appointment"]) - {"attachments"}
 
 
 @settings(max_examples=60, deadline=None)
@@ -170,9 +170,19 @@ def test_fullname_also_writes_display_name() -> None:
 
 
 def test_read_only_and_unmapped_fields_are_reported_not_written() -> None:
-    write = ef.to_exchange("appointment", {"organizer": "a@b.test", "attachments": [], "subject": "S"})
+    write = ef.to_exchange("appointment", {"organizer": "a@b.test", "recurrence_pattern": {}, "subject": "S"})
     assert write.attributes == {"subject": "S"}
-    assert write.read_only == ("organizer",) and write.unmapped == ("attachments",)
+    assert write.read_only == ("organizer",) and write.unmapped == ("recurrence_pattern",)
+
+
+def test_attachments_are_read_as_resolved_entries_and_written_apart() -> None:
+    entry = {"name": "a.txt", "content_type": "text/plain", "size": 1, "sha256": "f" * 64}
+    assert ef.to_canonical("appointment", {"attachments": [entry]})["attachments"] == [entry]
+    assert ef.to_canonical("appointment", {"attachments": []})["attachments"] is None
+    # A listing the capture has not resolved (no digest) is no value.
+    assert ef.to_canonical("appointment", {"attachments": [object()]})["attachments"] is None
+    write = ef.to_exchange("appointment", {"attachments": [entry], "subject": "S"})
+    assert write.attributes == {"subject": "S"} and write.read_only == () and write.unmapped == ()
 
 
 def test_all_day_appointment_reads_back_as_midnight_to_midnight() -> None:

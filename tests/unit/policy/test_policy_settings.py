@@ -38,6 +38,7 @@ TASKS_KEPT = under(delete_exchange_tasks_in_crm=False)
 ATTACHMENTS_ON = under(sync_appointment_attachments=True)
 NO_CATEGORIES = under(track_categorized_items=False)
 UNTRACKED = {"categories": ["Red"]}
+FILES = [{"name": "agenda.pdf", "content_type": "application/pdf", "size": 3, "sha256": "a" * 64}]
 REASSIGNED = {"owner_mailbox": BOB, "previous_owner_mailbox": ALICE}
 
 ROWS = [
@@ -83,18 +84,21 @@ ROWS = [
       for e in ("task", "phonecall", "letter", "fax")),
     Row("contact deleted in Outlook, tasks setting off: the contact rule is untouched",
         exchange("contact", "delete", owner_mailbox=ALICE), [("crm", ALICE, "delete")], policy=TASKS_KEPT),
-    # sync_appointment_attachments: off, the pair is fixed at none; on, still not written (not supported)
-    Row("attachments from CRM, setting off: fixed", crm("appointment", "update", {"attachments": []},
-                                                         owner_mailbox=ALICE), [], facts=linked(ALICE),
+    # sync_appointment_attachments: off, the pair is fixed at none; on, it syncs both ways (appointments only)
+    Row("attachments from CRM, setting off: fixed", crm("appointment", "update", {"attachments": FILES},
+                                                        owner_mailbox=ALICE), [], facts=linked(ALICE),
         reasons={"attachments": "fixed"}),
-    Row("attachments from CRM, setting on: unmapped (not supported)",
-        crm("appointment", "update", {"attachments": []}, owner_mailbox=ALICE), [], facts=linked(ALICE),
-        policy=ATTACHMENTS_ON, reasons={"attachments": "unmapped"}),
-    Row("attachments from Outlook, setting off: fixed", exchange("appointment", "update", {"attachments": []},
+    Row("attachments from CRM, setting on: written to the mailbox",
+        crm("appointment", "update", {"attachments": FILES}, owner_mailbox=ALICE), [("exchange", ALICE, "update")],
+        facts=linked(ALICE), policy=ATTACHMENTS_ON, fields={f"exchange:{ALICE}": ["attachments"]}),
+    Row("attachments from Outlook, setting off: fixed", exchange("appointment", "update", {"attachments": FILES},
                                                                  **TRACKED), [], reasons={"attachments": "fixed"}),
-    Row("attachments from Outlook, setting on: unmapped (not supported)",
-        exchange("appointment", "update", {"attachments": []}, **TRACKED), [], policy=ATTACHMENTS_ON,
-        reasons={"attachments": "unmapped"}),
+    Row("attachments from Outlook, setting on: written to CRM",
+        exchange("appointment", "update", {"attachments": FILES}, **TRACKED), [("crm", ALICE, "update")],
+        policy=ATTACHMENTS_ON, fields={f"crm:{ALICE}": ["attachments"]}),
+    Row("attachments removed in Outlook, setting on: removed in CRM",
+        exchange("appointment", "update", {"attachments": None}, **TRACKED), [("crm", ALICE, "update")],
+        policy=ATTACHMENTS_ON, fields={f"crm:{ALICE}": ["attachments"]}),
     # track_categorized_items
     Row("unlinked task with the category, setting on: created in CRM",
         exchange("task", "create", {"subject": "S"}, crm_id=None, **TRACKED), [("crm", ALICE, "create")]),
@@ -137,13 +141,18 @@ def test_one_function_decides_delete_or_unlink(on: bool) -> None:
     assert target.note == (UNLINK_NOTE if on else "delete")
 
 
-@pytest.mark.parametrize(("on", "words"), [(False, "is off"), (True, "does not support")])
-def test_the_attachments_outcome_says_why(on: bool, words: str) -> None:
-    change = crm("appointment", "update", {"attachments": []}, owner_mailbox=ALICE)
-    decision = decide(change, CATALOGUE.entity("appointment"), under(sync_appointment_attachments=on),
-                      linked(ALICE), NOW)  # fmt: skip
+def test_the_attachments_outcome_says_why_while_off() -> None:
+    change = crm("appointment", "update", {"attachments": FILES}, owner_mailbox=ALICE)
+    decision = decide(change, CATALOGUE.entity("appointment"), under(), linked(ALICE), NOW)
     outcome = next(o for o in decision.outcomes if o.field == "attachments")
-    assert outcome.detail is not None and words in outcome.detail and "sync_appointment_attachments" in outcome.detail
+    assert not outcome.synced and outcome.reason == "fixed"
+    assert outcome.detail is not None and "sync_appointment_attachments is off" in outcome.detail
+
+
+@pytest.mark.parametrize("entity", ["recurringappointmentmaster", "serviceappointment"])
+def test_no_other_calendar_entity_has_attachments(entity: str) -> None:
+    spec = CATALOGUE.entity(entity)
+    assert spec is not None and spec.field("attachments") is None
 
 
 def test_the_notes_explain_the_settings() -> None:

@@ -63,6 +63,8 @@ def test_conflict_rules_and_settings_are_named_without_a_share() -> None:
                                             "settings": OrgSettings(sync_appointment_attachments=True)})  # fmt: skip
     found = explain(CATALOGUE, policy(), candidate, SHAPE)
     assert [(item.kind, item.entity, item.before, item.after) for item in found] == [
+        ("direction", "appointment", "none", "both"),  # the setting turns the attachments pair on
         ("conflict_rule", "contact", "latest", "crm_wins"), ("setting", None, "False", "True")]
-    assert all(not item.effects for item in found)
-    assert "sync_appointment_attachments" in found[1].text
+    assert found[0].field == "attachments" and "no appointment change of the traffic carried" in found[0].text
+    assert all(not item.effects for item in found[1:])
+    assert "sync_appointment_attachments" in found[2].text

@@ -1,0 +1,71 @@
+"""Makes a mailbox item hold the files a delta wants: DeleteAttachment and CreateAttachment, bytes from the store.
+
+The plan (shared.attachments) keeps the files the item holds as often as wanted, removes the others and adds
+the missing ones, taking their bytes from the content store where the other side's capture put them. Files over
+the size cap are never copied: the writer dead-letters the delta with their names once the rest is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.exchange.attachments import ExchangeAttachments
+
+from shared import attachment_errors
+from shared.attachment_store import AttachmentStore
+from shared.attachments import Entry, canonical, oversized, plan, steps
+from shared.exchange.errors import ExchangeError
+from shared.exchange.state import ExchangeState
+from shared.item_state import ANNOUNCED_STEPS
+
+SYSTEM = "exchange"
+VERSION = "1"  # an Exchange attachment never changes: a new file is a new attachment
+
+
+class AttachmentRefused(ExchangeError):
+    """A file that cannot be copied however often the delta is retried (over the cap, bytes gone)."""
+
+
+@dataclass(frozen=True)
+class FilesWritten:
+    value: list[Entry] | None  # the files the item holds now, as the field's value
+    changekey: str | None  # the item's ChangeKey after the last file operation; None: nothing was changed
+    too_large: tuple[Entry, ...] = ()
+
+
+@dataclass
+class ExchangeFiles:
+    files: ExchangeAttachments
+    store: AttachmentStore
+    state: ExchangeState
+
+    async def sync(
+        self, mailbox: str, exchange_id: str, changekey: str, wanted: list[dict[str, Any]] | None
+    ) -> FilesWritten:
+        held = await self.files.list(mailbox, exchange_id)
+        current = await self.store.entries(SYSTEM, [(f, VERSION) for f in held],
+                                           lambda attachment_id: self.files.content(mailbox, attachment_id))
+        big = oversized(wanted, self.store.cap_bytes)
+        fitting = [f for f in wanted or () if f["size"] <= self.store.cap_bytes]
+        planned = plan(current, fitting)
+        if planned.empty:
+            return FilesWritten(canonical(e for _, e in current), None, tuple(big))
+        contents = []
+        for file in planned.add:
+            content = await self.store.get(file["sha256"])
+            if content is None:
+                raise AttachmentRefused(attachment_errors.content_missing(file))
+            contents.append((file, content))
+        after = canonical(fitting)
+        # Announced first, with the values passed through on the way: a capture reading half-way sees ours.
+        await self.state.announce(mailbox, exchange_id,
+                                  {"attachments": after, ANNOUNCED_STEPS: {"attachments": steps(current, planned)}})
+        key = changekey
+        for attachment_id in planned.remove:
+            key = await self.files.remove(mailbox, attachment_id)
+        for file, content in contents:
+            attachment_id, key = await self.files.add(mailbox, exchange_id, key, file["name"], file["content_type"],
+                                                      content)
+            await self.store.remember(SYSTEM, attachment_id, VERSION, content)
+        return FilesWritten(after, key, tuple(big))
