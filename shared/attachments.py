@@ -116,8 +116,9 @@ def oversized(files: Iterable[Mapping[str, Any]] | None, cap_bytes: int) -> list
 
 
 def describe_size(size: int) -> str:
+    """A size for people, exact in bytes beside the rounded unit (a file one byte over the cap must show it)."""
     if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MiB"
+        return f"{size / (1024 * 1024):.1f} MiB ({size} bytes)"
     if size >= 1024:
-        return f"{size / 1024:.1f} KiB"
+        return f"{size / 1024:.1f} KiB ({size} bytes)"
     return f"{size} bytes"
