@@ -112,15 +112,17 @@ async def test_settings_travel_with_a_policy_change_atomically(client: httpx.Asy
     assert only.status_code == 200 and only.json()["policy"]["version"] == 3
 
 
-async def test_the_attachments_field_says_why_it_does_not_sync(client: httpx.AsyncClient, tokens: Tokens) -> None:
-    async def note() -> str:
+async def test_the_attachments_field_follows_its_setting(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    async def pair() -> dict[str, Any]:
         fields = (await client.get("/api/v1/entities/appointment/fields", headers=bearer(tokens.viewer))).json()
-        pair = next(f for f in fields if f["field"] == "attachments")
-        assert pair["direction"] == "none" and not pair["crm_writable"] and not pair["exchange_writable"]
-        return str(pair["setting_note"])
+        found: dict[str, Any] = next(f for f in fields if f["field"] == "attachments")
+        assert found["crm_writable"] and found["exchange_writable"] and not found["changeable"]
+        return found
 
-    assert "sync_appointment_attachments is off" in await note()
+    off = await pair()
+    assert off["direction"] == "none" and "sync_appointment_attachments is off" in off["setting_note"]
     await client.put("/api/v1/settings", json={"sync_appointment_attachments": True}, headers=bearer(tokens.admin))
-    assert "does not support attachment content" in await note()
+    on = await pair()
+    assert on["direction"] == "both" and "sync both ways" in on["setting_note"]
     fields = (await client.get("/api/v1/entities/contact/fields", headers=bearer(tokens.viewer))).json()
     assert all(f["setting_note"] is None for f in fields)
