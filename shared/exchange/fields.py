@@ -2,139 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from exchangelib import Attendee, Body, EWSDate, EWSDateTime, HTMLBody, Mailbox
-from exchangelib.ewsdatetime import UTC as EWS_UTC
-from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
-from lxml import html
+from exchangelib import Attendee, Body, Mailbox
+from exchangelib.indexed_properties import EmailAddress, PhoneNumber
 
 from shared import attachments, recurrence
+from shared.exchange.codecs import (
+    ADDRESS_LABELS,
+    ADDRESS_PARTS,
+    Attrs,
+    Codec,
+    FieldValueError,
+    address,
+    as_datetime,
+    body_text,
+    choice,
+    format_datetime,
+    indexed,
+    lookup_name,
+    parse_date,
+    parse_datetime,
+    simple,
+    state_codec,
+    text,
+)
 
-Attrs = Mapping[str, Any]  # exchangelib attribute name -> value, as read from or written to an item
-
-
-class FieldValueError(ValueError):
-    """A canonical value that cannot be written to Exchange (wrong type or shape)."""
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":  # Exchange has no empty strings: canonical empty is null
-        return None
-    if not isinstance(value, str):
-        raise FieldValueError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _parse_datetime(value: Any) -> EWSDateTime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError) as exc:
-        raise FieldValueError(f"expected an ISO 8601 datetime string, got {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise FieldValueError(f"datetime {value!r} has no time zone")
-    u = parsed.astimezone(UTC)  # EWS keeps UTC; exchangelib wants its own time zone type
-    return EWSDateTime(u.year, u.month, u.day, u.hour, u.minute, u.second, tzinfo=EWS_UTC)
-
-
-def _as_datetime(value: datetime | date) -> datetime:  # a date-only value stands for midnight UTC
-    return value if isinstance(value, datetime) else datetime(value.year, value.month, value.day, tzinfo=UTC)
-
-
-def _format_datetime(value: datetime | date | None) -> str | None:
-    return None if value is None else _as_datetime(value).astimezone(EWS_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_date(value: Any) -> EWSDate:
-    try:
-        return EWSDate.from_date(date.fromisoformat(value[:10]))
-    except (TypeError, ValueError) as exc:
-        raise FieldValueError(f"expected a YYYY-MM-DD string, got {value!r}") from exc
-
-
-def _body_text(value: Any) -> str | None:
-    if isinstance(value, HTMLBody) and value:  # CRM descriptions hold plain text only
-        return html.fromstring(str(value)).text_content() or None
-    return str(value) if value else None
-
-
-@dataclass(frozen=True)
-class Codec:
-    """How one field pair reads from and writes to exchangelib attributes."""
-    attributes: tuple[str, ...]
-    read: Callable[[Attrs], Any]
-    write: Callable[[Any, Attrs], dict[str, Any]] | None = None  # None: read-only in Exchange
-
-
-def simple(attr: str, to_canonical: Callable[[Any], Any] = _text, to_exchange: Callable[[Any], Any] = _text) -> Codec:
-    return Codec(
-        (attr,),
-        lambda attrs: to_canonical(attrs.get(attr)),
-        lambda value, _current: {attr: None if value is None else to_exchange(value)},
-    )
-
-
-def _replace_entry(current: Attrs, attr: str, label: str, entry: Any) -> dict[str, Any]:
-    """Indexed containers are written whole by exchangelib: keep every other label as it is."""
-    others = [e for e in (current.get(attr) or []) if e.label != label]
-    return {attr: others + ([entry] if entry is not None else [])}
-
-
-def _entry(attrs: Attrs, attr: str, label: str) -> Any:  # the entry of one label, or None
-    return next((e for e in (attrs.get(attr) or []) if e.label == label), None)
-
-
-def indexed(attr: str, entry_type: type[Any], value_attr: str, label: str) -> Codec:  # one phone/email entry
-
-    def write(value: Any, current: Attrs) -> dict[str, Any]:
-        text = _text(value)
-        return _replace_entry(current, attr, label, text and entry_type(label=label, **{value_attr: text}))
-
-    return Codec((attr,), lambda a: _text(getattr(_entry(a, attr, label), value_attr, None)), write)
-
-
-ADDRESS_LABELS = ((1, "Business"), (2, "Home"), (3, "Other"))  # addressN_composite <-> physical_addresses label
-ADDRESS_PARTS = ("line1", "line2", "line3", "city", "stateorprovince", "postalcode", "country")
-
-
-def address(prefix: str, label: str) -> Codec:
-    """addressN_composite: lines 1-3 join into Street (one per line); the rest map part by part."""
-    names = [f"{prefix}_{part}" for part in ADDRESS_PARTS]
-
-    def read(attrs: Attrs) -> dict[str, Any]:
-        entry = _entry(attrs, "physical_addresses", label)
-        lines = (getattr(entry, "street", None) or "").split("\n")
-        lines = [*lines[:2], "\n".join(lines[2:])] if len(lines) > 3 else lines + [""] * (3 - len(lines))
-        parts = [*lines, *(getattr(entry, a, None) for a in ("city", "state", "zipcode", "country"))]
-        return {name: _text(part or None) for name, part in zip(names, parts, strict=True)}
-
-    def write(value: Any, current: Attrs) -> dict[str, Any]:
-        if value is not None and not isinstance(value, dict):
-            raise FieldValueError(f"{prefix}_composite must be an object of its attributes")
-        parts = [_text((value or {}).get(name)) for name in names]
-        street = "\n".join(p or "" for p in parts[:3]).rstrip("\n") or None
-        kwargs = dict(zip(("city", "state", "zipcode", "country"), parts[3:], strict=True))
-        entry = PhysicalAddress(label=label, street=street, **kwargs) if street or any(parts[3:]) else None
-        return _replace_entry(current, "physical_addresses", label, entry)
-
-    return Codec(("physical_addresses",), read, write)
+__all__ = ["ADDRESS_LABELS", "ADDRESS_PARTS", "Attrs", "Codec", "FieldValueError"]  # re-exported for callers
 
 
 def _fullname_write(value: Any, _current: Attrs) -> dict[str, Any]:
     if value is not None and not isinstance(value, dict):
         raise FieldValueError("fullname must be an object of firstname, middlename, lastname")
-    parts = [_text((value or {}).get(k)) for k in ("firstname", "middlename", "lastname")]
+    parts = [text((value or {}).get(k)) for k in ("firstname", "middlename", "lastname")]
     names = dict(zip(("given_name", "middle_name", "surname"), parts, strict=True))
     return {**names, "display_name": " ".join(p for p in parts if p) or None}
 
 
 FULLNAME = Codec(
     ("given_name", "middle_name", "surname", "display_name"),
-    lambda a: {k: _text(a.get(attr)) for k, attr in (("firstname", "given_name"), ("middlename", "middle_name"),
+    lambda a: {k: text(a.get(attr)) for k, attr in (("firstname", "given_name"), ("middlename", "middle_name"),
                                                      ("lastname", "surname"))},
     _fullname_write,
 )
@@ -147,44 +58,23 @@ TASK_STATUS = {
 FREE_BUSY = {"Free": (0, 1), "Tentative": (0, 2), "Busy": (3, 5), "OOF": (3, 6)}
 
 
-def _choice(table: Mapping[Any, Any], value: Any, what: str) -> Any:
-    if isinstance(value, bool) or value not in table:
-        raise FieldValueError(f"{what} {value!r} has no Exchange counterpart")
-    return table[value]
-
-
-def _state_codec(attr: str, table: Mapping[str, tuple[int, int]], default: str, nearest: dict[int, str]) -> Codec:
-    by_status = {**nearest, **{status: name for name, (_state, status) in table.items()}}
-
-    def read(attrs: Attrs) -> dict[str, int] | None:
-        state, status = table.get(attrs.get(attr) or default, table[default])
-        return {"statecode": state, "statuscode": status}
-
-    def write(value: Any, _current: Attrs) -> dict[str, Any]:
-        if not isinstance(value, dict) or "statuscode" not in value:
-            raise FieldValueError(f"{attr} needs an object with statuscode")
-        return {attr: _choice(by_status, value["statuscode"], "statuscode")}
-
-    return Codec((attr,), read, write)
-
-
 def _appointment_time_read(attrs: Attrs) -> dict[str, Any]:
     start, end, all_day = attrs.get("start"), attrs.get("end"), bool(attrs.get("is_all_day"))
     if all_day and isinstance(end, date) and not isinstance(end, datetime):
         end = end + timedelta(days=1)  # exchangelib reports an all-day end as the inclusive last day
     minutes = None
     if start is not None and end is not None:
-        minutes = int((_as_datetime(end) - _as_datetime(start)).total_seconds() // 60)
-    return {"scheduledstart": _format_datetime(start), "scheduledend": _format_datetime(end),
+        minutes = int((as_datetime(end) - as_datetime(start)).total_seconds() // 60)
+    return {"scheduledstart": format_datetime(start), "scheduledend": format_datetime(end),
             "scheduleddurationminutes": minutes, "isalldayevent": all_day}
 
 
 def _appointment_time_write(value: Any, _current: Attrs) -> dict[str, Any]:
     if not isinstance(value, dict) or not value.get("scheduledstart"):
         raise FieldValueError("appointment_time needs scheduledstart")
-    start = _parse_datetime(value["scheduledstart"])
+    start = parse_datetime(value["scheduledstart"])
     minutes = timedelta(minutes=int(value.get("scheduleddurationminutes") or 0))  # CRM may send only the duration
-    end = _parse_datetime(value["scheduledend"]) if value.get("scheduledend") else start + minutes
+    end = parse_datetime(value["scheduledend"]) if value.get("scheduledend") else start + minutes
     if end < start:
         raise FieldValueError("scheduledend is before scheduledstart")
     return {"start": start, "end": end, "is_all_day": bool(value.get("isalldayevent"))}
@@ -207,7 +97,7 @@ def _percent(value: Any) -> Decimal:
 
 def _yomi(part: str) -> Codec:  # PhoneticFirst/LastName are read-only in EWS: write PidLidYomi* (extended)
     ext, shown = f"yomi_{part}_name", f"phonetic_{part}_name"
-    return Codec((ext, shown), lambda a: _text(a.get(ext) or a.get(shown)), lambda v, _c: {ext: _text(v)})
+    return Codec((ext, shown), lambda a: text(a.get(ext) or a.get(shown)), lambda v, _c: {ext: text(v)})
 
 
 CONTACT_PHONES = {
@@ -220,23 +110,6 @@ CONTACT_TEXTS = {
     "governmentid": "government_id", "jobtitle": "job_title", "managername": "manager", "nickname": "nickname",
     "spousesname": "spouse_name", "websiteurl": "business_homepage",
 }
-def lookup_name(attr: str) -> Codec:
-    """A CRM lookup shown in Exchange by its record's name (an activity's Regarding text, a contact's Company).
-
-    Exchange holds the name only: read back it is {"name": ...}, which is what stored_as says a written lookup
-    becomes. A typed name cannot be bound to a record, so the catalogue declares these pairs not writable in CRM.
-    """
-
-    def read(attrs: Attrs) -> dict[str, Any] | None:
-        name = _text(attrs.get(attr))
-        return {"name": name} if name else None
-
-    def write(value: Any, _current: Attrs) -> dict[str, Any]:
-        if value is not None and not isinstance(value, dict):
-            raise FieldValueError(f"a lookup is an object with id, logicalname and name, got {value!r}")
-        return {attr: _text((value or {}).get("name"))}
-
-    return Codec((attr,), read, write)
 
 
 def _attachments_read(attrs: Attrs) -> list[dict[str, Any]] | None:
@@ -251,17 +124,17 @@ def _attachments_read(attrs: Attrs) -> list[dict[str, Any]] | None:
 ATTACHMENTS = Codec(("attachments",), _attachments_read)
 WRITTEN_APART = frozenset({attachments.KEY})
 PRIORITY = simple("importance", lambda v: {n: k for k, n in IMPORTANCE.items()}.get(v or "Normal"),
-                  lambda v: _choice(IMPORTANCE, v, "prioritycode"))
-TEXT_BODY = simple("body", _body_text, lambda v: Body(_text(v)))
+                  lambda v: choice(IMPORTANCE, v, "prioritycode"))
+TEXT_BODY = simple("body", body_text, lambda v: Body(text(v)))
 CODECS: dict[str, dict[str, Codec]] = {
     "contact": {
         **{key: indexed("phone_numbers", PhoneNumber, "phone_number", label) for key, label in CONTACT_PHONES.items()},
         **{key: simple(attr) for key, attr in CONTACT_TEXTS.items()},
         **{f"emailaddress{n}": indexed("email_addresses", EmailAddress, "email", f"EmailAddress{n}") for n in "123"},
         **{f"address{n}_composite": address(f"address{n}", label) for n, label in ADDRESS_LABELS},
-        "anniversary": simple("wedding_anniversary", lambda v: v and v.isoformat(), _parse_date),
-        "birthdate": simple("birthday", lambda v: v and v.isoformat(), _parse_date),
-        "childrensnames": simple("children", lambda v: ", ".join(v) if v else None, lambda v: [_text(v)]),
+        "anniversary": simple("wedding_anniversary", lambda v: v and v.isoformat(), parse_date),
+        "birthdate": simple("birthday", lambda v: v and v.isoformat(), parse_date),
+        "childrensnames": simple("children", lambda v: ", ".join(v) if v else None, lambda v: [text(v)]),
         "fullname": FULLNAME,
         "description": TEXT_BODY,
         "yomifirstname": _yomi("first"),
@@ -277,19 +150,19 @@ CODECS: dict[str, dict[str, Codec]] = {
         "organizer": Codec(("organizer",), lambda a: getattr(a.get("organizer"), "email_address", None)),
         "regardingobjectid": lookup_name("crm_regarding"),
         "requiredattendees": _attendees("required_attendees"),
-        "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", {3: "Busy", 4: "Free"}),
+        "appointment_status": state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", {3: "Busy", 4: "Free"}),
         "subject": simple("subject"),
         attachments.KEY: ATTACHMENTS,
     },
     "task": {
         "percentcomplete": simple("percent_complete", lambda v: None if v is None else int(v), _percent),
-        "actualend": Codec(("complete_date",), lambda a: _format_datetime(a.get("complete_date"))),
+        "actualend": Codec(("complete_date",), lambda a: format_datetime(a.get("complete_date"))),
         # exchangelib models DueDate/StartDate as dates: the time of day does not survive (midnight UTC).
-        "scheduledend": simple("due_date", _format_datetime, lambda v: _parse_datetime(v).date()),
-        "scheduledstart": simple("start_date", _format_datetime, lambda v: _parse_datetime(v).date()),
+        "scheduledend": simple("due_date", format_datetime, lambda v: parse_datetime(v).date()),
+        "scheduledstart": simple("start_date", format_datetime, lambda v: parse_datetime(v).date()),
         "description": TEXT_BODY,
         "regardingobjectid": lookup_name("crm_regarding"),
-        "status": _state_codec("status", TASK_STATUS, "NotStarted", {6: "Deferred"}),
+        "status": state_codec("status", TASK_STATUS, "NotStarted", {6: "Deferred"}),
         "prioritycode": PRIORITY,
         "subject": simple("subject"),
     },
@@ -329,7 +202,7 @@ SERVICE_NEAREST = {3: "Busy", 4: "Busy", 7: "Busy", 8: "Free", 9: "Free", 10: "F
 _CALENDAR = {key: codec for key, codec in CODECS["appointment"].items() if key != attachments.KEY}
 CODECS["serviceappointment"] = {
     **_CALENDAR,
-    "appointment_status": _state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", SERVICE_NEAREST),
+    "appointment_status": state_codec("legacy_free_busy_status", FREE_BUSY, "Busy", SERVICE_NEAREST),
 }
 
 
