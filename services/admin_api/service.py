@@ -64,6 +64,9 @@ def validate_change(catalogue: Catalogue, change: DirectionChange) -> None:
     if change.direction in pair.allowed_directions:
         return
     where = f"{change.entity}.{change.field}"
+    if pair.governed_by is not None:
+        raise NotChangeable(f"{where} follows the organisation setting {pair.governed_by} (on: both, off: none); "
+                            "change that setting instead (PUT /api/v1/settings)")  # fmt: skip
     if not pair.changeable:
         raise NotChangeable(f"{where} is fixed at {pair.default_direction!r} and cannot be changed")
     allowed = ", ".join(pair.allowed_directions)

@@ -87,6 +87,8 @@ def test_first_refusal_wins_and_messages_are_clear() -> None:
         )
     with pytest.raises(service.UnknownEntity, match="known entities: appointment"):
         service.entity_spec(CATALOGUE, "lead")
+    with pytest.raises(service.NotChangeable, match="follows the organisation setting sync_appointment_attachments"):
+        service.validate_change(CATALOGUE, change("appointment", "attachments", "both"))
 
 
 def test_entity_summaries_count_every_field() -> None:
