@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from infra.sandbox.crm.server import CrmSandboxUrls, serve_crm
+from infra.sandbox.crm.server import serve_crm
 from infra.sandbox.crm.settings import CrmSandboxSettings
 from tests.integration.sandbox.crm_admin import ACCESS_DENIED, SALES, Admin, acting, entity_id, error_code, unique
 
