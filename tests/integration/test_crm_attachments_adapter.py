@@ -8,48 +8,32 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from pydantic import SecretStr
 
-from infra.sandbox.crm.server import CrmSandboxUrls, serve_crm
-from infra.sandbox.crm.settings import CrmSandboxSettings
 from shared.crm.attachments import CrmAttachments, CrmFile
 from shared.crm.client import CrmClient, Forbidden, RetryPolicy
 from shared.settings import SANDBOX_CRM_SECRET
-from tests.integration.sandbox.crm_admin import SALES, Admin, entity_id, unique
+from tests.integration.sandbox.crm_admin import Admin, administering, entity_id
 
 pytestmark = pytest.mark.integration
 EVERY_BYTE = bytes(range(256)) * 3
 
 
 @pytest.fixture(scope="module")
-def crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrmSandboxUrls]:
-    with serve_crm(CrmSandboxSettings(data_dir=tmp_path_factory.mktemp("crm")), port=0) as urls:
-        yield urls
-
-
-@pytest.fixture(scope="module")
-def admin(crm: CrmSandboxUrls) -> Iterator[Admin]:
-    admin = Admin(crm)
-    yield admin
-    admin.close()
+def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
+    with administering(tmp_path_factory.mktemp("crm")) as admin:
+        yield admin
 
 
 @pytest.fixture(scope="module")
 def people(admin: Admin) -> dict[str, str]:
-    """alice and bob: salespersons (Basic), neither reaching the other's activities."""
-    seller = admin.role(SALES, name="Salesperson")
-    return {name: admin.user(name, admin.root, seller) for name in ("alice", "bob")}
+    return admin.salespeople("alice", "bob")
 
 
 @pytest.fixture
-async def files(crm: CrmSandboxUrls) -> AsyncIterator[CrmAttachments]:
-    client = CrmClient(crm.api_url, crm.token_url, "fieldsync", SecretStr(SANDBOX_CRM_SECRET),
+async def files(admin: Admin) -> AsyncIterator[CrmAttachments]:
+    client = CrmClient(admin.urls.api_url, admin.urls.token_url, "fieldsync", SecretStr(SANDBOX_CRM_SECRET),
                        retry=RetryPolicy(attempts=2, base_s=0.05))  # fmt: skip
     yield CrmAttachments(client)
     await client.aclose()
-
-
-def activity(admin: Admin, entity_set: str = "appointments", owner: str | None = None) -> str:
-    bind = {"ownerid@odata.bind": f"/systemusers({owner})"} if owner else {}
-    return admin.create(entity_set, {"subject": unique("Visit"), **bind})
 
 
 def attached(admin: Admin, parent: str, entity_set: str = "appointments", content: bytes = b"x") -> str:
@@ -65,7 +49,7 @@ def by_id(rows: list[CrmFile]) -> dict[str, CrmFile]:
 async def test_changes_start_with_every_file_then_report_changes_and_deletes(
     admin: Admin, files: CrmAttachments
 ) -> None:
-    parent, doomed, task = activity(admin), activity(admin), activity(admin, "tasks")
+    parent, doomed, task = admin.activity(), admin.activity(), admin.activity("tasks")
     existing, of_task = attached(admin, parent, content=b"12345"), attached(admin, task, "tasks")
     start = await files.changes(None)
     found = by_id(start.rows)
@@ -87,7 +71,7 @@ async def test_changes_start_with_every_file_then_report_changes_and_deletes(
 async def test_of_lists_one_activitys_files_and_content_round_trips_binary_bytes(
     admin: Admin, files: CrmAttachments
 ) -> None:
-    parent, other = activity(admin), activity(admin)
+    parent, other = admin.activity(), admin.activity()
     first = await files.add(parent, "all-bytes.bin", "application/octet-stream", EVERY_BYTE, caller_id=None)
     second = await files.add(parent.upper(), "empty.txt", "text/plain", b"", caller_id=None)
     await files.add(other, "elsewhere.txt", "text/plain", b"no", caller_id=None)
@@ -101,7 +85,7 @@ async def test_of_lists_one_activitys_files_and_content_round_trips_binary_bytes
 async def test_writes_as_a_user_follow_the_parents_security(
     admin: Admin, people: dict[str, str], files: CrmAttachments
 ) -> None:
-    parent = activity(admin, owner=people["alice"])
+    parent = admin.activity(owner=people["alice"])
     with pytest.raises(Forbidden):
         await files.add(parent, "bob.txt", "text/plain", b"b", caller_id=people["bob"])
     mine = await files.add(parent, "alice.txt", "text/plain", b"a", caller_id=people["alice"])

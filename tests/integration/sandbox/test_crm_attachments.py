@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from infra.sandbox.crm.server import serve_crm
 from infra.sandbox.crm.settings import CrmSandboxSettings
-from tests.integration.sandbox.crm_admin import ACCESS_DENIED, SALES, Admin, acting, entity_id, error_code, unique
+from tests.integration.sandbox.crm_admin import ACCESS_DENIED, Admin, acting, administering, entity_id, error_code
 
 pytestmark = pytest.mark.integration
 SET = "activitymimeattachments"
@@ -23,23 +22,13 @@ BAD_PAYLOAD = "0x80048d19"
 
 @pytest.fixture(scope="module")
 def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
-    settings = CrmSandboxSettings(data_dir=tmp_path_factory.mktemp("crm"), crm_sandbox_max_upload_file_size=LIMIT)
-    with serve_crm(settings, port=0) as urls:
-        admin = Admin(urls)
+    with administering(tmp_path_factory.mktemp("crm"), crm_sandbox_max_upload_file_size=LIMIT) as admin:
         yield admin
-        admin.close()
 
 
 @pytest.fixture(scope="module")
 def people(admin: Admin) -> dict[str, str]:
-    """alice and bob: salespersons (Basic) of one unit, so neither reaches the other's activities."""
-    seller = admin.role(SALES, name="Salesperson")
-    return {name: admin.user(name, admin.root, seller) for name in ("alice", "bob")}
-
-
-def appointment(admin: Admin, owner: str | None = None) -> str:
-    bind = {"ownerid@odata.bind": f"/systemusers({owner})"} if owner else {}
-    return admin.create("appointments", {"subject": unique("Visit"), **bind})
+    return admin.salespeople("alice", "bob")
 
 
 def b64(content: bytes) -> str:
@@ -63,7 +52,7 @@ def ids(rows: list[dict[str, Any]]) -> set[str]:
 
 
 def test_both_binds_create_and_reads_show_the_file_without_its_body_unless_selected(admin: Admin) -> None:
-    parent, other = appointment(admin), appointment(admin)
+    parent, other = admin.activity(), admin.activity()
     content = os.urandom(300)
     first = entity_id(attach(admin.http, parent, content))
     second = entity_id(attach(admin.http, parent, bind="appointment"))
@@ -82,7 +71,7 @@ def test_both_binds_create_and_reads_show_the_file_without_its_body_unless_selec
 
 
 def test_patch_changes_the_file_and_delete_removes_it_without_touching_the_parent_version(admin: Admin) -> None:
-    parent = appointment(admin)
+    parent = admin.activity()
     before = version_of(admin, parent)
     created = attach(admin.http, parent, b"one", Prefer="return=representation")
     assert created.status_code == 201
@@ -100,7 +89,7 @@ def test_patch_changes_the_file_and_delete_removes_it_without_touching_the_paren
 
 
 def test_change_tracking_reports_creates_updates_deletes_and_the_parent_cascade(admin: Admin) -> None:
-    kept, doomed = appointment(admin), appointment(admin)
+    kept, doomed = admin.activity(), admin.activity()
     existing = entity_id(attach(admin.http, kept))
     tracking = {"Prefer": "odata.track-changes"}
     start = admin.http.get(SET, headers=tracking).json()
@@ -122,7 +111,7 @@ def test_change_tracking_reports_creates_updates_deletes_and_the_parent_cascade(
 
 
 def test_security_follows_the_parent_activity(admin: Admin, people: dict[str, str]) -> None:
-    parent = appointment(admin, owner=people["alice"])
+    parent = admin.activity(owner=people["alice"])
     refused = attach(admin.http, parent, **acting(people["bob"]))
     assert error_code(refused) == (403, ACCESS_DENIED)
     attachment = entity_id(attach(admin.http, parent, **acting(people["alice"])))
@@ -142,7 +131,7 @@ def test_security_follows_the_parent_activity(admin: Admin, people: dict[str, st
 
 def test_the_body_must_be_base64_within_the_upload_limit(admin: Admin) -> None:
     assert CrmSandboxSettings().crm_sandbox_max_upload_file_size == 5_242_880  # Dynamics' default
-    parent = appointment(admin)
+    parent = admin.activity()
     assert attach(admin.http, parent, os.urandom(LIMIT)).status_code == 204
     too_large = attach(admin.http, parent, os.urandom(LIMIT + 1))
     assert error_code(too_large) == (400, BAD_PAYLOAD) and "maxuploadfilesize" in too_large.json()["error"]["message"]
