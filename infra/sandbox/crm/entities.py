@@ -16,7 +16,7 @@ from infra.sandbox.crm.odata import DUPLICATE, NOT_FOUND, STALE_ETAG, ODataError
 from infra.sandbox.crm.paging import context, page_size
 from infra.sandbox.crm.records import BIND_SUFFIX, apply_body, etag, show
 from infra.sandbox.crm.replies import json_reply, no_content, read_body, utc_now
-from infra.sandbox.crm.schema import EntitySet, entity_sets
+from infra.sandbox.crm.schema import ACTIVITY, ATTACHMENTS, EntitySet, entity_sets
 from infra.sandbox.crm.security_sets import RELATIONSHIPS, link_id
 
 Row = dict[str, Any]
@@ -56,7 +56,7 @@ def _names(org: Org, call: Call) -> Names | None:
     return org.name_of if wanted(call.prefer) else None
 
 
-def _check_etag(call: Call, row: Row) -> None:
+def check_etag(call: Call, row: Row) -> None:
     wanted = call.request.headers.get("if-match")
     if wanted is not None and wanted.strip() != "*" and wanted.strip() != etag(row):
         raise ODataError(
@@ -77,7 +77,7 @@ async def _create(org: Org, call: Call, spec: EntitySet, select: list[str] | Non
     if org.store.get(spec.name, row[spec.key]) is not None:
         raise ODataError(412, DUPLICATE, "A record with matching key values already exists.")
     row = org.store.put(spec.name, row[spec.key], row)
-    return _written(org, call, spec, row, select, created=True)
+    return written(org, call, spec, row, select, created=True)
 
 
 async def _update(org: Org, call: Call, spec: EntitySet, record_id: str, select: list[str] | None) -> Response:
@@ -87,20 +87,20 @@ async def _update(org: Org, call: Call, spec: EntitySet, record_id: str, select:
     caller.require(spec, existing, "Write")
     if isinstance(body, dict) and any(name.startswith("ownerid") and name.endswith(BIND_SUFFIX) for name in body):
         caller.require(spec, existing, "Assign")  # a change of owner is an assignment
-    _check_etag(call, existing)
+    check_etag(call, existing)
     caller.check_secured_values(spec, body, creating=False)
     row = apply_body(
         spec, body, existing, new_id=record_id, caller=caller.user, now=utc_now(), exists=org.exists,
         on_behalf_of=caller.on_behalf_of,
     )  # fmt: skip
     row = org.store.put(spec.name, record_id, prepare(spec, row, existing, caller.state, None))
-    return _written(org, call, spec, row, select, created=False)
+    return written(org, call, spec, row, select, created=False)
 
 
 def _delete(org: Org, call: Call, spec: EntitySet, record_id: str) -> Response:
     existing = org.existing(spec, record_id)
     call.caller.require(spec, existing, "Delete")
-    _check_etag(call, existing)
+    check_etag(call, existing)
     refuse_delete(spec, record_id, call.caller.state)
     now = utc_now()
     org.store.delete(spec.name, record_id, now)
@@ -110,7 +110,8 @@ def _delete(org: Org, call: Call, spec: EntitySet, record_id: str) -> Response:
 
 
 def dependants(org: Org, spec: EntitySet, record_id: str) -> list[tuple[str, str]]:
-    """The rows that go with a deleted record: its shares, its associations, a profile's field permissions."""
+    """The rows that go with a deleted record: its shares, its associations, an activity's attachments, a profile's
+    field permissions."""
     state = org.security.state()
     found = [("principalobjectaccessset", link_id("principalobjectaccess", record_id, p))
              for p in state.shares.get(record_id, {})]  # fmt: skip
@@ -122,13 +123,16 @@ def dependants(org: Org, spec: EntitySet, record_id: str) -> list[tuple[str, str
             attribute, key = sides[0][1], entity_sets()[relationship.intersect].key
             found += [(relationship.intersect, r[key]) for r in org.store.all_rows(relationship.intersect)
                       if r.get(attribute) == record_id]  # fmt: skip
+    if spec.privilege_entity == ACTIVITY:  # an activity's attachments go with it (attachments.py)
+        found += [(ATTACHMENTS.name, r[ATTACHMENTS.key]) for r in org.store.all_rows(ATTACHMENTS.name)
+                  if r.get("_objectid_value") == record_id]  # fmt: skip
     if spec.name == "fieldsecurityprofiles":
         found += [("fieldpermissions", r["fieldpermissionid"]) for r in org.store.all_rows("fieldpermissions")
                   if r.get("_fieldsecurityprofileid_value") == record_id]  # fmt: skip
     return found
 
 
-def _written(org: Org, call: Call, spec: EntitySet, row: Row, select: list[str] | None, created: bool) -> Response:
+def written(org: Org, call: Call, spec: EntitySet, row: Row, select: list[str] | None, created: bool) -> Response:
     headers = {"OData-EntityId": f"{call.api_url}{spec.name}({row[spec.key]})", "ETag": etag(row)}
     if call.prefer.get("return") == "representation":
         headers["Preference-Applied"] = "return=representation"

@@ -1,6 +1,7 @@
 """Web API routes: one handler for `/api/data/v9.2/...` that resolves the caller and dispatches the path.
 
     <set> | <set>(<id>)                                  entities.py   records
+    activitymimeattachments[(<id>)]                      attachments.py (secured through the parent activity)
     <set>(<id>)/<relationship>[(<id>)][/$ref]            associations.py
     roles(<id>)/Microsoft.Dynamics.CRM.AddPrivilegesRole  actions.py   (also RemovePrivilegeRole)
     GrantAccess | ModifyAccess | RevokeAccess            actions.py
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 
 from infra.sandbox.crm import actions, functions
 from infra.sandbox.crm.associations import navigation
+from infra.sandbox.crm.attachments import attachment_set
 from infra.sandbox.crm.auth import require_token
 from infra.sandbox.crm.call import Call, Org, entity_set_named, record_key
 from infra.sandbox.crm.entities import entity_set
@@ -22,6 +24,7 @@ from infra.sandbox.crm.guard import resolve_caller
 from infra.sandbox.crm.metadata import attributes
 from infra.sandbox.crm.odata import NOT_FOUND, ODataError, parse_prefer
 from infra.sandbox.crm.path import Segment, parse_path
+from infra.sandbox.crm.schema import ATTACHMENTS
 from infra.sandbox.crm.settings import API_PATH
 
 NAMESPACE = "Microsoft.Dynamics.CRM."
@@ -70,6 +73,8 @@ async def dispatch(org: Org, request: Request, path: str) -> Response:
         return answer
     if first.name == "EntityDefinitions":
         return await attributes(org, call, segments)
+    if first.name == ATTACHMENTS.name and len(segments) == 1:
+        return await attachment_set(org, call, record_key(ATTACHMENTS, first.key) if first.key is not None else None)
     spec = entity_set_named(first.name)
     record_id = record_key(spec, first.key) if first.key is not None else None
     if len(segments) == 1:

@@ -9,7 +9,10 @@ from infra.sandbox.crm.filter_sets import FILTER_STATES, filter_sets
 from infra.sandbox.crm.security_sets import security_sets
 from shared.catalogue import load_catalogue
 
-__all__ = ["SYSTEM_ATTRIBUTES", "EntitySet", "bind_targets", "entity_sets", "record_sets", "set_of_logical_name"]
+__all__ = [
+    "ATTACHMENTS", "SYSTEM_ATTRIBUTES", "EntitySet", "bind_targets", "entity_sets", "record_sets",
+    "set_of_logical_name",
+]  # fmt: skip
 
 # Lookups are read as `_<name>_value` and written with `<name>[_<target>]@odata.bind`.
 LOOKUPS = frozenset({"regardingobjectid", "parentcustomerid", "ownerid", "businessunitid"})
@@ -76,6 +79,14 @@ ACCOUNTS = EntitySet(
     writable=frozenset({"name", "accountnumber", "telephone1", "emailaddress1", "websiteurl", "description",
                         "address1_city", "address1_country"}),
     lookups=frozenset({"ownerid", "parentaccountid"}), privilege_entity="Account",
+)  # fmt: skip
+# File attachments of activities (activitymimeattachment entity reference): no owner, no state, secured through
+# their parent activity; served by attachments.py rather than the generic handlers, so not in entity_sets().
+ATTACHMENTS = EntitySet(
+    name="activitymimeattachments", logical_name="activitymimeattachment", key="activitymimeattachmentid",
+    writable=frozenset({"filename", "mimetype", "body", "subject", "objecttypecode", "attachmentnumber"}),
+    lookups=frozenset({"objectid"}), has_state=False, read_only_attributes=frozenset({"filesize"}),
+    system_attributes=False,
 )  # fmt: skip
 # The primary name attribute of each table a lookup may point to: its FormattedValue (annotations.py).
 PRIMARY_NAMES = {"account": "name", "contact": "fullname", "systemuser": "fullname", "team": "name",

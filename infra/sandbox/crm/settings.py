@@ -32,6 +32,8 @@ class CrmSandboxSettings(Base):
     crm_sandbox_user_password: SecretStr = SecretStr(SANDBOX_USER_PASSWORD)
     crm_sandbox_token_ttl_s: int = 3600
     crm_sandbox_page_size: int = 5000
+    # The organisation's maxuploadfilesize (Dynamics' default, 5 MB): a larger attachment body is refused.
+    crm_sandbox_max_upload_file_size: int = 5_242_880
     # JSON, e.g. FIELDSYNC_CRM_SANDBOX_FAULTS='{"latency_ms": 50}'; changeable live via /_sandbox/faults.
     crm_sandbox_faults: FaultKnobs = FaultKnobs()
 

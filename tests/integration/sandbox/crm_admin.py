@@ -4,11 +4,15 @@ act as people (MSCRMCallerID, or their own password-grant tokens)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from infra.sandbox.crm.server import CrmSandboxUrls
+from infra.sandbox.crm.server import CrmSandboxUrls, serve_crm
+from infra.sandbox.crm.settings import CrmSandboxSettings
 
 SECRET_FORM = {"grant_type": "client_credentials", "client_id": "fieldsync", "client_secret": "sandbox-secret"}
 PRIVILEGE_DENIED, ACCESS_DENIED = "0x80040220", "0x80048306"
@@ -94,6 +98,16 @@ class Admin:
         target = owner if owner.startswith("teams(") else f"systemusers({owner})"
         return self.create("contacts", {"lastname": unique("Contact"), **values, "ownerid@odata.bind": f"/{target}"})
 
+    def activity(self, entity_set: str = "appointments", owner: str | None = None) -> str:
+        """An activity (an appointment by default) owned by `owner`, or by the application user."""
+        bind = {"ownerid@odata.bind": f"/systemusers({owner})"} if owner else {}
+        return self.create(entity_set, {"subject": unique("Visit"), **bind})
+
+    def salespeople(self, *names: str) -> dict[str, str]:
+        """Users of the root unit with Basic Salesperson privileges: none reaches another's records."""
+        seller = self.role(SALES, name="Salesperson")
+        return {name: self.user(name, self.root, seller) for name in names}
+
     def share(self, record: str, principal: str, rights: str, kind: str = "systemuser",
               action: str = "GrantAccess") -> None:  # fmt: skip
         body = {
@@ -107,3 +121,14 @@ class Admin:
 
 def acting(user: str) -> dict[str, str]:
     return {"MSCRMCallerID": user}
+
+
+@contextmanager
+def administering(data_dir: Path, **settings: Any) -> Iterator[Admin]:
+    """A CRM sandbox over `data_dir` on a free port (with these settings), and its administrator."""
+    with serve_crm(CrmSandboxSettings(data_dir=data_dir, **settings), port=0) as urls:
+        admin = Admin(urls)
+        try:
+            yield admin
+        finally:
+            admin.close()
