@@ -49,7 +49,7 @@ class AttachmentStore:
 
     async def get(self, sha256: str) -> bytes | None:
         value = await self._redis.get(redis_keys.attachment_content(sha256))
-        return None if value is None else bytes(value)
+        return value if value is None or isinstance(value, bytes) else value.encode()
 
     async def entries(
         self, system: str, files: Sequence[tuple[Held, str]], read: Reader
