@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.exchange.attachments import ExchangeAttachments
-
 from shared import attachment_errors
 from shared.attachment_store import AttachmentStore
 from shared.attachments import Entry, canonical, oversized, plan, steps
+from shared.exchange.attachments import ExchangeAttachments
 from shared.exchange.errors import ExchangeError
 from shared.exchange.state import ExchangeState
 from shared.item_state import ANNOUNCED_STEPS
@@ -63,7 +62,7 @@ class ExchangeFiles:
                                   {"attachments": after, ANNOUNCED_STEPS: {"attachments": steps(current, planned)}})
         key = changekey
         for attachment_id in planned.remove:
-            key = await self.files.remove(mailbox, attachment_id)
+            key = await self.files.remove(mailbox, attachment_id) or key  # None: gone already
         for file, content in contents:
             attachment_id, key = await self.files.add(mailbox, exchange_id, key, file["name"], file["content_type"],
                                                       content)

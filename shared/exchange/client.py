@@ -29,6 +29,7 @@ from exchangelib.properties import ItemId
 from exchangelib.version import EXCHANGE_2016
 
 from shared.exchange import fields as exchange_fields
+from shared.exchange.attachments import refs_of
 from shared.exchange.errors import translate_error
 from shared.exchange.sync import EwsSync, SyncPage
 from shared.settings import ExchangeSettings
@@ -158,6 +159,8 @@ def read_fields(entity: str) -> list[str]:
 
 def _item_state(entity: str, item: Any) -> ItemState:
     attributes = {name: getattr(item, name, None) for name in _folder_attributes(entity)}
+    if "attachments" in attributes:  # listed without content, as FileRefs (shared.exchange.attachments)
+        attributes["attachments"] = refs_of(attributes["attachments"])
     return ItemState(item.id, item.changekey, item.last_modified_time, attributes)
 
 
@@ -226,6 +229,10 @@ class ExchangeClient:
                 keep_pool_size(account.protocol)
                 self._accounts[mailbox] = account
             return account
+
+    async def call(self, mailbox: str, work: Callable[[Account], T]) -> T:
+        """`work` with the mailbox's impersonating Account, in the worker pool (errors translated)."""
+        return await self._run(lambda: work(self._account(mailbox)))
 
     def _folder(self, mailbox: str, entity: str) -> Any:
         return getattr(self._account(mailbox), FOLDERS[entity])

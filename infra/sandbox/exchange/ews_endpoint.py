@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
+from infra.sandbox.exchange.attachment_operations import create_attachment, delete_attachment, get_attachment
 from infra.sandbox.exchange.folder_operations import find_item, get_folder, sync_folder_items
 from infra.sandbox.exchange.item_operations import create_item, delete_item, get_item, update_item
 from infra.sandbox.exchange.operation_context import OperationContext
@@ -33,6 +34,9 @@ OPERATIONS: dict[str, Operation] = {
     "CreateItem": create_item,
     "UpdateItem": update_item,
     "DeleteItem": delete_item,
+    "CreateAttachment": create_attachment,
+    "GetAttachment": get_attachment,
+    "DeleteAttachment": delete_attachment,
 }
 log = logging.getLogger(__name__)
 REALM = 'Basic realm="sandbox-exchange"'

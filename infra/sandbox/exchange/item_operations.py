@@ -7,6 +7,7 @@ import uuid
 
 from lxml import etree
 
+from infra.sandbox.exchange.attachment_operations import render_attachments
 from infra.sandbox.exchange.folders import FOLDERS, folder_id, resolve_folder
 from infra.sandbox.exchange.item_codec import ITEM_CLASSES, Fields, delete_field, empty_fields, merge_item_element
 from infra.sandbox.exchange.item_view import parse_shape, render_item
@@ -78,7 +79,9 @@ def get_item(ctx: OperationContext, request: etree._Element) -> list[etree._Elem
             if record is None:
                 raise ITEM_NOT_FOUND
             message = success_message("GetItem")
-            items_container(message).append(render_item(record, folder_id(ctx.mailbox, record.folder), shape))
+            element = render_item(record, folder_id(ctx.mailbox, record.folder), shape)
+            render_attachments(element, ctx.store.attachments_of(record.id), shape)
+            items_container(message).append(element)
         except EwsError as error:
             message = error_message("GetItem", error)
         messages.append(message)

@@ -28,9 +28,26 @@ CREATE TABLE IF NOT EXISTS changes (
     item_id TEXT NOT NULL, kind TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_by_folder ON changes (mailbox, folder, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attachments (
+    id TEXT PRIMARY KEY, item_id TEXT NOT NULL, mailbox TEXT NOT NULL, name TEXT NOT NULL,
+    content_type TEXT NOT NULL, size INTEGER NOT NULL, modified TEXT NOT NULL, content BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS attachments_by_item ON attachments (item_id);
 """
 
 Fields = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AttachmentRecord:
+    """One file attachment of an item (content only where asked for)."""
+
+    id: str
+    item_id: str
+    name: str
+    content_type: str
+    size: int
+    modified: str
+    content: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +212,7 @@ class Store:
             if row is None:
                 return False
             db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+            db.execute("DELETE FROM attachments WHERE item_id = ?", (item_id,))
             self._log(db, mailbox, row["folder"], item_id, DELETE)
             return True
 
@@ -217,3 +235,49 @@ class Store:
                 (mailbox, *ids),
             ).fetchall()
         return {row["id"]: _record(row) for row in rows}
+
+    # -- file attachments: each add or delete is a change of the item (a new ChangeKey, an Update to sync) ---------
+
+    def _touch(self, db: sqlite3.Connection, mailbox: str, item_id: str) -> ItemRecord | None:
+        row = db.execute("SELECT * FROM items WHERE id = ? AND mailbox = ?", (item_id, mailbox)).fetchone()
+        if row is None:
+            return None
+        seq = self._log(db, mailbox, row["folder"], item_id, UPDATE)
+        now = ews_now()
+        db.execute("UPDATE items SET change_key = ?, modified = ? WHERE id = ?", (_change_key(seq), now, item_id))
+        return ItemRecord(item_id, mailbox, row["folder"], row["item_type"], _change_key(seq), row["created"], now,
+                          json.loads(row["fields"]))  # fmt: skip
+
+    def attach(self, mailbox: str, item_id: str, attachment_id: str, name: str, content_type: str,
+               content: bytes) -> ItemRecord | None:  # fmt: skip
+        """Add a file to the item; the item as it is then, or None when the mailbox has no such item."""
+        with self._transaction() as db:
+            record = self._touch(db, mailbox, item_id)
+            if record is not None:
+                db.execute("INSERT INTO attachments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (attachment_id, item_id, mailbox, name, content_type, len(content), ews_now(), content))
+            return record
+
+    def detach(self, mailbox: str, attachment_id: str) -> ItemRecord | None:
+        """Delete a file; its item as it is then, or None when the mailbox has no such attachment."""
+        with self._transaction() as db:
+            row = db.execute("SELECT item_id FROM attachments WHERE id = ? AND mailbox = ?",
+                             (attachment_id, mailbox)).fetchone()  # fmt: skip
+            if row is None:
+                return None
+            db.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+            return self._touch(db, mailbox, row["item_id"])
+
+    def attachment(self, mailbox: str, attachment_id: str) -> AttachmentRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM attachments WHERE id = ? AND mailbox = ?",
+                                   (attachment_id, mailbox)).fetchone()  # fmt: skip
+        return None if row is None else AttachmentRecord(row["id"], row["item_id"], row["name"], row["content_type"],
+                                                         row["size"], row["modified"], bytes(row["content"]))
+
+    def attachments_of(self, item_id: str) -> list[AttachmentRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, item_id, name, content_type, size, modified FROM attachments "
+                                    "WHERE item_id = ? ORDER BY rowid", (item_id,)).fetchall()  # fmt: skip
+        return [AttachmentRecord(r["id"], r["item_id"], r["name"], r["content_type"], r["size"], r["modified"])
+                for r in rows]  # fmt: skip

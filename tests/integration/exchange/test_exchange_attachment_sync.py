@@ -12,7 +12,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from exchangelib import EWSDateTime, EWSTimeZone, FileAttachment
 from redis.asyncio import Redis
-from shared.exchange.attachments import ExchangeAttachments
 
 from infra.sandbox.exchange.server import ExchangeSandboxUrls
 from services.exchange_applier.settings import ExchangeApplierSettings
@@ -20,11 +19,18 @@ from services.exchange_capture.main import run as run_capture
 from shared import topics
 from shared.attachment_store import AttachmentStore
 from shared.attachments import digest, entry
+from shared.exchange.attachments import ExchangeAttachments
 from shared.exchange.client import ExchangeClient
 from shared.exchange.state import ExchangeState
 from shared.settings import ExchangeSettings
 from tests.integration.exchange.conftest import UserMailbox
-from tests.integration.exchange.test_exchange_applier import applier, make_delta, result_for, send  # noqa: F401
+from tests.integration.exchange.test_exchange_applier import (  # noqa: F401
+    APPOINTMENT,
+    applier,
+    make_delta,
+    result_for,
+    send,
+)
 from tests.integration.exchange.test_exchange_capture import capture_settings, events_of
 from tests.integration.harness import run_service, stop_service
 
@@ -74,7 +80,7 @@ async def test_the_applier_makes_the_item_hold_the_wanted_files(
     wanted = [entry("a.bin", "application/octet-stream", len(first), await store.put(first)),
               entry("b.txt", "text/plain", len(second), await store.put(second))]  # fmt: skip
     try:
-        create = make_delta(user.address, "appointment", {"subject": "Files", "attachments": wanted})
+        create = make_delta(user.address, "appointment", {**APPOINTMENT, "attachments": wanted})
         await send(producer, create)
         [made] = await result_for(applied, create)
         assert made.result == "applied" and made.exchange_id and made.changed["attachments"] == wanted
