@@ -6,7 +6,6 @@ setting off nothing moves; a file over the size cap is dead-lettered with its si
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,7 +91,8 @@ def test_with_the_setting_off_no_file_moves(crm: Crm, mailboxes: Mailboxes, stac
     decided = eventually(lambda: [o for d in on_bus(stack, topics.DECISIONS, lambda d: d["crm_id"] == appointment_id)
                                   for o in d["outcomes"] if o["field"] == "attachments"],
                          timeout=20, what="the attachments decision")  # fmt: skip
-    assert {(o["synced"], o["reason"]) for o in decided} == {(False, "fixed")}
+    assert (False, "fixed") in {(o["synced"], o["reason"]) for o in decided}  # the file's change, held back
+    assert not any(o["synced"] for o in decided)
     assert outlook_files(item) == []
 
 
@@ -159,4 +159,3 @@ def test_a_file_over_the_cap_is_dead_lettered_and_the_others_sync(
     dead = eventually(letter, timeout=30, what="the oversized file dead-lettered")
     assert "size cap" in dead["reason"] and "64.0 KiB" in dead["reason"]
     eventually(lambda: [f[0] for f in outlook_files(item)] == ["small.txt"], timeout=30, what="the small file synced")
-    assert os.environ.get("FIELDSYNC_ATTACHMENT_MAX_BYTES") is None  # the cap was the stack's, not this process's
