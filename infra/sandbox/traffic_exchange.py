@@ -28,7 +28,8 @@ from infra.sandbox.ews_update import new_changekey, update_request
 from infra.sandbox.seed import ews_admin_url
 from infra.sandbox.traffic_crm import Made
 from infra.sandbox.traffic_shape import TrafficShape, pick
-from shared.exchange.client import ENTITY_MARKER, keep_pool_size, register_extended_properties
+from shared.exchange.client import keep_pool_size
+from shared.exchange.properties import ENTITY_MARKER, register_extended_properties
 from shared.settings import ExchangeSettings
 
 T = TypeVar("T")

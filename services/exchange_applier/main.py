@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
-from shared.exchange.attachments import ExchangeAttachments
 
 from services.exchange_applier.attachments import ExchangeFiles
 from services.exchange_applier.loop import applier_loop
@@ -15,6 +14,7 @@ from services.exchange_applier.settings import ExchangeApplierSettings
 from services.exchange_applier.writer import ExchangeWriter
 from shared import topics
 from shared.attachment_store import AttachmentStore
+from shared.exchange.attachments import ExchangeAttachments
 from shared.exchange.client import ExchangeClient
 from shared.exchange.state import ExchangeState
 from shared.kafka import make_consumer, make_producer

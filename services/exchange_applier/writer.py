@@ -30,8 +30,9 @@ from shared import attachment_errors
 from shared.attachments import KEY as FILES
 from shared.events import ApplyResult, ItemDelta
 from shared.exchange import fields as exchange_fields
-from shared.exchange.client import CREATION_MARKER, ExchangeClient, ItemState, entity_stamp
+from shared.exchange.client import ExchangeClient, ItemState, entity_stamp
 from shared.exchange.errors import Conflict, ExchangeError, ItemNotFound, Transient
+from shared.exchange.properties import CREATION_MARKER
 from shared.exchange.snapshot import EXACT, VERSION, fields_of
 from shared.exchange.state import ExchangeState
 

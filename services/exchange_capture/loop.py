@@ -22,8 +22,9 @@ from services.exchange_capture.folder import entity_of, field_sets, folders_of, 
 from services.exchange_capture.resync import vanished
 from shared import topics
 from shared.exchange import fields as exchange_fields
-from shared.exchange.client import CREATION_MARKER, FOLDERS, NATIVE, ExchangeClient, ItemState
+from shared.exchange.client import FOLDERS, NATIVE, ExchangeClient, ItemState
 from shared.exchange.errors import ExchangeError, InvalidCursor, NoMailbox
+from shared.exchange.properties import CREATION_MARKER
 from shared.exchange.snapshot import Observed, Snapshot
 from shared.exchange.state import ExchangeState
 from shared.exchange.sync import SyncChange, SyncPage

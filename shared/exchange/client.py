@@ -19,7 +19,6 @@ from exchangelib import (
     Configuration,
     Contact,
     Credentials,
-    ExtendedProperty,
     Task,
     Version,
 )
@@ -31,6 +30,7 @@ from exchangelib.version import EXCHANGE_2016
 from shared.exchange import fields as exchange_fields
 from shared.exchange.attachments import refs_of
 from shared.exchange.errors import translate_error
+from shared.exchange.properties import CREATION_MARKER, ENTITY_MARKER, register_extended_properties
 from shared.exchange.sync import EwsSync, SyncPage
 from shared.settings import ExchangeSettings
 
@@ -51,12 +51,6 @@ FOLDERS = {
 # The entity an item of a folder is when no link says otherwise: a task created and tracked in Outlook becomes
 # a CRM task, never a phone call (an item's link names its entity: exchange_capture classifies by it).
 NATIVE = {"contacts": "contact", "calendar": "appointment", "tasks": "task"}
-# The extended property an item fieldsync creates carries (see FieldsyncId), set once at its creation.
-CREATION_MARKER = "fieldsync_id"
-# The CRM entity an item fieldsync creates in a folder of several entities stands for (see CrmEntity), as
-# Dynamics stamps the items it synchronizes: what a person's client (the traffic generator) can tell them by.
-# The capture classifies by the link, never by this stamp (exchange_capture/folder.py).
-ENTITY_MARKER = "crm_entity"
 # Read with every item besides the mapped fields: what capture needs for context and versions; `type`
 # (CalendarItemType) tells an unlinked series master from a single appointment (exchange_capture/folder.py).
 CONTEXT_ATTRIBUTES = (
@@ -64,70 +58,9 @@ CONTEXT_ATTRIBUTES = (
 )  # fmt: skip
 
 
-class GovernmentId(ExtendedProperty):  # type: ignore[misc]
-    property_tag = 0x3A07
-    property_type = "String"
-
-
-class FtpSite(ExtendedProperty):  # type: ignore[misc]
-    property_tag = 0x3A4C
-    property_type = "String"
-
-
-class YomiFirstName(ExtendedProperty):  # type: ignore[misc]
-    property_set_id = "00062004-0000-0000-C000-000000000046"  # PSETID_Address, PidLidYomiFirstName
-    property_id = 0x802C
-    property_type = "String"
-
-
-class YomiLastName(ExtendedProperty):  # type: ignore[misc]
-    property_set_id = "00062004-0000-0000-C000-000000000046"
-    property_id = 0x802D
-    property_type = "String"
-
-
-class CrmRegarding(ExtendedProperty):  # type: ignore[misc]
-    distinguished_property_set_id = "PublicStrings"
-    property_name = "crm_regarding"
-    property_type = "String"
-
-
-class FieldsyncId(ExtendedProperty):  # type: ignore[misc]
-    distinguished_property_set_id = "PublicStrings"
-    property_name = "fieldsync_id"
-    property_type = "String"
-
-
-class CrmEntity(ExtendedProperty):  # type: ignore[misc]
-    distinguished_property_set_id = "PublicStrings"
-    property_name = "crm_entity"
-    property_type = "String"
-
-
 def entity_stamp(entity: str) -> dict[str, str]:
     """The attributes that say which CRM entity a created item is, where its folder holds several."""
     return {ENTITY_MARKER: entity} if ITEM_TYPES.get(entity) in (Task, CalendarItem) else {}
-
-
-# The attribute every item fieldsync creates carries: a deterministic id, so a retried create finds its item.
-_register_lock = threading.Lock()
-
-
-def register_extended_properties() -> None:
-    """Register the extended properties once per process (exchangelib keeps them on the item classes)."""
-    with _register_lock:
-        for item_type, name, prop in (
-            (Contact, "government_id", GovernmentId),
-            (Contact, "ftp_site", FtpSite),
-            (Contact, "yomi_first_name", YomiFirstName),
-            (Contact, "yomi_last_name", YomiLastName),
-            (CalendarItem, "crm_regarding", CrmRegarding),
-            (Task, "crm_regarding", CrmRegarding),
-            *((item_type, CREATION_MARKER, FieldsyncId) for item_type in (Contact, CalendarItem, Task)),
-            *((item_type, ENTITY_MARKER, CrmEntity) for item_type in (CalendarItem, Task)),
-        ):
-            if name not in {f.name for f in item_type.FIELDS}:
-                item_type.register(name, prop)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 from exchangelib import Task
 
 from shared.events import TRACKING_CATEGORY
-from shared.exchange.client import register_extended_properties
+from shared.exchange.properties import register_extended_properties
 from tests.e2e.conftest import ALICE, Admin, Crm, Mailboxes, settled
 from tests.support import eventually
 

@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 
 from infra.sandbox.exchange.server import ExchangeSandboxUrls, serve_exchange
 from infra.sandbox.exchange.settings import ExchangeSandboxSettings
-from shared.exchange.client import FOLDERS, ITEM_TYPES, register_extended_properties
+from shared.exchange.client import FOLDERS, ITEM_TYPES
+from shared.exchange.properties import register_extended_properties
 from shared.exchange.state import ExchangeState
 from shared.settings import SANDBOX_EXCHANGE_PASSWORD
 from tests.conftest import _db_numbers

@@ -29,7 +29,8 @@ from services.exchange_capture.settings import ExchangeCaptureSettings
 from shared import topics
 from shared.crm.client import CrmClient
 from shared.events import ItemChanged
-from shared.exchange.client import ExchangeClient, register_extended_properties
+from shared.exchange.client import ExchangeClient
+from shared.exchange.properties import register_extended_properties
 from shared.exchange.state import ExchangeState
 from shared.kafka import make_producer
 from shared.mailbox_health import MailboxHealthStore
