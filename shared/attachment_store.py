@@ -8,13 +8,15 @@ file whose bytes expired is read again by the capture the next time it sees the 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
 from shared import redis_keys
-from shared.attachments import Entry, digest, entry
+from shared.attachments import KEY, AttachmentPlan, Entry, canonical, digest, entry, oversized, plan, steps
+from shared.item_state import ANNOUNCED_STEPS
 
 WEEK_S = 7 * 24 * 3600
 
@@ -33,6 +35,24 @@ class Held(Protocol):
 
 
 Reader = Callable[[str], Awaitable[bytes]]  # attachment id -> its bytes, read from its side
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An applier's write of an item's files, ready: the plan, the bytes of each file to add, what it leaves."""
+
+    planned: AttachmentPlan
+    held: list[Entry] | None  # the files the item holds now
+    after: list[Entry] | None  # the files it holds once the plan is carried out
+    passed: list[list[Entry] | None]  # the values on the way (shared.attachments.steps)
+    contents: tuple[tuple[Entry, bytes], ...]
+    too_large: tuple[Entry, ...]  # wanted, over the cap: never copied
+    missing: Entry | None = None  # a file to add whose bytes are no longer held
+
+    @property
+    def announcement(self) -> dict[str, Any]:
+        """What the applier announces before it starts (shared.item_state: the echo of each step too)."""
+        return {KEY: self.after, ANNOUNCED_STEPS: {KEY: self.passed}}
 
 
 class AttachmentStore:
@@ -73,6 +93,22 @@ class AttachmentStore:
             assert sha is not None
             found.append((file.attachment_id, entry(file.name, file.content_type, size, sha)))
         return found
+
+    async def prepare(self, current: Sequence[tuple[str, Entry]],
+                      wanted: Sequence[Mapping[str, Any]] | None) -> Prepared:  # fmt: skip
+        """The plan from the files an item holds (`current`) to the wanted ones within the cap, with the bytes."""
+        fitting = [f for f in wanted or () if f["size"] <= self.cap_bytes]
+        planned = plan(current, fitting)
+        contents: list[tuple[Entry, bytes]] = []
+        missing = None
+        for file in planned.add:
+            content = await self.get(file["sha256"])
+            if content is None:
+                missing = file
+                break
+            contents.append((file, content))
+        return Prepared(planned, canonical(e for _, e in current), canonical(fitting), steps(current, planned),
+                        tuple(contents), tuple(oversized(wanted, self.cap_bytes)), missing)  # fmt: skip
 
     async def remember(self, system: str, attachment_id: str, version: str, content: bytes) -> None:
         """An applier wrote these bytes as that attachment: its digest is known without reading them back."""

@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.crm.attachments import CrmAttachments
-
 from shared import attachment_errors
 from shared.attachment_store import AttachmentStore
-from shared.attachments import Entry, canonical, oversized, plan, steps
+from shared.attachments import Entry
+from shared.crm.attachments import CrmAttachments
 from shared.crm.client import CrmError
 from shared.crm.state import CrmState
-from shared.item_state import ANNOUNCED_STEPS
 
 SYSTEM = "crm"
 
@@ -46,23 +44,15 @@ class CrmFiles:
                    caller_id: str | None) -> FilesWritten:  # fmt: skip
         held = await self.files.of(crm_id)
         current = await self.store.entries(SYSTEM, [(f, f.version or "") for f in held], self.files.content)
-        big = oversized(wanted, self.store.cap_bytes)
-        fitting = [f for f in wanted or () if f["size"] <= self.store.cap_bytes]
-        planned = plan(current, fitting)
-        if planned.empty:
-            return FilesWritten(canonical(e for _, e in current), False, tuple(big))
-        contents = []
-        for file in planned.add:
-            content = await self.store.get(file["sha256"])
-            if content is None:
-                raise AttachmentRefused(attachment_errors.content_missing(file))
-            contents.append((file, content))
-        after = canonical(fitting)
+        ready = await self.store.prepare(current, wanted)
+        if ready.planned.empty:
+            return FilesWritten(ready.held, False, ready.too_large)
+        if ready.missing is not None:
+            raise AttachmentRefused(attachment_errors.content_missing(ready.missing))
         # Announced first, with the values passed through on the way: the capture's index read half-way is ours.
-        await self.state.announce(entity, crm_id,
-                                  {"attachments": after, ANNOUNCED_STEPS: {"attachments": steps(current, planned)}})
-        for attachment_id in planned.remove:
+        await self.state.announce(entity, crm_id, ready.announcement)
+        for attachment_id in ready.planned.remove:
             await self.files.remove(attachment_id, caller_id=caller_id)
-        for file, content in contents:
+        for file, content in ready.contents:
             await self.files.add(crm_id, file["name"], file["content_type"], content, caller_id=caller_id)
-        return FilesWritten(after, True, tuple(big))
+        return FilesWritten(ready.after, True, ready.too_large)

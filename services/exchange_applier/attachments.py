@@ -12,11 +12,10 @@ from typing import Any
 
 from shared import attachment_errors
 from shared.attachment_store import AttachmentStore
-from shared.attachments import Entry, canonical, oversized, plan, steps
+from shared.attachments import Entry
 from shared.exchange.attachments import ExchangeAttachments
 from shared.exchange.errors import ExchangeError
 from shared.exchange.state import ExchangeState
-from shared.item_state import ANNOUNCED_STEPS
 
 SYSTEM = "exchange"
 VERSION = "1"  # an Exchange attachment never changes: a new file is a new attachment
@@ -45,26 +44,18 @@ class ExchangeFiles:
         held = await self.files.list(mailbox, exchange_id)
         current = await self.store.entries(SYSTEM, [(f, VERSION) for f in held],
                                            lambda attachment_id: self.files.content(mailbox, attachment_id))
-        big = oversized(wanted, self.store.cap_bytes)
-        fitting = [f for f in wanted or () if f["size"] <= self.store.cap_bytes]
-        planned = plan(current, fitting)
-        if planned.empty:
-            return FilesWritten(canonical(e for _, e in current), None, tuple(big))
-        contents = []
-        for file in planned.add:
-            content = await self.store.get(file["sha256"])
-            if content is None:
-                raise AttachmentRefused(attachment_errors.content_missing(file))
-            contents.append((file, content))
-        after = canonical(fitting)
+        ready = await self.store.prepare(current, wanted)
+        if ready.planned.empty:
+            return FilesWritten(ready.held, None, ready.too_large)
+        if ready.missing is not None:
+            raise AttachmentRefused(attachment_errors.content_missing(ready.missing))
         # Announced first, with the values passed through on the way: a capture reading half-way sees ours.
-        await self.state.announce(mailbox, exchange_id,
-                                  {"attachments": after, ANNOUNCED_STEPS: {"attachments": steps(current, planned)}})
+        await self.state.announce(mailbox, exchange_id, ready.announcement)
         key = changekey
-        for attachment_id in planned.remove:
+        for attachment_id in ready.planned.remove:
             key = await self.files.remove(mailbox, attachment_id) or key  # None: gone already
-        for file, content in contents:
+        for file, content in ready.contents:
             attachment_id, key = await self.files.add(mailbox, exchange_id, key, file["name"], file["content_type"],
                                                       content)
             await self.store.remember(SYSTEM, attachment_id, VERSION, content)
-        return FilesWritten(after, key, tuple(big))
+        return FilesWritten(ready.after, key, ready.too_large)

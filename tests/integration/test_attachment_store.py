@@ -85,3 +85,19 @@ async def test_an_applier_write_is_remembered_without_a_read(redis: Redis) -> No
     read = Reader({})
     [(_, entry)] = await store.entries("exchange", [(file, "1")], read)
     assert read.reads == 0 and entry["sha256"] == digest(content)
+
+
+async def test_prepare_plans_within_the_cap_with_the_bytes_and_names_what_it_cannot_copy(redis: Redis) -> None:
+    store = AttachmentStore(redis, cap_bytes=32)
+    kept, added = uuid.uuid4().bytes, uuid.uuid4().bytes
+    old = entry("old.txt", "text/plain", 3, digest(b"old"))
+    keep = entry("keep.bin", "application/octet-stream", len(kept), digest(kept))
+    add = entry("add.bin", "application/octet-stream", len(added), await store.put(added))
+    big = entry("big.iso", "application/octet-stream", 33, "d" * 64)
+    ready = await store.prepare([("1", old), ("2", keep)], [keep, add, big])
+    assert ready.planned.remove == ("1",) and ready.contents == ((add, added),) and ready.too_large == (big,)
+    assert ready.after == sorted([keep, add], key=lambda e: e["name"]) and ready.missing is None
+    assert ready.announcement["attachments"] == ready.after
+    assert ready.announcement["@steps"]["attachments"] == [[keep], ready.after]  # old removed, then add added
+    gone = entry("gone.bin", "application/octet-stream", 4, digest(b"gone"))  # never stored, or expired
+    assert (await store.prepare([], [gone])).missing == gone
