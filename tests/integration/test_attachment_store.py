@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from shared import redis_keys
 from shared.attachment_store import AttachmentStore
-from shared.attachments import digest
+from shared.attachments import digest, entry
 
 pytestmark = pytest.mark.integration
 
