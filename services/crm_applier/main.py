@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
-from shared.crm.attachments import CrmAttachments
 
 from services.crm_applier.attachments import CrmFiles
 from services.crm_applier.loop import applier_loop
@@ -17,6 +16,7 @@ from services.crm_applier.writer import CrmWriter
 from shared import topics
 from shared.attachment_store import AttachmentStore
 from shared.catalogue import load_catalogue
+from shared.crm.attachments import CrmAttachments
 from shared.crm.client import CrmClient, RetryPolicy
 from shared.crm.state import CrmState
 from shared.kafka import make_consumer, make_producer

@@ -17,11 +17,11 @@ import json
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from shared.crm.attachments import CrmAttachments
 
 from shared import redis_keys
 from shared.attachment_store import AttachmentStore
 from shared.attachments import KEY, canonical
+from shared.crm.attachments import CrmAttachments
 from shared.crm.fields import Row
 
 CURSOR = "activitymimeattachment"  # the attachments' own delta link, beside the entities' (redis_keys.crm_cursor)

@@ -7,7 +7,6 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
-from shared.crm.attachments import CrmAttachments
 
 from services.crm_capture.attachment_index import AttachmentIndex
 from services.crm_capture.loop import CaptureLoop
@@ -19,6 +18,7 @@ from services.crm_capture.settings import CrmCaptureSettings
 from services.crm_capture.templates import TemplateCopier
 from shared.attachment_store import AttachmentStore
 from shared.catalogue import load_catalogue
+from shared.crm.attachments import CrmAttachments
 from shared.crm.client import CrmClient
 from shared.crm.state import CrmState
 from shared.kafka import make_producer

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from shared.exchange.attachments import ExchangeAttachments
-
 from shared.attachment_store import AttachmentStore
 from shared.attachments import KEY
+from shared.exchange.attachments import ExchangeAttachments
 from shared.exchange.client import ItemState
 
 SYSTEM = "exchange"

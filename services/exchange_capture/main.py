@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
-from shared.exchange.attachments import ExchangeAttachments
 
 from services.exchange_capture.files import ItemFiles
 from services.exchange_capture.loop import CaptureLoop
@@ -16,6 +15,7 @@ from services.exchange_capture.settings import ExchangeCaptureSettings
 from shared.attachment_store import AttachmentStore
 from shared.crm.client import CrmClient, CrmError
 from shared.exchange import fields as exchange_fields
+from shared.exchange.attachments import ExchangeAttachments
 from shared.exchange.client import ExchangeClient
 from shared.exchange.state import ExchangeState
 from shared.kafka import make_producer
