@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -47,6 +48,18 @@ def _id_element(parent: etree._Element, attachment_id: str, root_id: str | None 
     etree.SubElement(parent, t("AttachmentId"), **attributes)
 
 
+def _file_element(parent: etree._Element, file: AttachmentRecord) -> etree._Element:
+    """A FileAttachment element with the file's id and metadata (the content is GetAttachment's to add)."""
+    element = etree.SubElement(parent, t("FileAttachment"))
+    _id_element(element, file.id)
+    etree.SubElement(element, t("Name")).text = file.name
+    etree.SubElement(element, t("ContentType")).text = file.content_type
+    etree.SubElement(element, t("Size")).text = str(file.size)
+    etree.SubElement(element, t("LastModifiedTime")).text = file.modified
+    etree.SubElement(element, t("IsInline")).text = "false"
+    return element
+
+
 def render_attachments(item: etree._Element, files: list[AttachmentRecord], shape: Shape) -> None:
     """An item's HasAttachments and Attachments (no content: GetAttachment reads that), as the shape asks."""
     if shape.everything or "HasAttachments" in shape.names:
@@ -54,13 +67,7 @@ def render_attachments(item: etree._Element, files: list[AttachmentRecord], shap
     if files and (shape.everything or "Attachments" in shape.names):
         container = etree.SubElement(item, t("Attachments"))
         for file in files:
-            element = etree.SubElement(container, t("FileAttachment"))
-            _id_element(element, file.id)
-            etree.SubElement(element, t("Name")).text = file.name
-            etree.SubElement(element, t("ContentType")).text = file.content_type
-            etree.SubElement(element, t("Size")).text = str(file.size)
-            etree.SubElement(element, t("LastModifiedTime")).text = file.modified
-            etree.SubElement(element, t("IsInline")).text = "false"
+            _file_element(container, file)
 
 
 def file_of(element: etree._Element) -> tuple[str, str, bytes]:
@@ -103,44 +110,46 @@ def create_attachment(ctx: OperationContext, request: etree._Element) -> list[et
     return messages
 
 
-def get_attachment(ctx: OperationContext, request: etree._Element) -> list[etree._Element]:
+Answer = Callable[[OperationContext, str], etree._Element]  # attachment id -> its success message
+
+
+def _per_attachment_id(ctx: OperationContext, request: etree._Element, operation: str,
+                       answer: Answer) -> list[etree._Element]:  # fmt: skip
+    """One response message per AttachmentId of the request, an error message for each that fails."""
     messages = []
     ids = request.find(m("AttachmentIds"))
     for ref in ids if ids is not None else ():
         if not isinstance(ref.tag, str):
             continue
         try:
-            file = ctx.store.attachment(ctx.mailbox, _check_attachment_id(ref.get("Id")))
-            if file is None:
-                raise ATTACHMENT_NOT_FOUND
-            message = success_message("GetAttachment")
-            element = etree.SubElement(etree.SubElement(message, m("Attachments")), t("FileAttachment"))
-            _id_element(element, file.id)
-            etree.SubElement(element, t("Name")).text = file.name
-            etree.SubElement(element, t("ContentType")).text = file.content_type
-            etree.SubElement(element, t("Size")).text = str(file.size)
-            etree.SubElement(element, t("LastModifiedTime")).text = file.modified
-            etree.SubElement(element, t("IsInline")).text = "false"
-            etree.SubElement(element, t("Content")).text = base64.b64encode(file.content or b"").decode()
+            messages.append(answer(ctx, _check_attachment_id(ref.get("Id"))))
         except EwsError as error:
-            message = error_message("GetAttachment", error)
-        messages.append(message)
+            messages.append(error_message(operation, error))
     return messages
+
+
+def _got(ctx: OperationContext, attachment_id: str) -> etree._Element:
+    file = ctx.store.attachment(ctx.mailbox, attachment_id)
+    if file is None:
+        raise ATTACHMENT_NOT_FOUND
+    message = success_message("GetAttachment")
+    element = _file_element(etree.SubElement(message, m("Attachments")), file)
+    etree.SubElement(element, t("Content")).text = base64.b64encode(file.content or b"").decode()
+    return message
+
+
+def _deleted(ctx: OperationContext, attachment_id: str) -> etree._Element:
+    record = ctx.store.detach(ctx.mailbox, attachment_id)
+    if record is None:
+        raise ATTACHMENT_NOT_FOUND
+    message = success_message("DeleteAttachment")
+    etree.SubElement(message, m("RootItemId"), RootItemId=record.id, RootItemChangeKey=record.change_key)
+    return message
+
+
+def get_attachment(ctx: OperationContext, request: etree._Element) -> list[etree._Element]:
+    return _per_attachment_id(ctx, request, "GetAttachment", _got)
 
 
 def delete_attachment(ctx: OperationContext, request: etree._Element) -> list[etree._Element]:
-    messages = []
-    ids = request.find(m("AttachmentIds"))
-    for ref in ids if ids is not None else ():
-        if not isinstance(ref.tag, str):
-            continue
-        try:
-            record = ctx.store.detach(ctx.mailbox, _check_attachment_id(ref.get("Id")))
-            if record is None:
-                raise ATTACHMENT_NOT_FOUND
-            message = success_message("DeleteAttachment")
-            etree.SubElement(message, m("RootItemId"), RootItemId=record.id, RootItemChangeKey=record.change_key)
-        except EwsError as error:
-            message = error_message("DeleteAttachment", error)
-        messages.append(message)
-    return messages
+    return _per_attachment_id(ctx, request, "DeleteAttachment", _deleted)
