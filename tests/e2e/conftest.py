@@ -113,14 +113,18 @@ class Admin:
         return self.http.get("/api/v1/conflicts", params=params).raise_for_status().json()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    settings = StackSettings(
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> StackSettings:
+    """A module's own embedded stack: a temp data folder and free ports."""
+    return StackSettings(
         data_dir=tmp_path_factory.mktemp("stack"), broker_port=free_port(), redis_port=free_port(),
         crm_sandbox_port=free_port(), exchange_sandbox_port=free_port(), admin_api_port=free_port(),
         policy_web_port=free_port(), topic_partitions=3, **free_metrics_ports(),
     )  # fmt: skip
-    with Stack(settings) as running:
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with Stack(stack_settings(tmp_path_factory)) as running:
         yield running
 
 

@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, FileAttachment
 
-from infra.runner.settings import free_metrics_ports
-from infra.runner.stack import Stack, StackSettings
+from infra.runner.stack import Stack
 from shared import topics
 from shared.events import TRACKING_CATEGORY
-from tests.e2e.conftest import ALICE, Admin, Crm, Mailboxes, on_bus, settled
+from tests.e2e.conftest import ALICE, Admin, Crm, Mailboxes, on_bus, settled, stack_settings
 from tests.e2e.test_pipeline_settings import in_force, put_settings
-from tests.support import eventually, free_port
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -30,11 +29,7 @@ BINARY = bytes(range(256)) * 3  # zero bytes and every other byte value: content
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The module's own stack, its services started with a small size cap (the children take os.environ)."""
-    settings = StackSettings(
-        data_dir=tmp_path_factory.mktemp("stack"), broker_port=free_port(), redis_port=free_port(),
-        crm_sandbox_port=free_port(), exchange_sandbox_port=free_port(), admin_api_port=free_port(),
-        policy_web_port=free_port(), topic_partitions=3, **free_metrics_ports(),
-    )  # fmt: skip
+    settings = stack_settings(tmp_path_factory)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FIELDSYNC_ATTACHMENT_MAX_BYTES", str(CAP))
         with Stack(settings) as running:
