@@ -38,17 +38,18 @@ class TopicReader:
     async def wait_for(
         self, predicate: Callable[[Any], bool], count: int = 1, timeout: float = 15.0, what: str = ""
     ) -> list[Any]:
-        """Poll until `count` records match (deadline, no sleeps); returns the matching records."""
+        """Poll until `count` records match (deadline, no sleeps); returns the matching records. The predicate
+        judges one record: each poll tests only the records it brought (a session's topics grow long)."""
         deadline = time.monotonic() + timeout
-        while True:
-            matching = self.matching(predicate)
-            if len(matching) >= count:
-                return matching
+        matching = self.matching(predicate)
+        while len(matching) < count:
             if time.monotonic() > deadline:
                 raise AssertionError(f"not within {timeout}s: {what or 'records'} (matched {len(matching)})")
             batch = await self.consumer.getmany(timeout_ms=100)
             for records in batch.values():
                 self.records.extend(records)
+                matching.extend(r for r in records if _holds(predicate, r))
+        return matching
 
     def matching(self, predicate: Callable[[Any], bool]) -> list[Any]:
         return [r for r in self.records if _holds(predicate, r)]
