@@ -154,9 +154,40 @@ def assert_everything_answers(env: dict[str, str], with_admin: bool) -> None:
         assert httpx.get(f"http://127.0.0.1:{env['FIELDSYNC_ADMIN_API_PORT']}/healthz").status_code == 200
 
 
-def assert_nothing_left(pids: dict[int, str], env: dict[str, str]) -> None:
+def listening_holders(port: int) -> set[int]:
+    """The pids holding a listening socket on `port`, from /proc/net and each process's fds."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    holders = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                    holders.add(int(entry.name))
+    return holders
+
+
+def left_behind(port: int, ours: set[int]) -> bool:
+    """A port is left behind when something of the stack still listens on it. Another worker's stack may take a
+    freed port at once: a listener that is none of ours is not ours to blame (one we cannot see counts as ours)."""
+    if not port_open("127.0.0.1", port):
+        return False
+    holders = listening_holders(port)
+    return not holders or bool(holders & ours)
+
+
+def assert_nothing_left(pids: dict[int, str], env: dict[str, str], data_dir: str | None = None) -> None:
     eventually(lambda: not [p for p, s in pids.items() if still_running(p, s)], 15, what="every child gone")
-    eventually(lambda: not [p for p in ports_of(env) if port_open("127.0.0.1", p)], 5, what="every port closed")
+    data_dir = data_dir or env["FIELDSYNC_DATA_DIR"]
+
+    def ours() -> set[int]:
+        return {p for p, s in pids.items() if still_running(p, s)} | set(processes_of(data_dir))
+
+    eventually(lambda: not [p for p in ports_of(env) if left_behind(p, ours())], 5, what="every port closed")
 
 
 def make_run_command() -> list[str]:
@@ -282,4 +313,4 @@ def test_stack_api_as_a_context_manager_on_free_ports(tmp_path: Path) -> None:
                 for proc in stack.processes if proc.pid}
         assert settings.seed_marker.exists()
     assert stack.processes == []
-    assert_nothing_left(pids, env)
+    assert_nothing_left(pids, env, str(settings.data_dir))
