@@ -1,4 +1,4 @@
-"""A recurring appointment's pattern: Dynamics recurrence attributes <-> EWS Recurrence, both ways (pure, no I/O).
+"""A recurring appointment's pattern in its canonical form, Dynamics' recurrence attributes (pure, no I/O).
 
 The canonical value of the `recurrence_pattern` pair is a dict over the Dynamics attributes the catalogue lists,
 in *normal form* (`normal_form`): only the attributes the pattern type uses hold values, the others are None or
@@ -29,6 +29,9 @@ Not supported (RecurrenceError, so the change is dead-lettered with the reason, 
 pattern with an interval other than 1 (EWS yearly patterns have no interval), an interval or count outside EWS's
 ranges, a relative pattern over other sets of days. Instance exceptions (one occurrence moved or cancelled) are
 not part of the pattern and are left as they are on each side.
+
+The EWS side of the tables (exchangelib's Recurrence, both ways) is shared.exchange.recurrence: this module imports
+no client library, so the services that never speak EWS do not load one.
 """
 
 from __future__ import annotations
@@ -36,23 +39,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-
-from exchangelib import EWSDate, EWSDateTime
-from exchangelib.ewsdatetime import UTC as EWS_UTC
-from exchangelib.fields import MONTHS, WEEK_NUMBERS
-from exchangelib.fields import WEEKDAYS as EWS_DAYS
-from exchangelib.recurrence import (
-    AbsoluteMonthlyPattern,
-    AbsoluteYearlyPattern,
-    DailyPattern,
-    EndDatePattern,
-    NoEndPattern,
-    NumberedPattern,
-    Recurrence,
-    RelativeMonthlyPattern,
-    RelativeYearlyPattern,
-    WeeklyPattern,
-)
 
 ATTRIBUTES = (
     "recurrencepatterntype", "interval", "daysofweekmask", "dayofmonth", "instance", "monthofyear",
@@ -62,8 +48,7 @@ ATTRIBUTES = (
 DAILY, WEEKLY, MONTHLY, YEARLY = 0, 1, 2, 3
 NO_END, OCCURRENCES, END_DATE = 1, 2, 3
 EVERY_DAY, WEEKDAYS, WEEKEND = 127, 62, 65
-# EWS's DaysOfWeekType beyond the seven days (exchangelib numbers them 8, 9, 10 after Monday 1 ... Sunday 7).
-_DAY_SETS = {EVERY_DAY: 8, WEEKDAYS: 9, WEEKEND: 10}
+DAY_SETS = (EVERY_DAY, WEEKDAYS, WEEKEND)  # the sets of days a relative (Nth) pattern may take besides one day
 _MAX_INTERVAL = {DAILY: 999, WEEKLY: 99, MONTHLY: 99, YEARLY: 1}
 
 
@@ -71,12 +56,12 @@ class RecurrenceError(ValueError):
     """A pattern that EWS (or Dynamics) cannot hold, or a value of the wrong shape."""
 
 
-def _bit(iso_weekday: int) -> int:  # ISO 1 Monday ... 7 Sunday -> Dynamics' mask bit (Sunday 1 ... Saturday 64)
+def mask_bit(iso_weekday: int) -> int:  # ISO 1 Monday ... 7 Sunday -> Dynamics' mask bit (Sunday 1 ... Saturday 64)
     return 1 << (iso_weekday % 7)
 
 
-def _iso_days(mask: int) -> list[int]:
-    return [day for day in range(1, 8) if mask & _bit(day)]
+def iso_days(mask: int) -> list[int]:
+    return [day for day in range(1, 8) if mask & mask_bit(day)]
 
 
 def _int(pattern: Mapping[str, Any], name: str, low: int, high: int, default: int | None = None) -> int:
@@ -95,7 +80,7 @@ def _day(value: Any, name: str) -> str:
         raise RecurrenceError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
 
 
-def _moment(value: Any, name: str) -> datetime:
+def moment(value: Any, name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
@@ -103,13 +88,13 @@ def _moment(value: Any, name: str) -> datetime:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _stamp(value: datetime) -> str:  # via the timestamp: exchangelib's datetimes refuse other time zone types
+def stamp(value: datetime) -> str:  # via the timestamp: exchangelib's datetimes refuse other time zone types
     return datetime.fromtimestamp(value.timestamp(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _relative_mask(pattern: Mapping[str, Any]) -> int:
     mask = _int(pattern, "daysofweekmask", 1, 127)
-    if mask not in _DAY_SETS and len(_iso_days(mask)) != 1:
+    if mask not in DAY_SETS and len(iso_days(mask)) != 1:
         raise RecurrenceError(f"a relative (Nth) pattern takes one day, 127, 62 or 65 as daysofweekmask, got {mask}")
     return mask
 
@@ -117,15 +102,15 @@ def _relative_mask(pattern: Mapping[str, Any]) -> int:
 def _times(pattern: Mapping[str, Any]) -> dict[str, Any]:
     if pattern.get("starttime") is None:
         raise RecurrenceError("starttime (the first occurrence's start) is required")
-    start = _moment(pattern["starttime"], "starttime")
+    start = moment(pattern["starttime"], "starttime")
     if pattern.get("endtime") is not None:
-        end = _moment(pattern["endtime"], "endtime")
+        end = moment(pattern["endtime"], "endtime")
     else:
         end = start + timedelta(minutes=_int(pattern, "duration", 0, 2147483647, default=0))
     if end < start:
         raise RecurrenceError("endtime is before starttime")
     minutes = int((end - start).total_seconds() // 60)
-    return {"starttime": _stamp(start), "endtime": _stamp(end), "duration": minutes,
+    return {"starttime": stamp(start), "endtime": stamp(end), "duration": minutes,
             "isalldayevent": bool(pattern.get("isalldayevent"))}  # fmt: skip
 
 
@@ -176,124 +161,6 @@ def normal_form(pattern: Mapping[str, Any]) -> dict[str, Any]:
     kind = _int(pattern, "recurrencepatterntype", DAILY, YEARLY)
     values = {**_recurrence(pattern, kind), **_range(pattern), **_times(pattern)}
     return {name: values[name] for name in ATTRIBUTES}
-
-
-def _pattern(p: Mapping[str, Any]) -> Any:
-    kind = p["recurrencepatterntype"]
-    if kind == DAILY:
-        return DailyPattern(interval=p["interval"])
-    if kind == WEEKLY:
-        first = 7 if p["firstdayofweek"] == 0 else p["firstdayofweek"]
-        return WeeklyPattern(interval=p["interval"], weekdays=_iso_days(p["daysofweekmask"]), first_day_of_week=first)
-    nth = p["isnthmonthly"] if kind == MONTHLY else p["isnthyearly"]
-    mask = p["daysofweekmask"] or 0
-    weekday = _DAY_SETS.get(mask) or next(iter(_iso_days(mask)), None)
-    if kind == MONTHLY and nth:
-        return RelativeMonthlyPattern(interval=p["interval"], weekday=weekday, week_number=p["instance"])
-    if kind == MONTHLY:
-        return AbsoluteMonthlyPattern(interval=p["interval"], day_of_month=p["dayofmonth"])
-    if nth:
-        return RelativeYearlyPattern(weekday=weekday, week_number=p["instance"], month=p["monthofyear"])
-    return AbsoluteYearlyPattern(day_of_month=p["dayofmonth"], month=p["monthofyear"])
-
-
-def _boundary(p: Mapping[str, Any]) -> Any:
-    start = EWSDate.from_date(date.fromisoformat(p["patternstartdate"]))
-    if p["patternendtype"] == OCCURRENCES:
-        return NumberedPattern(start=start, number=p["occurrences"])
-    if p["patternendtype"] == END_DATE:
-        return EndDatePattern(start=start, end=EWSDate.from_date(date.fromisoformat(p["patternenddate"])))
-    return NoEndPattern(start=start)
-
-
-def _ews_datetime(text: str) -> EWSDateTime:
-    u = _moment(text, "time")
-    return EWSDateTime(u.year, u.month, u.day, u.hour, u.minute, u.second, tzinfo=EWS_UTC)
-
-
-def to_ews(pattern: Mapping[str, Any]) -> dict[str, Any]:
-    """exchangelib CalendarItem attributes of a series master: `recurrence`, `start`, `end`, `is_all_day`."""
-    p = normal_form(pattern)
-    return {"recurrence": Recurrence(pattern=_pattern(p), boundary=_boundary(p)),
-            "start": _ews_datetime(p["starttime"]), "end": _ews_datetime(p["endtime"]),
-            "is_all_day": p["isalldayevent"]}  # fmt: skip
-
-
-def _number(value: Any, names: tuple[str, ...]) -> Any:
-    """exchangelib keeps an enum as its 1-based number once cleaned, as its name when given one: the number."""
-    return names.index(value) + 1 if isinstance(value, str) and value in names else value
-
-
-def _mask_of(weekday: Any) -> int:
-    """exchangelib's DaysOfWeek value (1 Monday ... 7 Sunday, 8 Day, 9 Weekday, 10 WeekendDay) -> mask."""
-    sets = {number: mask for mask, number in _DAY_SETS.items()}
-    weekday = _number(weekday, EWS_DAYS)
-    if weekday in sets:
-        return sets[weekday]
-    if isinstance(weekday, int) and 1 <= weekday <= 7:
-        return _bit(weekday)
-    raise RecurrenceError(f"unknown EWS DaysOfWeek {weekday!r}")
-
-
-def _relative_values(pattern: Any) -> dict[str, Any]:
-    return {"instance": _number(pattern.week_number, WEEK_NUMBERS), "daysofweekmask": _mask_of(pattern.weekday)}
-
-
-def _pattern_values(pattern: Any) -> dict[str, Any]:
-    if isinstance(pattern, DailyPattern):
-        return {"recurrencepatterntype": DAILY, "interval": pattern.interval}
-    if isinstance(pattern, WeeklyPattern):
-        weekdays = pattern.weekdays if isinstance(pattern.weekdays, list) else [pattern.weekdays]
-        weekdays = [_number(day, EWS_DAYS) for day in weekdays]
-        first = _number(pattern.first_day_of_week, EWS_DAYS) or 1
-        return {"recurrencepatterntype": WEEKLY, "interval": pattern.interval,
-                "daysofweekmask": sum(_bit(day) for day in set(weekdays)), "firstdayofweek": first % 7}  # fmt: skip
-    if isinstance(pattern, AbsoluteMonthlyPattern):
-        return {"recurrencepatterntype": MONTHLY, "interval": pattern.interval, "dayofmonth": pattern.day_of_month}
-    if isinstance(pattern, RelativeMonthlyPattern):
-        return {"recurrencepatterntype": MONTHLY, "interval": pattern.interval, "isnthmonthly": True,
-                **_relative_values(pattern)}
-    if isinstance(pattern, AbsoluteYearlyPattern):
-        return {"recurrencepatterntype": YEARLY, "interval": 1, "dayofmonth": pattern.day_of_month,
-                "monthofyear": _number(pattern.month, MONTHS)}  # fmt: skip
-    if isinstance(pattern, RelativeYearlyPattern):
-        return {"recurrencepatterntype": YEARLY, "interval": 1, "isnthyearly": True,
-                "monthofyear": _number(pattern.month, MONTHS), **_relative_values(pattern)}
-    raise RecurrenceError(f"unsupported EWS recurrence pattern {type(pattern).__name__}")
-
-
-def _iso(value: Any) -> str:
-    return (value.date() if isinstance(value, datetime) else value).isoformat()
-
-
-def _range_values(boundary: Any) -> dict[str, Any]:
-    start = _iso(boundary.start)
-    if isinstance(boundary, NumberedPattern):
-        return {"patternendtype": OCCURRENCES, "patternstartdate": start, "occurrences": boundary.number}
-    if isinstance(boundary, EndDatePattern):
-        return {"patternendtype": END_DATE, "patternstartdate": start, "patternenddate": _iso(boundary.end)}
-    if isinstance(boundary, NoEndPattern):
-        return {"patternendtype": NO_END, "patternstartdate": start}
-    raise RecurrenceError(f"unsupported EWS recurrence range {type(boundary).__name__}")
-
-
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
-
-
-def from_ews(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The canonical pattern of an item read through exchangelib; None for an item that does not recur."""
-    recurrence = attrs.get("recurrence")
-    if recurrence is None or getattr(recurrence, "pattern", None) is None:
-        return None
-    start, end, all_day = attrs.get("start"), attrs.get("end"), bool(attrs.get("is_all_day"))
-    if all_day and isinstance(end, date) and not isinstance(end, datetime):
-        end = end + timedelta(days=1)  # exchangelib reports an all-day end as the inclusive last day
-    times = {"starttime": None if start is None else _stamp(_as_datetime(start)),
-             "endtime": None if end is None else _stamp(_as_datetime(end)), "isalldayevent": all_day}  # fmt: skip
-    return normal_form({**_pattern_values(recurrence.pattern), **_range_values(recurrence.boundary), **times})
 
 
 def last_day_bound(pattern: Mapping[str, Any]) -> date | None:

@@ -11,7 +11,8 @@ from typing import Any
 from exchangelib import Attendee, Body, Mailbox
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber
 
-from shared import attachments, recurrence
+from shared import attachments
+from shared.exchange import recurrence
 from shared.exchange.codecs import (
     ADDRESS_LABELS,
     ADDRESS_PARTS,
@@ -207,7 +208,7 @@ CODECS["serviceappointment"] = {
 
 
 def _pattern_write(value: Any, _current: Attrs) -> dict[str, Any]:
-    """A series master's recurrence with its first occurrence's start and end (shared.recurrence)."""
+    """A series master's recurrence with its first occurrence's start and end (shared.exchange.recurrence)."""
     try:
         return recurrence.to_ews(value)
     except recurrence.RecurrenceError as exc:

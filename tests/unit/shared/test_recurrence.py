@@ -25,7 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from shared.recurrence import ATTRIBUTES, RecurrenceError, from_ews, last_day_bound, normal_form, to_ews
+from shared.exchange.recurrence import from_ews, to_ews
+from shared.recurrence import ATTRIBUTES, RecurrenceError, last_day_bound, normal_form
 
 TIMES = {"starttime": "2026-12-07T09:00:00Z", "endtime": "2026-12-07T09:30:00Z"}
 START = {"patternstartdate": "2026-12-07", "patternendtype": 1}
