@@ -1,5 +1,10 @@
-"""Pipeline e2e fixtures: one embedded Stack per test module (free ports, a temp data dir), and drivers that use
-only public interfaces: the sandbox Web API over httpx, EWS through exchangelib, the admin API over httpx."""
+"""Pipeline e2e fixtures: an embedded Stack (free ports, a temp data dir) and drivers that use only public
+interfaces: the sandbox Web API over httpx, EWS through exchangelib, the admin API over httpx.
+
+A module gets a stack of its own, unless it is marked `shared_stack`: such modules (each test works on records
+of its own, and the module changes nothing global but the policy) take turns on one stack per test worker, which
+is given back with the documented default policy in force. Starting a stack is most of a module's CPU (every
+service imports its libraries), so sharing it is most of what keeps the suite short on two cores."""
 
 from __future__ import annotations
 
@@ -122,10 +127,39 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> StackSettings:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with Stack(stack_settings(tmp_path_factory)) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if request.node.get_closest_marker("shared_stack") is None:
+        with Stack(stack_settings(tmp_path_factory)) as running:
+            yield running
+        return
+    running = request.getfixturevalue("shared_stack")
+    yield running
+    default_policy_in_force(running)
+
+
+def default_policy_in_force(stack: Stack) -> None:
+    """Reset the policy to the documented defaults (a no-op when nothing differs) and return once the policy
+    service decides under it: a probe contact is edited until a decision on it carries that version."""
+    admin = Admin(stack)
+    update = admin.http.post("/api/v1/policy/reset").raise_for_status().json()
+    if not update["changed"]:
+        return
+    version, crm = update["policy"]["version"], Crm(stack)
+    probe = crm.create("contacts", ALICE, {"lastname": f"Probe-{uuid.uuid4().hex[:8]}"})["contactid"]
+    edits = iter(range(10_000))
+
+    def decided_under_it() -> list[dict[str, Any]]:
+        crm.update("contacts", probe, ALICE, {"jobtitle": f"probe {next(edits)}"})
+        return on_bus(stack, topics.DECISIONS, lambda d: d["crm_id"] == probe and d["policy_version"] >= version)
+
+    eventually(decided_under_it, timeout=30, what=f"a decision under the reset policy (version {version})")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from tests.e2e.conftest import ALICE, Admin, Crm, Mailboxes
 from tests.e2e.test_pipeline_conflicts import edit_both_while_captures_are_stopped, linked_contact
 from tests.support import eventually
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
 VIEWER = {"Authorization": f"Bearer {SANDBOX_VIEWER_TOKEN}"}
 EXCHANGE_GROUP = "fieldsync-exchange-applier"
 
@@ -88,6 +88,8 @@ def test_every_metric_moves_when_traffic_runs(
         item.job_title = f"Outlook {tag}"  # type: ignore[attr-defined]
         item.save(update_fields=["job_title"])  # type: ignore[attr-defined]
 
+    eventually(lambda: serving(stack), timeout=60, interval=0.5, what="every service's /metrics")
+    conflicts_before = total(scrape(stack), "fieldsync_conflicts_total", rule="latest")  # the policy's, not restarted
     edit_both_while_captures_are_stopped(stack, [edit_crm, edit_outlook])
     eventually(lambda: serving(stack), timeout=60, interval=0.5, what="every service's /metrics")
     before = scrape(stack)
@@ -133,8 +135,8 @@ def test_every_metric_moves_when_traffic_runs(
         time.sleep(0.5)
     assert not flat, f"these did not move: {flat}"
     now = scrape(stack)
-    eventually(lambda: total(scrape(stack), "fieldsync_conflicts_total", rule="latest") > 0, timeout=30,
-               interval=0.5, what="the conflict counted")  # fmt: skip
+    eventually(lambda: total(scrape(stack), "fieldsync_conflicts_total", rule="latest") > conflicts_before,
+               timeout=30, interval=0.5, what="the conflict counted")  # fmt: skip
     assert present(now, "fieldsync_capture_cursor_age_seconds", source="exchange", mailbox=ALICE, folder="contacts")
     assert present(now, "fieldsync_capture_cursor_age_seconds", source="crm", folder="contact")
     for group in ("fieldsync-policy", "fieldsync-crm-applier", EXCHANGE_GROUP):

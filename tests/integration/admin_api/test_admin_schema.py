@@ -17,7 +17,7 @@ from tests.integration.admin_api.serving import Tokens, admin_settings, bearer, 
 
 pytestmark = pytest.mark.integration
 
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 20
 # Unknown query parameters are ignored by design (FastAPI's behaviour) and the test always sends a valid
 # Authorization header, so "invalid input must be rejected" would flag those two; the route tests cover
 # every documented rejection instead.
