@@ -12,7 +12,8 @@ UV_VERSION := 0.13.9
 run: env redis
 	$(VENV)/bin/fieldsync up
 
-# Two workers (pytest-xdist), one test file per worker at a time: module fixtures (an e2e module's stack) start once.
+# Two workers (pytest-xdist), one test file per worker at a time: module fixtures (an e2e module's stack) start once;
+# the e2e modules of tests/e2e/shared_stack.py go to one worker together and share one stack.
 test: env redis chromium
 	$(PY) -m pytest -n 2 --dist loadfile
 

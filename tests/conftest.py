@@ -10,6 +10,7 @@ import asyncio
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -18,12 +19,31 @@ from hypothesis import settings
 from infra.kafka.topics import ensure_topics
 from infra.runner.infra import broker, broker_ready, redis_process, redis_ready
 from tests import containers
+from tests.e2e.shared_stack import MODULES, SHARED, SharedStackScheduling
 from tests.support import free_port
 
 # Time never decides a test: hypothesis' default 200 ms deadline per example failed a pure property test when the
 # 2-core machine was busy. Speed targets live in bench/, not in tests.
 settings.register_profile("fieldsync", deadline=None)
 settings.load_profile("fieldsync")
+
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` (make test) with the shared-stack modules as one unit (tests/e2e/shared_stack.py)."""
+    return SharedStackScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_stack_stopped_elsewhere(request: pytest.FixtureRequest) -> None:
+    """A module that does not use the shared stack stops it first: it would only idle beside this module."""
+    if request.node.nodeid not in MODULES:
+        SHARED.release()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    SHARED.release()
+
 
 REDIS_DATABASES = 64
 _db_numbers = itertools.cycle(range(1, REDIS_DATABASES))

@@ -32,6 +32,7 @@ from shared.exchange.codecs import (
     state_codec,
     text,
 )
+from shared.recurrence import RecurrenceError
 
 __all__ = ["ADDRESS_LABELS", "ADDRESS_PARTS", "Attrs", "Codec", "FieldValueError"]  # re-exported for callers
 
@@ -211,14 +212,14 @@ def _pattern_write(value: Any, _current: Attrs) -> dict[str, Any]:
     """A series master's recurrence with its first occurrence's start and end (shared.exchange.recurrence)."""
     try:
         return recurrence.to_ews(value)
-    except recurrence.RecurrenceError as exc:
+    except RecurrenceError as exc:
         raise FieldValueError(str(exc)) from exc
 
 
 def _pattern_read(attrs: Attrs) -> dict[str, Any] | None:
     try:
         return recurrence.from_ews(attrs)
-    except recurrence.RecurrenceError:
+    except RecurrenceError:
         return None  # a pattern Dynamics cannot hold (an instance of a task regeneration...): not a series here
 
 

@@ -1,10 +1,8 @@
 """Pipeline e2e fixtures: an embedded Stack (free ports, a temp data dir) and drivers that use only public
 interfaces: the sandbox Web API over httpx, EWS through exchangelib, the admin API over httpx.
 
-A module gets a stack of its own, unless it is marked `shared_stack`: such modules (each test works on records
-of its own, and the module changes nothing global but the policy) take turns on one stack per test worker, which
-is given back with the documented default policy in force. Starting a stack is most of a module's CPU (every
-service imports its libraries), so sharing it is most of what keeps the suite short on two cores."""
+A module gets a stack of its own, unless it is one of shared_stack.MODULES: those run one after another on one
+worker and take turns on one stack, which each gives back with the documented default policy in force."""
 
 from __future__ import annotations
 
@@ -25,6 +23,7 @@ from infra.runner.settings import free_metrics_ports
 from infra.runner.stack import Stack, StackSettings
 from shared import topics
 from shared.settings import SANDBOX_ADMIN_TOKEN
+from tests.e2e.shared_stack import MODULES, SHARED
 from tests.support import eventually, free_port
 
 ALICE, BOB, ADMIN = "alice@sandbox.local", "bob@sandbox.local", "admin@sandbox.local"
@@ -127,19 +126,13 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> StackSettings:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with Stack(stack_settings(tmp_path_factory)) as running:
-        yield running
-
-
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if request.node.get_closest_marker("shared_stack") is None:
+    if request.node.nodeid not in MODULES:
         with Stack(stack_settings(tmp_path_factory)) as running:
             yield running
         return
-    running = request.getfixturevalue("shared_stack")
+    running = SHARED.get(lambda: stack_settings(tmp_path_factory))
     yield running
     default_policy_in_force(running)
 

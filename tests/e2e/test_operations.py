@@ -27,7 +27,7 @@ from tests.e2e.conftest import ALICE, Admin, Crm, Mailboxes
 from tests.e2e.test_pipeline_conflicts import edit_both_while_captures_are_stopped, linked_contact
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
+pytestmark = pytest.mark.e2e
 VIEWER = {"Authorization": f"Bearer {SANDBOX_VIEWER_TOKEN}"}
 EXCHANGE_GROUP = "fieldsync-exchange-applier"
 

@@ -18,7 +18,7 @@ from shared.events import TRACKING_CATEGORY
 from tests.e2e.conftest import ALICE, Crm, Mailboxes, on_bus
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
+pytestmark = pytest.mark.e2e
 
 
 def iso(moment: datetime) -> str:

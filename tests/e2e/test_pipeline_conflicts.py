@@ -17,7 +17,7 @@ from infra.runner.stack import Stack
 from tests.e2e.conftest import ALICE, Admin, Crm, Mailboxes, settled
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
+pytestmark = pytest.mark.e2e
 CAPTURES = ("crm_capture", "exchange_capture")
 APART_S = 1.3  # more than CRM's one-second modifiedon resolution
 

@@ -14,7 +14,7 @@ from shared import topics
 from tests.e2e.conftest import ALICE, BOB, Crm, Mailboxes, on_bus, settled
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
+pytestmark = pytest.mark.e2e
 
 
 def contact_body(tag: str) -> dict[str, object]:

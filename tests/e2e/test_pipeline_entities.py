@@ -20,7 +20,7 @@ from shared.exchange.properties import register_extended_properties
 from tests.e2e.conftest import ALICE, Admin, Crm, Mailboxes, settled
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
+pytestmark = pytest.mark.e2e
 TASK_LIKE = (("phonecalls", "Call"), ("letters", "Letter"), ("faxes", "Fax"))
 
 

@@ -13,7 +13,7 @@ from infra.runner.stack import Stack
 from tests.e2e.conftest import ALICE, Admin, Crm, Mailboxes, settled
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
+pytestmark = pytest.mark.e2e
 
 
 def explain(admin: Admin, path: str, **params: str) -> dict[str, Any]:

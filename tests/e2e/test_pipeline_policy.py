@@ -19,7 +19,7 @@ from shared import topics
 from tests.e2e.conftest import ALICE, Admin, Crm, Mailboxes
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
+pytestmark = pytest.mark.e2e
 
 
 def new_contact(crm: Crm, mailboxes: Mailboxes, tag: str) -> tuple[str, Any]:

@@ -22,7 +22,7 @@ from shared.events import TRACKING_CATEGORY
 from tests.e2e.conftest import ALICE, Crm, Mailboxes, settled
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
+pytestmark = pytest.mark.e2e
 
 MONDAY, WEDNESDAY, TUESDAY, THURSDAY = 2, 8, 4, 16  # Dynamics' daysofweekmask bits (Sunday 1 ... Saturday 64)
 

@@ -18,7 +18,7 @@ from infra.runner.stack import Stack
 from tests.e2e.conftest import ALICE, Crm, Mailboxes
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack]
+pytestmark = pytest.mark.e2e
 TRACKING_CATEGORY = "Tracked to Dynamics 365"
 
 
