@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from infra.runner.settings import free_port_settings
 from infra.runner.stack import Stack
 from infra.sandbox.traffic import run_traffic
 from shared.settings import SANDBOX_VIEWER_TOKEN
 from tests.browser.cdp import Browser, chromium_binary
+from tests.e2e.conftest import stack_settings
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,7 +38,7 @@ NUMBERS = """(() => !document.getElementById("updated") ? null : ({
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with Stack(free_port_settings(tmp_path_factory.mktemp("stack"), topic_partitions=3)) as running:
+    with Stack(stack_settings(tmp_path_factory)) as running:
         yield running
 
 
