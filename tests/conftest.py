@@ -28,7 +28,6 @@ settings.register_profile("fieldsync", deadline=None)
 settings.load_profile("fieldsync")
 
 
-
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadfile` (make test) with the shared-stack modules as one unit (tests/e2e/shared_stack.py)."""
     return SharedStackScheduling(config, log) if config.getvalue("dist") == "loadfile" else None

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 
+from infra.runner.ports import holder
 from infra.runner.process import port_open
 from infra.runner.stack import Stack, free_port_settings
 from shared.settings import METRICS_SERVICES
@@ -154,30 +155,13 @@ def assert_everything_answers(env: dict[str, str], with_admin: bool) -> None:
         assert httpx.get(f"http://127.0.0.1:{env['FIELDSYNC_ADMIN_API_PORT']}/healthz").status_code == 200
 
 
-def listening_holders(port: int) -> set[int]:
-    """The pids holding a listening socket on `port`, from /proc/net and each process's fds."""
-    inodes = set()
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
-    holders = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
-                    holders.add(int(entry.name))
-    return holders
-
-
 def left_behind(port: int, ours: set[int]) -> bool:
     """A port is left behind when something of the stack still listens on it. Another worker's stack may take a
     freed port at once: a listener that is none of ours is not ours to blame (one we cannot see counts as ours)."""
     if not port_open("127.0.0.1", port):
         return False
-    holders = listening_holders(port)
-    return not holders or bool(holders & ours)
+    pid = holder(port).pid
+    return pid is None or pid in ours
 
 
 def assert_nothing_left(pids: dict[int, str], env: dict[str, str], data_dir: str | None = None) -> None:
