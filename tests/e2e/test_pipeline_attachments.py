@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, FileAttachment
+from exchangelib.errors import ErrorInvalidAttachmentId
 
 from infra.runner.stack import Stack
 from shared import topics
@@ -68,7 +69,17 @@ def crm_files(crm: Crm, appointment_id: str) -> list[tuple[str, str, bytes]]:
 
 
 def outlook_files(item: CalendarItem) -> list[tuple[str, str, bytes]]:
+    """The item's files with their bytes. Listing and reading are two EWS calls: a file the applier removes in
+    between is gone by the time its content is asked for (ErrorInvalidAttachmentId), so the item is read again."""
     item.refresh()
+    try:
+        return _files(item)
+    except ErrorInvalidAttachmentId:
+        item.refresh()
+        return _files(item)
+
+
+def _files(item: CalendarItem) -> list[tuple[str, str, bytes]]:
     return sorted((a.name, a.content_type, a.content) for a in item.attachments if isinstance(a, FileAttachment))
 
 
